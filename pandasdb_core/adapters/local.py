@@ -1,0 +1,132 @@
+"""Blobs as files in a folder: written to a temporary name, fsynced, then renamed into place.
+
+A crash leaves at most a ``.tmp-*`` file, which listing ignores and vacuum removes.
+
+Example
+-------
+>>> import tempfile
+>>> blobs = LocalBlobStore(tempfile.mkdtemp())
+>>> blobs.put("a/b.csv.gz", b"data")
+>>> [b.key for b in blobs.list("a/")]
+['a/b.csv.gz']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import BlobExists, BlobNotFound
+from ..ports import BlobStore
+from ..records import BlobInfo
+
+TMP_PREFIX = ".tmp-"
+#: folders inside the root that hold the store's own files, never blobs
+RESERVED_DIRS = frozenset({".pandasdb"})
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalBlobStore(BlobStore):
+    """Blobs stored as files under ``root``, one file per key."""
+
+    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._fsync = fsync
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*key.split("/"))
+
+    def _put(self, key: str, data: bytes, if_absent: bool) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            if self._fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        try:
+            if if_absent:
+                # link() fails if the target exists, which makes only-if-absent atomic
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    raise BlobExists(f"blob {key!r} already exists") from None
+            else:
+                os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        if self._fsync:
+            _fsync_dir(path.parent)
+
+    def _get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise BlobNotFound(f"blob {key!r} does not exist") from None
+
+    def _delete(self, keys: list[str]) -> None:
+        parents = set()
+        for key in keys:
+            path = self._path(key)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            parents.add(path.parent)
+        for parent in sorted(parents, key=lambda p: len(p.parts), reverse=True):
+            self._prune_empty(parent)
+
+    def _prune_empty(self, folder: Path) -> None:
+        # empty partition folders are left by deletes; remove them up to the root
+        while folder != self.root and self.root in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+            folder = folder.parent
+
+    def _list(self, prefix: str) -> Iterator[BlobInfo]:
+        # walk only the folder the prefix names, not the whole store
+        base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = self._path(base) if base else self.root
+        if not start.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(start):
+            if Path(dirpath) == self.root:
+                dirnames[:] = [d for d in dirnames if d not in RESERVED_DIRS]
+            rel = Path(dirpath).relative_to(self.root).as_posix()
+            for fname in filenames:
+                if fname.startswith(TMP_PREFIX):
+                    continue
+                key = fname if rel == "." else f"{rel}/{fname}"
+                if not key.startswith(prefix):
+                    continue
+                try:
+                    st = os.stat(os.path.join(dirpath, fname))
+                except FileNotFoundError:
+                    continue
+                yield BlobInfo(key, st.st_size, st.st_mtime)
+
+    def discard_stale(self, older_than: float) -> int:
+        removed = 0
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            if Path(dirpath) == self.root:
+                dirnames[:] = [d for d in dirnames if d not in RESERVED_DIRS]
+            for fname in filenames:
+                path = Path(dirpath, fname)
+                with contextlib.suppress(FileNotFoundError):
+                    if fname.startswith(TMP_PREFIX) and path.stat().st_mtime < older_than:
+                        path.unlink()
+                        removed += 1
+        return removed

@@ -1,0 +1,170 @@
+"""Metadata in one SQLite file (WAL mode): heads, versions and the chunk index.
+
+Commits run in ``BEGIN IMMEDIATE`` transactions, so writers in several processes serialise on
+the database lock and a commit is durable when it returns (``synchronous=FULL``).
+
+Example
+-------
+>>> import tempfile, os
+>>> meta = SQLiteMetadataStore(os.path.join(tempfile.mkdtemp(), "meta.sqlite3"))
+>>> meta.frames()
+[]
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import CommitConflict
+from ..ports import MetadataStore
+from ..record_codec import head_from_json, head_to_json, version_from_json, version_to_json
+from ..records import ChunkRecord, FrameHead, PartitionValue, VersionRecord
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS heads (
+    name TEXT PRIMARY KEY, frame_id TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS versions (
+    frame_id TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (frame_id, version)
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    frame_id TEXT NOT NULL, chunk_id TEXT NOT NULL, layout TEXT NOT NULL,
+    lo, hi, key TEXT NOT NULL, rows INTEGER NOT NULL, size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL, version INTEGER NOT NULL, txn TEXT NOT NULL, seq INTEGER NOT NULL,
+    external_key TEXT,
+    PRIMARY KEY (frame_id, chunk_id)
+);
+CREATE INDEX IF NOT EXISTS chunks_by_range ON chunks (frame_id, layout, lo, hi);
+"""
+_CHUNK_COLS = (
+    "chunk_id, layout, lo, hi, key, rows, size, sha256, version, txn, seq, external_key"
+)
+
+
+class SQLiteMetadataStore(MetadataStore):
+    """The metadata port on a SQLite file; safe across threads and processes."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self._tx() as db:
+            db.executescript(_SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self._conn()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    @staticmethod
+    def _check(db: sqlite3.Connection, name: str, expected: int) -> None:
+        row = db.execute("SELECT version FROM heads WHERE name = ?", (name,)).fetchone()
+        if (row[0] if row else 0) != expected:
+            raise CommitConflict(f"frame {name!r} moved past version {expected}")
+
+    def head(self, name: str) -> FrameHead | None:
+        row = self._conn().execute("SELECT body FROM heads WHERE name = ?", (name,)).fetchone()
+        return head_from_json(row[0]) if row else None
+
+    def commit(
+        self,
+        head: FrameHead,
+        version: VersionRecord,
+        chunks: Sequence[ChunkRecord],
+        *,
+        expected: int,
+    ) -> None:
+        with self._tx() as db:
+            self._check(db, head.name, expected)
+            db.execute(
+                "INSERT OR REPLACE INTO heads VALUES (?, ?, ?, ?)",
+                (head.name, head.frame_id, head.version, head_to_json(head)),
+            )
+            db.execute(
+                "INSERT INTO versions VALUES (?, ?, ?)",
+                (head.frame_id, version.version, version_to_json(version)),
+            )
+            db.executemany(
+                f"INSERT INTO chunks (frame_id, {_CHUNK_COLS}) VALUES ({', '.join('?' * 13)})",
+                [
+                    (head.frame_id, c.chunk_id, c.layout, c.lo, c.hi, c.key, c.rows, c.size,
+                     c.sha256, c.version, c.txn, c.seq, c.external_key)
+                    for c in chunks
+                ],
+            )
+
+    def versions(self, frame_id: str) -> list[VersionRecord]:
+        rows = self._conn().execute(
+            "SELECT body FROM versions WHERE frame_id = ? ORDER BY version", (frame_id,)
+        )
+        return [version_from_json(r[0]) for r in rows]
+
+    def chunks(
+        self,
+        frame_id: str,
+        layout: str,
+        lo: PartitionValue | None = None,
+        hi: PartitionValue | None = None,
+    ) -> list[ChunkRecord]:
+        sql = f"SELECT {_CHUNK_COLS} FROM chunks WHERE frame_id = ? AND layout = ?"
+        args: list[object] = [frame_id, layout]
+        if hi is not None:
+            sql += " AND lo <= ?"
+            args.append(hi)
+        if lo is not None:
+            sql += " AND hi >= ?"
+            args.append(lo)
+        return [ChunkRecord(*row) for row in self._conn().execute(sql, args)]
+
+    def frames(self, prefix: str = "") -> list[FrameHead]:
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._conn().execute(
+            "SELECT body FROM heads WHERE name LIKE ? ESCAPE '\\' ORDER BY name",
+            (escaped + "%",),
+        )
+        return [head_from_json(r[0]) for r in rows]
+
+    def drop_frame(self, name: str, *, expected: int) -> None:
+        with self._tx() as db:
+            self._check(db, name, expected)
+            (frame_id,) = db.execute(
+                "SELECT frame_id FROM heads WHERE name = ?", (name,)
+            ).fetchone()
+            db.execute("DELETE FROM heads WHERE name = ?", (name,))
+            db.execute("DELETE FROM versions WHERE frame_id = ?", (frame_id,))
+            db.execute("DELETE FROM chunks WHERE frame_id = ?", (frame_id,))
+
+    def update_head(self, head: FrameHead, *, expected: int) -> None:
+        with self._tx() as db:
+            self._check(db, head.name, expected)
+            db.execute(
+                "UPDATE heads SET body = ? WHERE name = ?", (head_to_json(head), head.name)
+            )
+
+    def forget_chunks(self, frame_id: str, chunks: Sequence[ChunkRecord]) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "DELETE FROM chunks WHERE frame_id = ? AND chunk_id = ?",
+                [(frame_id, c.chunk_id) for c in chunks],
+            )

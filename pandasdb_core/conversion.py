@@ -1,0 +1,130 @@
+"""pandas <-> polars at the edges of the store, restoring recorded dtypes exactly.
+
+pandas is imported only when a pandas frame comes in or is asked for, so the server path can
+run on polars alone.
+
+Example
+-------
+>>> import pandas as pd
+>>> frame, schema = to_polars(pd.DataFrame({"a": [1, 2]}))
+>>> frame.shape
+(2, 1)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from .errors import InvalidArgument
+from .schema import INDEX_PREFIX, Schema, capture, polars_schema
+
+_NULLABLE = {"int8": "Int8", "int16": "Int16", "int32": "Int32", "int64": "Int64",
+             "uint8": "UInt8", "uint16": "UInt16", "uint32": "UInt32", "uint64": "UInt64",
+             "bool": "boolean"}
+
+
+def _check_names(names: list[Any]) -> None:
+    bad = [n for n in names if not isinstance(n, str) or n == ""]
+    if bad:
+        raise InvalidArgument(f"columns: column names must be non-empty strings, got {bad[:5]!r}")
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InvalidArgument(f"columns: duplicated column names {dupes!r}")
+    reserved = [n for n in names if n.startswith(INDEX_PREFIX)]
+    if reserved:
+        raise InvalidArgument(f"columns: names starting with {INDEX_PREFIX!r} are reserved")
+
+
+def to_polars(df: Any) -> tuple[pl.DataFrame, Schema]:
+    """Turn a pandas or polars frame into a polars frame plus its captured schema.
+
+    A pandas index other than an unnamed RangeIndex is kept as ``__index_level_i__`` columns.
+    """
+    if isinstance(df, pl.LazyFrame):
+        df = df.collect()
+    if isinstance(df, pl.DataFrame):
+        _check_names(list(df.columns))
+        return df, capture(df)
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is a dependency of the library
+        pd = None
+    if pd is None or not isinstance(df, pd.DataFrame):
+        raise InvalidArgument(
+            f"dataframe must be a pandas or polars DataFrame, got {type(df).__name__}"
+        )
+    _check_names(list(df.columns))
+    index_names: list[str | None] = []
+    if not (isinstance(df.index, pd.RangeIndex) and df.index.name is None):
+        index_names = list(df.index.names)
+        levels = [f"{INDEX_PREFIX}{i}__" for i in range(len(index_names))]
+        df = df.copy(deep=False)
+        df.index = df.index.set_names(levels)
+        df = df.reset_index()
+    pandas_dtypes: dict[str, dict[str, Any]] = {}
+    for name in df.columns:
+        dtype = df[name].dtype
+        entry: dict[str, Any] = {"pandas": str(dtype)}
+        if isinstance(dtype, pd.CategoricalDtype):
+            cats = dtype.categories
+            if cats.dtype.kind in "OUT" or str(cats.dtype) in ("str", "string"):
+                entry.update(categories=[str(c) for c in cats], ordered=bool(dtype.ordered))
+        pandas_dtypes[name] = entry
+    try:
+        frame = pl.from_pandas(df)
+    except Exception as exc:  # pyarrow raises many types; find the column to name it
+        for name in df.columns:
+            try:
+                pl.from_pandas(df[[name]])
+            except Exception as col_exc:
+                raise InvalidArgument(
+                    f"column {name!r} cannot be stored: {col_exc}"
+                ) from col_exc
+        raise InvalidArgument(f"dataframe cannot be stored: {exc}") from exc
+    return frame, capture(frame, pandas_dtypes, index_names)
+
+
+def to_pandas(frame: pl.DataFrame, schema: Schema) -> Any:
+    """Turn a polars frame read from the store into pandas with the recorded dtypes/index."""
+    import pandas as pd
+
+    recorded = {c["name"]: c for c in schema["columns"]}
+    out = frame.to_pandas()
+    for name in out.columns:
+        col = recorded.get(name)
+        if col is None or col["pandas"] is None:
+            continue
+        target: Any = col["pandas"]
+        if target == "category":
+            if col["categories"] is not None:
+                target = pd.CategoricalDtype(col["categories"], ordered=col["ordered"])
+        elif target in _NULLABLE and out[name].isna().any():
+            # older rows lack a column added later: keep ints/bools, as pandas' nullable types
+            target = _NULLABLE[target]
+        if str(out[name].dtype) != str(target) or target == "category":
+            out[name] = out[name].astype(target)
+    levels = [n for n in out.columns if n.startswith(INDEX_PREFIX)]
+    if levels:
+        out = out.set_index(levels)
+        out.index.names = schema["index"][: len(levels)]
+    return out
+
+
+def output_polars(frame: pl.DataFrame, schema: Schema) -> pl.DataFrame:
+    """A frame for ``engine="polars"``: stored index levels become ordinary named columns."""
+    names = schema["index"]
+    renames = {}
+    for col in frame.columns:
+        if col.startswith(INDEX_PREFIX):
+            i = int(col[len(INDEX_PREFIX):].rstrip("_"))
+            real = names[i] if i < len(names) else None
+            renames[col] = real if real and real not in frame.columns else f"index_{i}"
+    return frame.rename(renames) if renames else frame
+
+
+def empty_frame(schema: Schema, columns: list[str]) -> pl.DataFrame:
+    """A zero-row polars frame with the schema's dtypes for ``columns``."""
+    dtypes = polars_schema(schema)
+    return pl.DataFrame(schema={c: dtypes[c] for c in columns})

@@ -1,0 +1,55 @@
+"""Polars dtypes to and from JSON, so a frame's schema can live in any metadata store.
+
+Example
+-------
+>>> import polars as pl
+>>> dtype_from_json(dtype_to_json(pl.Datetime("ns", "UTC")))
+Datetime(time_unit='ns', time_zone='UTC')
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from .errors import SchemaMismatch
+
+_SIMPLE: dict[str, type[pl.DataType]] = {
+    name: getattr(pl, name)
+    for name in (
+        "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64",
+        "Float32", "Float64", "Boolean", "String", "Date", "Time", "Null", "Categorical",
+        "Binary",
+    )
+}
+
+
+def dtype_to_json(dtype: pl.DataType, column: str = "?") -> dict[str, Any]:
+    """Describe a polars dtype as a small JSON-able dict."""
+    if isinstance(dtype, pl.Datetime):
+        return {"type": "Datetime", "unit": dtype.time_unit, "tz": dtype.time_zone}
+    if isinstance(dtype, pl.Duration):
+        return {"type": "Duration", "unit": dtype.time_unit}
+    if isinstance(dtype, pl.Enum):
+        return {"type": "Enum", "categories": dtype.categories.to_list()}
+    if isinstance(dtype, pl.Decimal):
+        return {"type": "Decimal", "precision": dtype.precision, "scale": dtype.scale}
+    name = dtype.base_type().__name__
+    if name in _SIMPLE:
+        return {"type": name}
+    raise SchemaMismatch(f"column {column!r} has dtype {dtype}, which pandasdb cannot store")
+
+
+def dtype_from_json(data: dict[str, Any]) -> pl.DataType:
+    """Inverse of :func:`dtype_to_json`."""
+    kind = data["type"]
+    if kind == "Datetime":
+        return pl.Datetime(data["unit"], data["tz"])
+    if kind == "Duration":
+        return pl.Duration(data["unit"])
+    if kind == "Enum":
+        return pl.Enum(data["categories"])
+    if kind == "Decimal":
+        return pl.Decimal(data["precision"], data["scale"])
+    return _SIMPLE[kind]()

@@ -1,0 +1,102 @@
+"""The exceptions pandasdb raises.
+
+Every error a user can cause is a :class:`PandasDBError` and also a ``ValueError`` (bad input)
+or a ``LookupError`` (something named does not exist), so ordinary ``except ValueError`` code
+keeps working. Each message names the field and the reason.
+
+Example
+-------
+>>> import pandasdb_core as pdb
+>>> try:
+...     pdb.open("memory://").get("nope")
+... except pdb.FrameNotFound as exc:
+...     print(exc)
+frame 'nope' does not exist
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PandasDBError",
+    "InvalidName",
+    "InvalidArgument",
+    "InvalidPartition",
+    "SchemaMismatch",
+    "FrameNotFound",
+    "VersionNotFound",
+    "BlobNotFound",
+    "BlobExists",
+    "CommitConflict",
+    "StoreUnavailable",
+]
+
+
+class PandasDBError(Exception):
+    """Base of every pandasdb error."""
+
+    #: short machine-readable code, used as the ``error`` field of HTTP error bodies
+    code = "error"
+
+
+class InvalidName(PandasDBError, ValueError):
+    """A frame name, external key or column used as a folder breaks the naming rules."""
+
+    code = "invalid_name"
+
+
+class InvalidArgument(PandasDBError, ValueError):
+    """A parameter has a value pandasdb cannot use (the message names it)."""
+
+    code = "invalid_argument"
+
+
+class InvalidPartition(PandasDBError, ValueError):
+    """The data does not fit the partition layout (non-dates in a Date column, null ids...)."""
+
+    code = "invalid_partition"
+
+
+class SchemaMismatch(PandasDBError, ValueError):
+    """An upload changes the type of a column the frame already has."""
+
+    code = "schema_mismatch"
+
+
+class FrameNotFound(PandasDBError, LookupError):
+    """No frame of that name exists."""
+
+    code = "not_found"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"frame {name!r} does not exist")
+        self.name = name
+
+
+class VersionNotFound(PandasDBError, LookupError):
+    """``as_of`` names a version that does not exist or is no longer retained."""
+
+    code = "version_not_found"
+
+
+class BlobNotFound(PandasDBError, LookupError):
+    """A blob key is absent from the blob store."""
+
+    code = "blob_not_found"
+
+
+class BlobExists(PandasDBError, ValueError):
+    """A put with ``if_absent=True`` found the key already present."""
+
+    code = "blob_exists"
+
+
+class CommitConflict(PandasDBError, RuntimeError):
+    """The frame's head moved while committing and retries did not resolve it."""
+
+    code = "conflict"
+
+
+class StoreUnavailable(PandasDBError, LookupError):
+    """The storage a URL names is missing or not accessible (bucket, table, folder)."""
+
+    code = "store_unavailable"

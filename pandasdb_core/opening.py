@@ -1,0 +1,83 @@
+"""``open(url)``: build a Store from a location.
+
+Example
+-------
+>>> import pandasdb_core as pdb
+>>> pdb.open("memory://")
+<pandasdb Store blobs=MemoryBlobStore meta=MemoryMetadataStore>
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidArgument
+from .store import DEFAULT_CHUNK_ROWS, Store
+
+#: where the local store keeps its SQLite metadata, inside the store's folder
+META_FILE = Path(".pandasdb") / "meta.sqlite3"
+
+
+def open(  # noqa: A001 - the public name of the contract
+    url: str | os.PathLike[str] = "./pandasdb-data",
+    *,
+    table: str | None = None,
+    create: bool = False,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    format: str = "csv.gz",
+    workers: int = 8,
+    progress: bool = False,
+    **options: Any,
+) -> Store:
+    """Open a store.
+
+    Parameters
+    ----------
+    url
+        ``"memory://"``, a folder path (or ``file://`` URL) for the embedded store, or
+        ``"s3://bucket"`` for S3 + DynamoDB.
+    table
+        The DynamoDB table, for ``s3://`` URLs.
+    create
+        For ``s3://``: create a missing bucket and table.
+    chunk_rows, format, workers, progress
+        Defaults for the returned :class:`Store`.
+
+    Examples
+    --------
+    >>> import tempfile, pandasdb_core as pdb
+    >>> db = pdb.open(tempfile.mkdtemp())
+    >>> db.list()
+    []
+    """
+    settings = {"chunk_rows": chunk_rows, "format": format, "workers": workers,
+                "progress": progress}
+    text = os.fspath(url)
+    if not isinstance(text, str):
+        raise InvalidArgument(f"url must be a string or path, got {type(url).__name__}")
+    if text.startswith("memory://"):
+        from .adapters.memory import MemoryBlobStore, MemoryMetadataStore
+
+        return Store(MemoryBlobStore(), MemoryMetadataStore(), **settings)  # type: ignore[arg-type]
+    if text.startswith("s3://"):
+        from .adapters.aws import open_s3
+
+        blobs, meta = open_s3(text, table=table, create=create, **options)
+        return Store(blobs, meta, **settings)  # type: ignore[arg-type]
+    if "://" in text and not text.startswith("file://"):
+        raise InvalidArgument(
+            f"url {text!r}: use a folder path, file://, memory:// or s3://bucket"
+        )
+    from .adapters.local import LocalBlobStore
+    from .adapters.sqlite import SQLiteMetadataStore
+
+    root = Path(text.removeprefix("file://")).expanduser()
+    if root.exists() and not root.is_dir():
+        raise InvalidArgument(f"url {text!r} is a file, not a folder")
+    blobs = LocalBlobStore(root)
+    return Store(blobs, SQLiteMetadataStore(root / META_FILE), **settings)  # type: ignore[arg-type]
+
+
+__all__ = ["open"]

@@ -1,0 +1,124 @@
+"""The two storage ports every adapter implements: blobs and metadata.
+
+Both are small on purpose. Public methods validate once, then call one private hook, so an
+adapter implements only the hooks. The shared conformance suites live in
+:mod:`pandasdb_core.testing`.
+
+Example
+-------
+>>> from pandasdb_core.adapters.memory import MemoryBlobStore
+>>> blobs = MemoryBlobStore()
+>>> blobs.put("a/b.csv.gz", b"x")
+>>> blobs.get("a/b.csv.gz")
+b'x'
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+
+from .names import validate_blob_key
+from .records import BlobInfo, ChunkRecord, FrameHead, PartitionValue, VersionRecord
+
+
+class BlobStore(ABC):
+    """Immutable-by-convention blobs addressed by ``/``-separated keys."""
+
+    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+        """Store ``data`` at ``key``; with ``if_absent``, raise :class:`BlobExists` if present.
+
+        A put is all-or-nothing: a reader never sees a partial blob.
+        """
+        self._put(validate_blob_key(key), bytes(data), if_absent)
+
+    def get(self, key: str) -> bytes:
+        """Return the bytes at ``key`` or raise :class:`BlobNotFound`."""
+        return self._get(validate_blob_key(key))
+
+    def delete(self, keys: Iterable[str]) -> None:
+        """Delete every key given; keys already absent are ignored."""
+        checked = [validate_blob_key(k) for k in keys]
+        if checked:
+            self._delete(checked)
+
+    def list(self, prefix: str = "") -> Iterator[BlobInfo]:
+        """Yield every blob whose key starts with ``prefix`` (in no particular order)."""
+        return self._list(prefix)
+
+    def discard_stale(self, older_than: float) -> int:
+        """Remove leftovers of interrupted puts last touched before ``older_than`` (epoch
+        seconds); return how many. Stores whose puts leave nothing behind keep this no-op."""
+        return 0
+
+    @abstractmethod
+    def _put(self, key: str, data: bytes, if_absent: bool) -> None: ...
+
+    @abstractmethod
+    def _get(self, key: str) -> bytes: ...
+
+    @abstractmethod
+    def _delete(self, keys: list[str]) -> None: ...
+
+    @abstractmethod
+    def _list(self, prefix: str) -> Iterator[BlobInfo]: ...
+
+
+class MetadataStore(ABC):
+    """Frame heads, version history and the chunk index, with atomic optimistic commits.
+
+    Implementers: ``commit`` must be atomic with respect to the head. Chunk records may become
+    visible before the head moves (readers ignore chunks whose ``txn`` no version carries), but
+    the head and the version record must change together, and only if the head still has the
+    version the writer read.
+    """
+
+    @abstractmethod
+    def head(self, name: str) -> FrameHead | None:
+        """Return the frame's head, or None if there is no such frame."""
+
+    @abstractmethod
+    def commit(
+        self,
+        head: FrameHead,
+        version: VersionRecord,
+        chunks: Sequence[ChunkRecord],
+        *,
+        expected: int,
+    ) -> None:
+        """Make ``head`` current (its version is ``expected + 1``; ``expected`` 0 creates the
+        frame), record ``version`` and index ``chunks``, all at once, or raise
+        :class:`CommitConflict` and change nothing visible."""
+
+    @abstractmethod
+    def versions(self, frame_id: str) -> list[VersionRecord]:
+        """All version records of a frame, oldest first."""
+
+    @abstractmethod
+    def chunks(
+        self,
+        frame_id: str,
+        layout: str,
+        lo: PartitionValue | None = None,
+        hi: PartitionValue | None = None,
+    ) -> list[ChunkRecord]:
+        """Chunk records of one layout whose ``[lo, hi]`` range overlaps the one given
+        (None is unbounded), including records of uncommitted or dropped chunks."""
+
+    @abstractmethod
+    def frames(self, prefix: str = "") -> list[FrameHead]:
+        """Heads of every frame whose name starts with ``prefix``, sorted by name."""
+
+    @abstractmethod
+    def drop_frame(self, name: str, *, expected: int) -> None:
+        """Remove the frame and its records if its head is still ``expected``, else raise
+        :class:`CommitConflict`."""
+
+    @abstractmethod
+    def update_head(self, head: FrameHead, *, expected: int) -> None:
+        """Replace the head's bookkeeping fields (``min_version``) without a new version, if
+        its version is still ``expected``; else raise :class:`CommitConflict`."""
+
+    @abstractmethod
+    def forget_chunks(self, frame_id: str, chunks: Sequence[ChunkRecord]) -> None:
+        """Delete these chunk records from the index (used by vacuum)."""

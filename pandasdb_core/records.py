@@ -1,0 +1,140 @@
+"""Frozen records exchanged between the store and its ports, and returned to users.
+
+Example
+-------
+>>> Layout("date", "ts").tag
+'date:ts'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+LayoutKind = Literal["date", "id", "batch"]
+Format = Literal["csv.gz", "parquet"]
+#: a partition bound: "YYYY-MM-DD" for a Date layout, an int for an ID layout, "" for batches
+PartitionValue = str | int
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One way a frame's rows are laid out in files: by ``date`` or ``id`` of a column, or as
+    versioned ``batch`` es (no column)."""
+
+    kind: LayoutKind
+    column: str = ""
+
+    @property
+    def tag(self) -> str:
+        """A short stable identifier, e.g. ``date:ts``; the metadata stores index chunks by it."""
+        return f"{self.kind}:{self.column}" if self.column else self.kind
+
+
+@dataclass(frozen=True)
+class FrameHead:
+    """The current state of one frame: its identity, latest version and how it is stored."""
+
+    name: str
+    frame_id: str
+    version: int
+    format: Format
+    layouts: tuple[Layout, ...]
+    schema: dict[str, Any]
+    chunk_rows: int
+    rows: int
+    created_at: float
+    updated_at: float
+    #: the oldest version ``as_of`` may still read (raised by ``vacuum(retain_versions=...)``)
+    min_version: int = 1
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """One committed version. ``txn`` ties the chunks written for it to this commit."""
+
+    version: int
+    txn: str
+    created_at: float
+    rows_added: int
+    rows_total: int
+    chunks_added: int
+    bytes_added: int
+    external_key: str | None = None
+    keep_last: bool = False
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """One immutable chunk file of one layout, as indexed in the metadata store."""
+
+    chunk_id: str
+    layout: str
+    lo: PartitionValue
+    hi: PartitionValue
+    key: str
+    rows: int
+    size: int
+    sha256: str
+    version: int
+    txn: str
+    seq: int
+    external_key: str | None = None
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """A listed blob: its key, size in bytes and last-modified time (epoch seconds)."""
+
+    key: str
+    size: int
+    modified: float
+
+
+@dataclass(frozen=True)
+class Commit:
+    """What ``upload`` returns: the new version and the chunk files written for it."""
+
+    name: str
+    version: int
+    rows: int
+    chunks: int
+    keys: tuple[str, ...] = field(repr=False)
+    bytes: int = 0
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One entry of ``versions(name)``."""
+
+    version: int
+    created_at: float
+    rows_added: int
+    rows_total: int
+    chunks_added: int
+    bytes_added: int
+    external_key: str | None
+    keep_last: bool
+
+
+@dataclass(frozen=True)
+class FrameInfo:
+    """One entry of ``list()``."""
+
+    name: str
+    version: int
+    rows: int
+    format: Format
+    layouts: tuple[str, ...]
+    columns: tuple[str, ...]
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class VacuumReport:
+    """What ``vacuum`` removed (or, with ``dry_run``, would remove)."""
+
+    blobs_deleted: tuple[str, ...]
+    chunk_records_forgotten: int
+    bytes_freed: int
+    dry_run: bool
