@@ -20,9 +20,17 @@ import polars as pl
 from .errors import InvalidArgument
 from .schema import INDEX_PREFIX, Schema, capture, polars_schema
 
-_NULLABLE = {"int8": "Int8", "int16": "Int16", "int32": "Int32", "int64": "Int64",
-             "uint8": "UInt8", "uint16": "UInt16", "uint32": "UInt32", "uint64": "UInt64",
-             "bool": "boolean"}
+_NULLABLE = {
+    "int8": "Int8",
+    "int16": "Int16",
+    "int32": "Int32",
+    "int64": "Int64",
+    "uint8": "UInt8",
+    "uint16": "UInt16",
+    "uint32": "UInt32",
+    "uint64": "UInt64",
+    "bool": "boolean",
+}
 
 
 def _check_names(names: list[Any]) -> None:
@@ -79,9 +87,7 @@ def to_polars(df: Any) -> tuple[pl.DataFrame, Schema]:
             try:
                 pl.from_pandas(df[[name]])
             except Exception as col_exc:
-                raise InvalidArgument(
-                    f"column {name!r} cannot be stored: {col_exc}"
-                ) from col_exc
+                raise InvalidArgument(f"column {name!r} cannot be stored: {col_exc}") from col_exc
         raise InvalidArgument(f"dataframe cannot be stored: {exc}") from exc
     return frame, capture(frame, pandas_dtypes, index_names)
 
@@ -98,12 +104,20 @@ def to_pandas(frame: pl.DataFrame, schema: Schema) -> Any:
             continue
         target: Any = col["pandas"]
         if target == "category":
+            series = (
+                out[name]
+                if isinstance(out[name].dtype, pd.CategoricalDtype)
+                else out[name].astype("category")
+            )
             if col["categories"] is not None:
-                target = pd.CategoricalDtype(col["categories"], ordered=col["ordered"])
-        elif target in _NULLABLE and out[name].isna().any():
+                # astype() keeps the current category order; set_categories imposes ours
+                series = series.cat.set_categories(col["categories"], ordered=col["ordered"])
+            out[name] = series
+            continue
+        if target in _NULLABLE and out[name].isna().any():
             # older rows lack a column added later: keep ints/bools, as pandas' nullable types
             target = _NULLABLE[target]
-        if str(out[name].dtype) != str(target) or target == "category":
+        if str(out[name].dtype) != str(target):
             out[name] = out[name].astype(target)
     levels = [n for n in out.columns if n.startswith(INDEX_PREFIX)]
     if levels:
@@ -118,7 +132,7 @@ def output_polars(frame: pl.DataFrame, schema: Schema) -> pl.DataFrame:
     renames = {}
     for col in frame.columns:
         if col.startswith(INDEX_PREFIX):
-            i = int(col[len(INDEX_PREFIX):].rstrip("_"))
+            i = int(col[len(INDEX_PREFIX) :].rstrip("_"))
             real = names[i] if i < len(names) else None
             renames[col] = real if real and real not in frame.columns else f"index_{i}"
     return frame.rename(renames) if renames else frame

@@ -18,8 +18,22 @@ from .errors import SchemaMismatch
 _SIMPLE: dict[str, type[pl.DataType]] = {
     name: getattr(pl, name)
     for name in (
-        "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64",
-        "Float32", "Float64", "Boolean", "String", "Date", "Time", "Null", "Categorical",
+        "Int8",
+        "Int16",
+        "Int32",
+        "Int64",
+        "UInt8",
+        "UInt16",
+        "UInt32",
+        "UInt64",
+        "Float32",
+        "Float64",
+        "Boolean",
+        "String",
+        "Date",
+        "Time",
+        "Null",
+        "Categorical",
         "Binary",
     )
 }

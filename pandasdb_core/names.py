@@ -27,9 +27,7 @@ def _check_segment(segment: str, field: str, whole: str) -> None:
         raise InvalidName(f"{field} {whole!r}: segment {segment!r} may not start with '.'")
     if not _SEGMENT.fullmatch(segment):
         bad = sorted({ch for ch in segment if not _SEGMENT.fullmatch(ch)})
-        raise InvalidName(
-            f"{field} {whole!r} contains characters outside [A-Za-z0-9._-]: {bad!r}"
-        )
+        raise InvalidName(f"{field} {whole!r} contains characters outside [A-Za-z0-9._-]: {bad!r}")
 
 
 def validate_frame_name(name: object, field: str = "name") -> str:

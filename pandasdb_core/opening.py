@@ -52,8 +52,12 @@ def open(  # noqa: A001 - the public name of the contract
     >>> db.list()
     []
     """
-    settings = {"chunk_rows": chunk_rows, "format": format, "workers": workers,
-                "progress": progress}
+    settings = {
+        "chunk_rows": chunk_rows,
+        "format": format,
+        "workers": workers,
+        "progress": progress,
+    }
     text = os.fspath(url)
     if not isinstance(text, str):
         raise InvalidArgument(f"url must be a string or path, got {type(url).__name__}")
@@ -67,9 +71,7 @@ def open(  # noqa: A001 - the public name of the contract
         blobs, meta = open_s3(text, table=table, create=create, **options)
         return Store(blobs, meta, **settings)  # type: ignore[arg-type]
     if "://" in text and not text.startswith("file://"):
-        raise InvalidArgument(
-            f"url {text!r}: use a folder path, file://, memory:// or s3://bucket"
-        )
+        raise InvalidArgument(f"url {text!r}: use a folder path, file://, memory:// or s3://bucket")
     from .adapters.local import LocalBlobStore
     from .adapters.sqlite import SQLiteMetadataStore
 

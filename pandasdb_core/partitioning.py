@@ -50,9 +50,7 @@ def parse_columns_keys(columns_keys: Any) -> tuple[Layout, ...]:
     for column, kind in columns_keys.items():
         validate_segment(column, "columns_keys column")
         if not isinstance(kind, str) or kind.lower() not in ("date", "id"):
-            raise InvalidArgument(
-                f"columns_keys[{column!r}] must be 'Date' or 'ID', got {kind!r}"
-            )
+            raise InvalidArgument(f"columns_keys[{column!r}] must be 'Date' or 'ID', got {kind!r}")
         layouts.append(Layout(kind.lower(), column))  # type: ignore[arg-type]
     return tuple(layouts)
 
@@ -63,12 +61,18 @@ def utc_datetimes(series: pl.Series) -> pl.Series:
     name = series.name
     dtype = series.dtype
     if isinstance(dtype, pl.Datetime):
-        out = series.dt.convert_time_zone("UTC").dt.replace_time_zone(None) \
-            if dtype.time_zone else series
+        out = (
+            series.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+            if dtype.time_zone
+            else series
+        )
     elif dtype == pl.Date:
         out = series.cast(pl.Datetime("us"))
     elif dtype == pl.String:
-        out = series.str.to_datetime(strict=False)
+        try:
+            out = series.str.to_datetime(strict=False)
+        except pl.exceptions.PolarsError:  # no format could be inferred from the first values
+            out = _parse_iso(series)
         if isinstance(out.dtype, pl.Datetime) and out.dtype.time_zone:
             out = out.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
         bad = series.filter(out.is_null() & series.is_not_null())
@@ -83,10 +87,23 @@ def utc_datetimes(series: pl.Series) -> pl.Series:
         )
     nulls = out.null_count()
     if nulls:
-        raise InvalidPartition(
-            f"column {name!r} is a Date partition but has {nulls} null value(s)"
-        )
+        raise InvalidPartition(f"column {name!r} is a Date partition but has {nulls} null value(s)")
     return out
+
+
+def _parse_iso(series: pl.Series) -> pl.Series:
+    """Parse ISO date strings one distinct value at a time; unparseable values become null."""
+    parsed: dict[str, dt.datetime | None] = {}
+    for value in series.drop_nulls().unique().to_list():
+        try:
+            moment = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            parsed[value] = None
+            continue
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+        parsed[value] = moment
+    return series.replace_strict(parsed, default=None, return_dtype=pl.Datetime("us"))
 
 
 def integer_ids(series: pl.Series) -> pl.Series:

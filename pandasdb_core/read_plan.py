@@ -127,12 +127,19 @@ def plan_read(
         plan = ReadPlan(lay)
         if start_date is not None:
             lo_t, plan.lo, _ = day_bounds(start_date, "start_date")
-            plan.filters.append((lay.column, lambda f, c=lay.column, t=lo_t:
-                                 utc_datetimes(f[c]) >= t))
+            plan.filters.append(
+                (lay.column, lambda f, c=lay.column, t=lo_t: utc_datetimes(f[c]) >= t)
+            )
         if end_date is not None:
             hi_t, plan.hi, whole = day_bounds(end_date, "end_date")
-            plan.filters.append((lay.column, lambda f, c=lay.column, t=hi_t, w=whole:
-                                 (utc_datetimes(f[c]) < t) if w else (utc_datetimes(f[c]) <= t)))
+            plan.filters.append(
+                (
+                    lay.column,
+                    lambda f, c=lay.column, t=hi_t, w=whole: (
+                        (utc_datetimes(f[c]) < t) if w else (utc_datetimes(f[c]) <= t)
+                    ),
+                )
+            )
         if plan.lo is not None and plan.hi is not None and plan.lo > plan.hi:
             raise InvalidArgument(f"start_date {start_date!r} is after end_date {end_date!r}")
     if by_id:
@@ -141,8 +148,11 @@ def plan_read(
             plan = ReadPlan(lay)
         col = lay.column
         if partition_value is not None:
-            values = partition_value if isinstance(partition_value, list | tuple | set) \
+            values = (
+                partition_value
+                if isinstance(partition_value, list | tuple | set)
                 else [partition_value]
+            )
             if not values:
                 raise InvalidArgument("partition_value is an empty list")
             ids = frozenset(_as_int(v, "partition_value") for v in values)

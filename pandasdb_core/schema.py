@@ -37,8 +37,14 @@ def capture(
     pandas_dtypes = pandas_dtypes or {}
     columns = []
     for name, dtype in frame.schema.items():
-        entry = {"name": name, "dtype": dtype_to_json(dtype, name), "since": 0,
-                 "pandas": None, "categories": None, "ordered": False}
+        entry = {
+            "name": name,
+            "dtype": dtype_to_json(dtype, name),
+            "since": 0,
+            "pandas": None,
+            "categories": None,
+            "ordered": False,
+        }
         entry.update(pandas_dtypes.get(name, {}))
         columns.append(entry)
     return {"columns": columns, "index": list(index or [])}

@@ -17,9 +17,9 @@ import hashlib
 import random
 import time
 import uuid
-from dataclasses import replace
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, Literal, TypeVar
 
 import polars as pl
@@ -182,15 +182,30 @@ class Store:
                 aligned = align(frame, schema)
                 check_layout_columns(aligned, frame_layouts)
                 planned = plan_chunks(
-                    aligned, name, frame_layouts, chunk_rows=rows_per_chunk, fmt=fmt,
-                    external_key=external_key or "default", now=dt.datetime.now(dt.UTC),
+                    aligned,
+                    name,
+                    frame_layouts,
+                    chunk_rows=rows_per_chunk,
+                    fmt=fmt,
+                    external_key=external_key or "default",
+                    now=dt.datetime.now(dt.UTC),
                 )
                 written = self._write_chunks(planned, fmt)
                 encoded_for = shape
             try:
-                commit = self._commit(head, name, version, schema, frame_layouts, fmt,
-                                      rows_per_chunk, written, external_key, keep_last,
-                                      frame.height)
+                commit = self._commit(
+                    head,
+                    name,
+                    version,
+                    schema,
+                    frame_layouts,
+                    fmt,
+                    rows_per_chunk,
+                    written,
+                    external_key,
+                    keep_last,
+                    frame.height,
+                )
             except CommitConflict:
                 time.sleep(min(1.0, 0.005 * 2 ** min(attempt, 8)) * random.uniform(0.5, 1.5))
                 continue
@@ -258,22 +273,44 @@ class Store:
         total = (head.rows if head else 0) - dropped + rows
         records = [
             ChunkRecord(
-                chunk_id=uuid.uuid4().hex, layout=chunk.layout, lo=chunk.lo, hi=chunk.hi,
-                key=chunk.key, rows=chunk.frame.height, size=size, sha256=digest,
-                version=version, txn=txn, seq=seq, external_key=chunk.external_key,
+                chunk_id=uuid.uuid4().hex,
+                layout=chunk.layout,
+                lo=chunk.lo,
+                hi=chunk.hi,
+                key=chunk.key,
+                rows=chunk.frame.height,
+                size=size,
+                sha256=digest,
+                version=version,
+                txn=txn,
+                seq=seq,
+                external_key=chunk.external_key,
             )
             for seq, (chunk, digest, size) in enumerate(written)
         ]
         size = sum(r.size for r in records)
         record = VersionRecord(
-            version=version, txn=txn, created_at=now, rows_added=rows, rows_total=total,
-            chunks_added=len(records), bytes_added=size, external_key=batch_key,
+            version=version,
+            txn=txn,
+            created_at=now,
+            rows_added=rows,
+            rows_total=total,
+            chunks_added=len(records),
+            bytes_added=size,
+            external_key=batch_key,
             keep_last=keep_last,
         )
         new_head = FrameHead(
-            name=name, frame_id=frame_id, version=version, format=fmt, layouts=layouts,
-            schema=schema, chunk_rows=chunk_rows, rows=total,
-            created_at=head.created_at if head else now, updated_at=now,
+            name=name,
+            frame_id=frame_id,
+            version=version,
+            format=fmt,
+            layouts=layouts,
+            schema=schema,
+            chunk_rows=chunk_rows,
+            rows=total,
+            created_at=head.created_at if head else now,
+            updated_at=now,
             min_version=head.min_version if head else 1,
         )
         self.meta.commit(new_head, record, records, expected=head.version if head else 0)
@@ -284,10 +321,14 @@ class Store:
     ) -> int:
         layout = layouts[0].tag if layouts else "batch"
         versions = self.meta.versions(head.frame_id)
-        chunks = self.meta.chunks(head.frame_id, layout, batch_key, batch_key) if batch_key \
+        chunks = (
+            self.meta.chunks(head.frame_id, layout, batch_key, batch_key)
+            if batch_key
             else self.meta.chunks(head.frame_id, layout)
-        return sum(c.rows for c in live(chunks, versions, head.version)
-                   if c.external_key == batch_key)
+        )
+        return sum(
+            c.rows for c in live(chunks, versions, head.version) if c.external_key == batch_key
+        )
 
     def _write_last_key(
         self, name: str, key: str, written: Sequence[tuple[PlannedChunk, str, int]]
@@ -351,8 +392,14 @@ class Store:
         head = self._head(name)
         version = self._resolve_as_of(head, as_of)
         plan = plan_read(
-            head, external_key=external_key, use_last=use_last, start_date=start_date,
-            end_date=end_date, partition_value=partition_value, start_id=start_id, end_id=end_id,
+            head,
+            external_key=external_key,
+            use_last=use_last,
+            start_date=start_date,
+            end_date=end_date,
+            partition_value=partition_value,
+            start_id=start_id,
+            end_id=end_id,
         )
         dtypes = polars_schema(head.schema, as_of=version)
         wanted = self._columns(head.schema, dtypes, columns)
@@ -448,9 +495,13 @@ class Store:
             raise InvalidArgument("prefix must be a string")
         return [
             FrameInfo(
-                name=h.name, version=h.version, rows=h.rows, format=h.format,
+                name=h.name,
+                version=h.version,
+                rows=h.rows,
+                format=h.format,
                 layouts=tuple(lay.tag for lay in h.layouts) or ("batch",),
-                columns=tuple(user_columns(h.schema)), updated_at=h.updated_at,
+                columns=tuple(user_columns(h.schema)),
+                updated_at=h.updated_at,
             )
             for h in self.meta.frames(prefix)
         ]
@@ -462,16 +513,22 @@ class Store:
         --------
         >>> import pandas as pd, pandasdb_core as pdb
         >>> db = pdb.open("memory://")
-        >>> _ = db.upload(pd.DataFrame({"a": [1]}), "f"); _ = db.upload(pd.DataFrame({"a": [2]}), "f")
+        >>> for value in (1, 2):
+        ...     _ = db.upload(pd.DataFrame({"a": [value]}), "f")
         >>> [v.rows_total for v in db.versions("f")]
         [1, 2]
         """
         head = self._head(name)
         return [
             VersionInfo(
-                version=v.version, created_at=v.created_at, rows_added=v.rows_added,
-                rows_total=v.rows_total, chunks_added=v.chunks_added, bytes_added=v.bytes_added,
-                external_key=v.external_key, keep_last=v.keep_last,
+                version=v.version,
+                created_at=v.created_at,
+                rows_added=v.rows_added,
+                rows_total=v.rows_total,
+                chunks_added=v.chunks_added,
+                bytes_added=v.bytes_added,
+                external_key=v.external_key,
+                keep_last=v.keep_last,
             )
             for v in self.meta.versions(head.frame_id)
             if v.version >= head.min_version
@@ -495,7 +552,8 @@ class Store:
             except CommitConflict:
                 continue
             self.blobs.delete(
-                b.key for b in self.blobs.list(f"{name}/external_key/")
+                b.key
+                for b in self.blobs.list(f"{name}/external_key/")
                 if b.key.endswith("/" + LAST_KEY_FILE)
             )
             return
@@ -528,10 +586,13 @@ class Store:
         ()
         """
         if retain_versions is not None and (
-            isinstance(retain_versions, bool) or not isinstance(retain_versions, int)
+            isinstance(retain_versions, bool)
+            or not isinstance(retain_versions, int)
             or retain_versions < 1
         ):
-            raise InvalidArgument(f"retain_versions must be a positive integer, got {retain_versions!r}")
+            raise InvalidArgument(
+                f"retain_versions must be a positive integer, got {retain_versions!r}"
+            )
         cutoff = time.time() - grace_seconds
         referenced: set[str] = set()
         live_frames: set[str] = set()
@@ -541,6 +602,14 @@ class Store:
             min_version = head.min_version
             if retain_versions is not None:
                 min_version = max(min_version, head.version - retain_versions + 1)
+            if min_version != head.min_version and not dry_run:
+                # record the new retention before freeing anything it allows to free
+                try:
+                    self.meta.update_head(
+                        replace(head, min_version=min_version), expected=head.version
+                    )
+                except CommitConflict:
+                    min_version = head.min_version  # a writer got in; the next vacuum retries
             versions = self.meta.versions(head.frame_id)
             for layout in head.layouts or (Layout("batch"),):
                 records = self.meta.chunks(head.frame_id, layout.tag)
@@ -550,15 +619,11 @@ class Store:
                 forgotten += len(dead)
                 if dead and not dry_run:
                     self.meta.forget_chunks(head.frame_id, dead)
-            if min_version != head.min_version and not dry_run:
-                try:
-                    self.meta.update_head(replace(head, min_version=min_version),
-                                          expected=head.version)
-                except CommitConflict:
-                    pass  # a writer committed meanwhile; the next vacuum raises it
         doomed = [
-            b for b in self.blobs.list()
-            if b.modified < cutoff and b.key not in referenced
+            b
+            for b in self.blobs.list()
+            if b.modified < cutoff
+            and b.key not in referenced
             and (b.key.endswith(codecs.FORMATS) or _orphan_last_key(b.key, live_frames))
         ]
         if not dry_run:

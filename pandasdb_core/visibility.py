@@ -18,7 +18,9 @@ from collections.abc import Iterable, Sequence
 from .records import ChunkRecord, VersionRecord
 
 
-def committed(chunks: Iterable[ChunkRecord], versions: Sequence[VersionRecord]) -> list[ChunkRecord]:
+def committed(
+    chunks: Iterable[ChunkRecord], versions: Sequence[VersionRecord]
+) -> list[ChunkRecord]:
     """The chunks whose commit succeeded."""
     txn_of = {v.version: v.txn for v in versions}
     return [c for c in chunks if txn_of.get(c.version) == c.txn]
@@ -33,7 +35,8 @@ def live(
         if v.version <= as_of and v.keep_last:
             dropped_before[v.external_key] = v.version
     seen = [
-        c for c in committed(chunks, versions)
+        c
+        for c in committed(chunks, versions)
         if c.version <= as_of and c.version >= dropped_before.get(c.external_key, 0)
     ]
     return sorted(seen, key=lambda c: (c.lo, c.version, c.seq))
@@ -50,7 +53,8 @@ def garbage(
     keep = {c.chunk_id for c in live(valid, versions, min_version)}
     keep.update(c.chunk_id for c in valid if c.version > min_version)
     return [
-        c for c in chunks
+        c
+        for c in chunks
         if (c.chunk_id in valid_ids and c.chunk_id not in keep)
         or (c.chunk_id not in valid_ids and c.version <= head)
     ]

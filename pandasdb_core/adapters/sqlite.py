@@ -42,9 +42,7 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_by_range ON chunks (frame_id, layout, lo, hi);
 """
-_CHUNK_COLS = (
-    "chunk_id, layout, lo, hi, key, rows, size, sha256, version, txn, seq, external_key"
-)
+_CHUNK_COLS = "chunk_id, layout, lo, hi, key, rows, size, sha256, version, txn, seq, external_key"
 
 
 class SQLiteMetadataStore(MetadataStore):
@@ -54,8 +52,7 @@ class SQLiteMetadataStore(MetadataStore):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        with self._tx() as db:
-            db.executescript(_SCHEMA)
+        self._conn().executescript(_SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -108,8 +105,21 @@ class SQLiteMetadataStore(MetadataStore):
             db.executemany(
                 f"INSERT INTO chunks (frame_id, {_CHUNK_COLS}) VALUES ({', '.join('?' * 13)})",
                 [
-                    (head.frame_id, c.chunk_id, c.layout, c.lo, c.hi, c.key, c.rows, c.size,
-                     c.sha256, c.version, c.txn, c.seq, c.external_key)
+                    (
+                        head.frame_id,
+                        c.chunk_id,
+                        c.layout,
+                        c.lo,
+                        c.hi,
+                        c.key,
+                        c.rows,
+                        c.size,
+                        c.sha256,
+                        c.version,
+                        c.txn,
+                        c.seq,
+                        c.external_key,
+                    )
                     for c in chunks
                 ],
             )
@@ -158,9 +168,7 @@ class SQLiteMetadataStore(MetadataStore):
     def update_head(self, head: FrameHead, *, expected: int) -> None:
         with self._tx() as db:
             self._check(db, head.name, expected)
-            db.execute(
-                "UPDATE heads SET body = ? WHERE name = ?", (head_to_json(head), head.name)
-            )
+            db.execute("UPDATE heads SET body = ? WHERE name = ?", (head_to_json(head), head.name))
 
     def forget_chunks(self, frame_id: str, chunks: Sequence[ChunkRecord]) -> None:
         with self._tx() as db:

@@ -1,0 +1,222 @@
+"""The ``pandasdb`` command line: upload, get, ls, versions, rm, vacuum, demo (and serve).
+
+Example
+-------
+``pandasdb --store ./data upload sales.csv sales/daily --date-col ts``
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from . import opening
+from .errors import PandasDBError
+from .store import Store
+
+DEFAULT_STORE = "./pandasdb-data"
+
+
+def _read_input(path: str) -> pl.DataFrame:
+    if path == "-":
+        return pl.read_csv(sys.stdin.buffer.read(), try_parse_dates=True)
+    file = Path(path)
+    if not file.is_file():
+        raise SystemExit(f"error: input file {path!r} does not exist")
+    if file.suffix == ".parquet":
+        return pl.read_parquet(file)
+    return pl.read_csv(file, try_parse_dates=True)
+
+
+def _write_output(frame: pl.DataFrame, path: str | None) -> None:
+    if path is None or path == "-":
+        frame.write_csv(sys.stdout)
+    elif path.endswith(".parquet"):
+        frame.write_parquet(path)
+    elif path.endswith(".gz"):
+        frame.write_csv(path, compression="gzip")
+    else:
+        frame.write_csv(path)
+
+
+def _print_records(records: Sequence[Any], as_json: bool) -> None:
+    rows = [dataclasses.asdict(r) for r in records]
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    for row in rows:
+        for key in ("created_at", "updated_at"):
+            if key in row:
+                row[key] = dt.datetime.fromtimestamp(row[key], dt.UTC).strftime("%F %T")
+    if rows:
+        print(pl.DataFrame(rows, strict=False))
+    else:
+        print("(none)")
+
+
+def cmd_upload(db: Store, args: argparse.Namespace) -> None:
+    frame = _read_input(args.file)
+    keys = {c: "Date" for c in args.date_col} | {c: "ID" for c in args.id_col}
+    started = time.perf_counter()
+    commit = db.upload(
+        frame,
+        args.name,
+        columns_keys=keys or None,
+        external_key=args.external_key,
+        keep_last=args.keep_last,
+        chunk_rows=args.chunk_rows,
+        format=args.format,
+    )
+    print(
+        f"{commit.name}: version {commit.version}, {commit.rows} rows in {commit.chunks} chunk(s), "
+        f"{commit.bytes:,} bytes, {time.perf_counter() - started:.2f}s"
+    )
+
+
+def cmd_get(db: Store, args: argparse.Namespace) -> None:
+    ids: Any = args.partition_value
+    if ids is not None and len(ids) == 1:
+        ids = ids[0]
+    frame = db.get(
+        args.name,
+        external_key=args.external_key,
+        use_last=args.use_last,
+        start_date=args.start_date,
+        end_date=args.end_date,
+        partition_value=ids,
+        start_id=args.start_id,
+        end_id=args.end_id,
+        columns=args.columns.split(",") if args.columns else None,
+        as_of=args.as_of,
+        engine="polars",
+    )
+    _write_output(frame, args.output)
+    if args.output not in (None, "-"):
+        print(f"{args.name}: {frame.height} rows -> {args.output}")
+
+
+def cmd_ls(db: Store, args: argparse.Namespace) -> None:
+    _print_records(db.list(args.prefix), args.json)
+
+
+def cmd_versions(db: Store, args: argparse.Namespace) -> None:
+    _print_records(db.versions(args.name), args.json)
+
+
+def cmd_rm(db: Store, args: argparse.Namespace) -> None:
+    db.delete(args.name)
+    print(f"deleted {args.name} (run 'pandasdb vacuum' to free its files)")
+
+
+def cmd_vacuum(db: Store, args: argparse.Namespace) -> None:
+    report = db.vacuum(
+        retain_versions=args.retain_versions,
+        grace_seconds=args.grace_seconds,
+        dry_run=args.dry_run,
+    )
+    verb = "would remove" if report.dry_run else "removed"
+    print(
+        f"{verb} {len(report.blobs_deleted)} file(s), {report.bytes_freed:,} bytes; "
+        f"{report.chunk_records_forgotten} index record(s)"
+    )
+    for key in report.blobs_deleted:
+        print(f"  {key}")
+
+
+def cmd_demo(db: Store, args: argparse.Namespace) -> None:
+    from .demo import run_demo
+
+    if not run_demo(db, rows=args.rows):
+        raise SystemExit("error: the demo frame did not read back equal")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``pandasdb`` command."""
+    parser = argparse.ArgumentParser(
+        prog="pandasdb", description="A partitioned, chunked, versioned DataFrame store."
+    )
+    parser.add_argument(
+        "--store",
+        default=DEFAULT_STORE,
+        help=f"store URL: a folder, memory:// or s3://bucket (default {DEFAULT_STORE})",
+    )
+    parser.add_argument("--table", default=None, help="DynamoDB table, for s3:// stores")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("upload", help="upload a CSV or parquet file as a new version")
+    up.add_argument("file", help="a .csv, .csv.gz or .parquet file ('-' for CSV on stdin)")
+    up.add_argument("name", help="frame name, e.g. sales/daily")
+    up.add_argument("--date-col", action="append", default=[], help="partition by day of COL")
+    up.add_argument("--id-col", action="append", default=[], help="partition by id ranges of COL")
+    up.add_argument("--external-key", help="batch key for frames without partitions")
+    up.add_argument("--keep-last", action="store_true", help="drop earlier batches of the key")
+    up.add_argument("--chunk-rows", type=int, help="rows per chunk file (new frames)")
+    up.add_argument("--format", choices=["csv.gz", "parquet"], help="file format (new frames)")
+    up.set_defaults(func=cmd_upload)
+
+    get = sub.add_parser("get", help="read a frame to a file or stdout (CSV)")
+    get.add_argument("name")
+    get.add_argument("-o", "--output", help=".csv, .csv.gz or .parquet file (default: stdout)")
+    get.add_argument("--start-date")
+    get.add_argument("--end-date")
+    get.add_argument("--partition-value", type=int, action="append", help="an id (repeatable)")
+    get.add_argument("--start-id", type=int)
+    get.add_argument("--end-id", type=int)
+    get.add_argument("--columns", help="comma-separated column names")
+    get.add_argument("--as-of", type=int, help="read this version")
+    get.add_argument("--external-key")
+    get.add_argument("--use-last", action="store_true")
+    get.set_defaults(func=cmd_get)
+
+    ls = sub.add_parser("ls", help="list frames")
+    ls.add_argument("--prefix", default="")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_ls)
+
+    ver = sub.add_parser("versions", help="version history of a frame")
+    ver.add_argument("name")
+    ver.add_argument("--json", action="store_true")
+    ver.set_defaults(func=cmd_versions)
+
+    rm = sub.add_parser("rm", help="delete a frame")
+    rm.add_argument("name")
+    rm.set_defaults(func=cmd_rm)
+
+    vac = sub.add_parser("vacuum", help="remove files no retained version references")
+    vac.add_argument("--retain-versions", type=int, help="keep only the newest N versions")
+    vac.add_argument("--grace-seconds", type=float, default=3600.0)
+    vac.add_argument("--dry-run", action="store_true")
+    vac.set_defaults(func=cmd_vacuum)
+
+    demo = sub.add_parser("demo", help="upload a generated frame and read it back")
+    demo.add_argument("--rows", type=int, default=1_000_000)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``pandasdb`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        db = opening.open(args.store, table=args.table, progress=not args.no_progress)
+        args.func(db, args)
+    except PandasDBError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `pandasdb get x | head`
+        return 0
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

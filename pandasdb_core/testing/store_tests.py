@@ -1,0 +1,261 @@
+"""The shared contract tests for BlobStore and MetadataStore adapters.
+
+Subclass and provide a ``blobs`` or ``meta`` fixture returning a fresh, empty store.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+
+from ..errors import BlobExists, BlobNotFound, CommitConflict, InvalidName
+from ..ports import BlobStore, MetadataStore
+from ..records import ChunkRecord, FrameHead, Layout, VersionRecord
+from ..visibility import committed
+
+
+class BlobStoreTests:
+    """Behaviour every BlobStore must have."""
+
+    @pytest.fixture
+    def blobs(self) -> BlobStore:  # pragma: no cover - supplied by subclasses
+        raise NotImplementedError
+
+    def test_put_get_roundtrip(self, blobs: BlobStore) -> None:
+        blobs.put("f/ts/2024-01-01/a.csv.gz", b"\x00\x01payload")
+        assert blobs.get("f/ts/2024-01-01/a.csv.gz") == b"\x00\x01payload"
+
+    def test_get_missing_raises_lookup_error(self, blobs: BlobStore) -> None:
+        with pytest.raises(BlobNotFound):
+            blobs.get("nope/x.csv.gz")
+        assert issubclass(BlobNotFound, LookupError)
+
+    def test_put_overwrites_by_default(self, blobs: BlobStore) -> None:
+        blobs.put("k/last_key.txt", b"one")
+        blobs.put("k/last_key.txt", b"two")
+        assert blobs.get("k/last_key.txt") == b"two"
+
+    def test_put_if_absent_refuses_existing_key(self, blobs: BlobStore) -> None:
+        blobs.put("k/a.parquet", b"first", if_absent=True)
+        with pytest.raises(BlobExists):
+            blobs.put("k/a.parquet", b"second", if_absent=True)
+        assert blobs.get("k/a.parquet") == b"first"
+
+    def test_if_absent_race_has_exactly_one_winner(self, blobs: BlobStore) -> None:
+        wins: list[int] = []
+
+        def attempt(i: int) -> None:
+            try:
+                blobs.put("race/x.csv.gz", str(i).encode(), if_absent=True)
+                wins.append(i)
+            except BlobExists:
+                pass
+
+        threads = [threading.Thread(target=attempt, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(wins) == 1
+        assert blobs.get("race/x.csv.gz") == str(wins[0]).encode()
+
+    def test_list_by_prefix_reports_sizes(self, blobs: BlobStore) -> None:
+        blobs.put("a/one.csv.gz", b"1")
+        blobs.put("a/b/two.csv.gz", b"22")
+        blobs.put("ab/three.csv.gz", b"333")
+        listed = {b.key: b.size for b in blobs.list("a/")}
+        assert listed == {"a/one.csv.gz": 1, "a/b/two.csv.gz": 2}
+        assert {b.key for b in blobs.list()} == {
+            "a/one.csv.gz",
+            "a/b/two.csv.gz",
+            "ab/three.csv.gz",
+        }
+        assert all(abs(b.modified - time.time()) < 3600 for b in blobs.list())
+
+    def test_delete_removes_and_ignores_missing(self, blobs: BlobStore) -> None:
+        blobs.put("d/x.csv.gz", b"x")
+        blobs.put("d/y.csv.gz", b"y")
+        blobs.delete(["d/x.csv.gz", "d/never.csv.gz"])
+        assert [b.key for b in blobs.list("d/")] == ["d/y.csv.gz"]
+        with pytest.raises(BlobNotFound):
+            blobs.get("d/x.csv.gz")
+
+    def test_seed_batch_key_with_colons_is_valid(self, blobs: BlobStore) -> None:
+        key = "m/external_key/default/2024-01-01/10:11:12_abc.csv.gz"
+        blobs.put(key, b"z")
+        assert blobs.get(key) == b"z"
+
+    @pytest.mark.parametrize("key", ["../x", "/abs", "a//b", "a/./b", "a/../b", "a b", ""])
+    def test_unsafe_keys_are_refused(self, blobs: BlobStore, key: str) -> None:
+        with pytest.raises(InvalidName):
+            blobs.put(key, b"x")
+
+
+def _head(name: str, version: int, frame_id: str = "F") -> FrameHead:
+    return FrameHead(
+        name=name,
+        frame_id=frame_id,
+        version=version,
+        format="csv.gz",
+        layouts=(Layout("date", "ts"),),
+        schema={"columns": [], "index": []},
+        chunk_rows=10,
+        rows=version,
+        created_at=1.0,
+        updated_at=float(version),
+    )
+
+
+def _version(version: int, txn: str) -> VersionRecord:
+    return VersionRecord(
+        version=version,
+        txn=txn,
+        created_at=1.0,
+        rows_added=1,
+        rows_total=version,
+        chunks_added=1,
+        bytes_added=1,
+    )
+
+
+def _chunk(
+    version: int, txn: str, lo: str | int, hi: str | int, layout: str = "date:ts", seq: int = 0
+) -> ChunkRecord:
+    return ChunkRecord(
+        chunk_id=uuid.uuid4().hex,
+        layout=layout,
+        lo=lo,
+        hi=hi,
+        key=f"f/{uuid.uuid4().hex}",
+        rows=1,
+        size=1,
+        sha256="0" * 64,
+        version=version,
+        txn=txn,
+        seq=seq,
+    )
+
+
+class MetadataStoreTests:
+    """Behaviour every MetadataStore must have."""
+
+    @pytest.fixture
+    def meta(self) -> MetadataStore:  # pragma: no cover - supplied by subclasses
+        raise NotImplementedError
+
+    def test_missing_frame_has_no_head(self, meta: MetadataStore) -> None:
+        assert meta.head("nope") is None
+        assert meta.frames() == []
+
+    def test_commit_creates_and_advances_head(self, meta: MetadataStore) -> None:
+        meta.commit(
+            _head("f", 1),
+            _version(1, "t1"),
+            [_chunk(1, "t1", "2024-01-01", "2024-01-01")],
+            expected=0,
+        )
+        meta.commit(
+            _head("f", 2),
+            _version(2, "t2"),
+            [_chunk(2, "t2", "2024-01-02", "2024-01-02")],
+            expected=1,
+        )
+        head = meta.head("f")
+        assert head is not None and head.version == 2 and head.layouts == (Layout("date", "ts"),)
+        assert [v.version for v in meta.versions("F")] == [1, 2]
+        assert len(meta.chunks("F", "date:ts")) == 2
+
+    def test_stale_commit_conflicts_and_changes_nothing(self, meta: MetadataStore) -> None:
+        meta.commit(_head("f", 1), _version(1, "t1"), [], expected=0)
+        with pytest.raises(CommitConflict):
+            meta.commit(_head("f", 1), _version(1, "tX"), [_chunk(1, "tX", "a", "a")], expected=0)
+        with pytest.raises(CommitConflict):
+            meta.commit(_head("f", 3), _version(3, "t3"), [], expected=2)
+        assert meta.head("f").version == 1  # type: ignore[union-attr]
+        versions = meta.versions("F")
+        assert [(v.version, v.txn) for v in versions] == [(1, "t1")]
+        # a losing writer's chunk records may linger in the index, but never count as committed
+        assert committed(meta.chunks("F", "date:ts"), versions) == []
+
+    def test_concurrent_commits_one_winner_per_version(self, meta: MetadataStore) -> None:
+        meta.commit(_head("f", 1), _version(1, "t1"), [], expected=0)
+        outcomes: list[str] = []
+
+        def attempt(i: int) -> None:
+            try:
+                meta.commit(_head("f", 2), _version(2, f"w{i}"), [], expected=1)
+                outcomes.append("won")
+            except CommitConflict:
+                outcomes.append("lost")
+
+        threads = [threading.Thread(target=attempt, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes) == ["lost"] * 5 + ["won"]
+        assert [v.version for v in meta.versions("F")] == [1, 2]
+
+    def test_chunk_range_queries(self, meta: MetadataStore) -> None:
+        days = [f"2024-01-{d:02d}" for d in range(1, 11)]
+        chunks = [_chunk(1, "t1", d, d, seq=i) for i, d in enumerate(days)]
+        ids = [_chunk(1, "t1", lo, lo + 9, layout="id:uid") for lo in range(-50, 50, 10)]
+        meta.commit(_head("f", 1), _version(1, "t1"), chunks + ids, expected=0)
+        found = meta.chunks("F", "date:ts", "2024-01-03", "2024-01-05")
+        assert sorted(c.lo for c in found) == ["2024-01-03", "2024-01-04", "2024-01-05"]
+        assert len(meta.chunks("F", "date:ts", None, "2024-01-02")) == 2
+        assert len(meta.chunks("F", "date:ts", "2024-01-10", None)) == 1
+        assert [c.lo for c in meta.chunks("F", "id:uid", 5, 5)] == [0]
+        assert sorted(c.lo for c in meta.chunks("F", "id:uid", -15, 1)) == [-20, -10, 0]
+        assert meta.chunks("F", "id:uid", 100, 200) == []
+        assert meta.chunks("F", "batch") == []
+
+    def test_frames_by_prefix_sorted(self, meta: MetadataStore) -> None:
+        for i, name in enumerate(["sales/b", "sales/a", "other", "sales_x"]):
+            meta.commit(_head(name, 1, frame_id=f"id{i}"), _version(1, "t"), [], expected=0)
+        assert [h.name for h in meta.frames("sales/")] == ["sales/a", "sales/b"]
+        assert [h.name for h in meta.frames()] == ["other", "sales/a", "sales/b", "sales_x"]
+
+    def test_drop_frame_is_conditional(self, meta: MetadataStore) -> None:
+        meta.commit(_head("f", 1), _version(1, "t1"), [_chunk(1, "t1", "a", "a")], expected=0)
+        with pytest.raises(CommitConflict):
+            meta.drop_frame("f", expected=5)
+        meta.drop_frame("f", expected=1)
+        assert meta.head("f") is None
+        assert meta.frames() == []
+        meta.commit(_head("f", 1, frame_id="G"), _version(1, "t9"), [], expected=0)
+        assert meta.head("f").frame_id == "G"  # type: ignore[union-attr]
+
+    def test_update_head_and_forget_chunks(self, meta: MetadataStore) -> None:
+        c1, c2 = _chunk(1, "t1", "a", "a"), _chunk(1, "t1", "b", "b")
+        meta.commit(_head("f", 1), _version(1, "t1"), [c1, c2], expected=0)
+        from dataclasses import replace
+
+        meta.update_head(replace(_head("f", 1), min_version=1, rows=42), expected=1)
+        assert meta.head("f").rows == 42  # type: ignore[union-attr]
+        with pytest.raises(CommitConflict):
+            meta.update_head(_head("f", 1), expected=7)
+        meta.forget_chunks("F", [c1])
+        assert [c.chunk_id for c in meta.chunks("F", "date:ts")] == [c2.chunk_id]
+
+    def test_records_round_trip_exactly(self, meta: MetadataStore) -> None:
+        chunk = _chunk(1, "t1", -(2**62), 2**62, layout="id:uid", seq=3)
+        version = VersionRecord(
+            version=1,
+            txn="t1",
+            created_at=1.5,
+            rows_added=7,
+            rows_total=7,
+            chunks_added=1,
+            bytes_added=99,
+            external_key="run-1",
+            keep_last=True,
+        )
+        head = _head("f", 1)
+        meta.commit(head, version, [chunk], expected=0)
+        assert meta.head("f") == head
+        assert meta.versions("F") == [version]
+        assert meta.chunks("F", "id:uid") == [chunk]
