@@ -44,6 +44,9 @@ def open(  # noqa: A001 - the public name of the contract
         For ``s3://``: create a missing bucket and table.
     chunk_rows, format, workers, progress
         Defaults for the returned :class:`Store`.
+    options
+        For ``s3://``: ``owner`` (the user id DynamoDB keys begin with, default
+        ``"default"``), ``region``, ``profile``.
 
     Examples
     --------
@@ -68,7 +71,7 @@ def open(  # noqa: A001 - the public name of the contract
     if text.startswith("s3://"):
         from .adapters.aws import open_s3
 
-        blobs, meta = open_s3(text, table=table, create=create, **options)
+        blobs, meta = open_s3(text, table=table, create=create, workers=workers, **options)
         return Store(blobs, meta, **settings)  # type: ignore[arg-type]
     if "://" in text and not text.startswith("file://"):
         raise InvalidArgument(f"url {text!r}: use a folder path, file://, memory:// or s3://bucket")

@@ -1,18 +1,76 @@
 from __future__ import annotations
 
 import pytest
+from moto import mock_aws
 
 import pandasdb_core as pdb
 
+_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
-@pytest.fixture(params=["memory", "local"])
-def db(request, tmp_path) -> pdb.Store:
-    """A fresh store on each embedded adapter."""
+
+@pytest.fixture(autouse=True)
+def fake_aws_credentials(monkeypatch):
+    """No test may reach real AWS: fake credentials, no endpoint overrides, no profile."""
+    for key, value in _AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    for key in (
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_REGION",
+    ):
+        monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture
+def aws():
+    """moto's in-process AWS for the duration of a test."""
+    with mock_aws():
+        yield
+
+
+@pytest.fixture(params=["memory", "local", "aws"])
+def db(request, tmp_path):
+    """A fresh store on each adapter pair: memory, local files + SQLite, S3 + DynamoDB."""
     if request.param == "memory":
-        return pdb.open("memory://", chunk_rows=1000)
-    return pdb.open(tmp_path / "store", chunk_rows=1000)
+        yield pdb.open("memory://", chunk_rows=1000)
+    elif request.param == "local":
+        yield pdb.open(tmp_path / "store", chunk_rows=1000)
+    else:
+        with mock_aws():
+            yield pdb.open("s3://test-bucket", table="meta", create=True, chunk_rows=1000)
 
 
 @pytest.fixture
 def local_db(tmp_path) -> pdb.Store:
     return pdb.open(tmp_path / "store", chunk_rows=1000)
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """A real moto HTTP server on loopback; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def server_db(moto_server, monkeypatch, request):
+    """A store on S3 + DynamoDB served by moto's HTTP server, reached via AWS_ENDPOINT_URL."""
+    import uuid
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    bucket = f"b-{uuid.uuid4().hex[:12]}"
+    return pdb.open(
+        f"s3://{bucket}", table=f"t-{uuid.uuid4().hex[:12]}", create=True, chunk_rows=1000
+    )

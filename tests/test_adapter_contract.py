@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pandasdb_core.adapters.aws import open_s3
 from pandasdb_core.adapters.local import LocalBlobStore
 from pandasdb_core.adapters.memory import MemoryBlobStore, MemoryMetadataStore
 from pandasdb_core.adapters.sqlite import SQLiteMetadataStore
@@ -51,3 +52,24 @@ def test_local_discard_stale_removes_only_old_temp_files(tmp_path):
     assert blobs.discard_stale(older_than=4e9) == 1
     assert not (tmp_path / "a" / ".tmp-crashed").exists()
     assert blobs.get("a/keep.csv.gz") == b"k"
+
+
+class TestS3Blobs(BlobStoreTests):
+    @pytest.fixture
+    def blobs(self, aws):
+        blobs, _ = open_s3("s3://contract-bucket?table=t", create=True)
+        return blobs
+
+
+class TestS3BlobsUnderPrefix(BlobStoreTests):
+    @pytest.fixture
+    def blobs(self, aws):
+        blobs, _ = open_s3("s3://contract-bucket/user/alice?table=t", create=True)
+        return blobs
+
+
+class TestDynamoDBMeta(MetadataStoreTests):
+    @pytest.fixture
+    def meta(self, aws):
+        _, meta = open_s3("s3://contract-bucket?table=t", create=True, owner="alice")
+        return meta

@@ -7,6 +7,7 @@ import multiprocessing as mp
 import threading
 
 import pandas as pd
+import pytest
 
 import pandasdb_core as pdb
 
@@ -22,7 +23,18 @@ def rows(writer: int, i: int, n: int = 5) -> pd.DataFrame:
     )
 
 
-def test_threads_appending_to_one_frame_lose_nothing(db):
+@pytest.fixture(params=["memory", "local", "moto-server"])
+def threaded_db(request, tmp_path):
+    """moto's in-process mock is not thread-safe, so S3 + DynamoDB run on its HTTP server."""
+    if request.param == "memory":
+        return pdb.open("memory://")
+    if request.param == "local":
+        return pdb.open(tmp_path / "store")
+    return request.getfixturevalue("server_db")
+
+
+def test_threads_appending_to_one_frame_lose_nothing(threaded_db):
+    db = threaded_db
     writers, per_writer = 8, 10
     errors: list[BaseException] = []
     seen_sizes: list[int] = []

@@ -1,0 +1,369 @@
+"""Metadata in one DynamoDB table (single-table design), with conditional commits.
+
+Keys (``pk`` hash, ``sk`` range, both strings); every ``pk`` begins with the owner's id, so
+IAM's ``dynamodb:LeadingKeys`` can confine a caller to ``{owner}#*``:
+
+==============  ================================  =======================================
+item            pk                                sk
+==============  ================================  =======================================
+frame head      ``{owner}#frames``                ``frame#{name}``
+version         ``{owner}#f#{frame_id}``          ``v#{version:012d}``
+id-range span   ``{owner}#f#{frame_id}``          ``span#{layout}``
+chunk           ``{owner}#c#{frame_id}#{layout}`` ``{sortable lo}#{chunk_id}``
+==============  ================================  =======================================
+
+A head holds the frame's JSON (zlib-compressed), its ``version`` and ``frame_id``. A chunk item
+is one chunk file (a few hundred bytes), so a frame of any number of chunks stays far below
+DynamoDB's 400 KB item limit. Partition bounds sort as strings: dates as ``YYYY-MM-DD``, ids
+offset by 2**63 and zero-padded. A span item holds the widest ``hi - lo`` of the layout's
+chunks, so an id lookup is a ``Query`` over ``[lo - span, hi]`` and never a ``Scan``.
+
+A commit writes its chunk items first (tagged with the commit's ``txn``), then one
+``TransactWriteItems`` puts the head (only if its version is still the expected one), the
+version record and the span. Readers ignore chunk items whose ``txn`` no version carries.
+
+Example
+-------
+>>> import boto3
+>>> from moto import mock_aws
+>>> with mock_aws():
+...     client = boto3.client("dynamodb", region_name="us-east-1")
+...     create_table(client, "meta")
+...     DynamoDBMetadataStore(client, "meta", owner="alice").frames()
+[]
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from ..errors import CommitConflict, InvalidArgument
+from ..ports import MetadataStore
+from ..record_codec import (
+    chunk_from_dict,
+    chunk_to_dict,
+    head_from_json,
+    head_to_json,
+    version_from_json,
+    version_to_json,
+)
+from ..records import ChunkRecord, FrameHead, PartitionValue, VersionRecord
+
+BATCH_WRITE = 25  # DynamoDB's BatchWriteItem limit
+MAX_ITEM_BYTES = 390_000  # below DynamoDB's 400 KB, leaving room for attribute names
+_OFFSET = 2**63
+_ser = TypeSerializer()
+_de = TypeDeserializer()
+
+
+def create_table(client: Any, table: str) -> None:
+    """Create the on-demand pk/sk table the adapter uses and wait until it is active."""
+    client.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+    )
+    client.get_waiter("table_exists").wait(TableName=table)
+
+
+def sortable(value: PartitionValue) -> str:
+    """A partition bound as a string that sorts like the value.
+
+    Example
+    -------
+    >>> sortable(-1) < sortable(0) < sortable(10)
+    True
+    """
+    if isinstance(value, int):
+        return f"{value + _OFFSET:020d}"
+    return value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value)
+    return value
+
+
+class DynamoDBMetadataStore(MetadataStore):
+    """The metadata port on one DynamoDB table, for one owner (user id)."""
+
+    def __init__(self, client: Any, table: str, *, owner: str = "default", workers: int = 8):
+        if not owner or "#" in owner:
+            raise InvalidArgument(f"owner {owner!r} must be non-empty and contain no '#'")
+        self.client = client
+        self.table = table
+        self.owner = owner
+        self.workers = workers
+
+    # keys ----------------------------------------------------------------
+
+    def _head_key(self, name: str) -> dict[str, Any]:
+        return {"pk": {"S": f"{self.owner}#frames"}, "sk": {"S": f"frame#{name}"}}
+
+    def _frame_pk(self, frame_id: str) -> str:
+        return f"{self.owner}#f#{frame_id}"
+
+    def _chunk_pk(self, frame_id: str, layout: str) -> str:
+        return f"{self.owner}#c#{frame_id}#{layout}"
+
+    def _chunk_key(self, frame_id: str, chunk: ChunkRecord) -> dict[str, Any]:
+        return {
+            "pk": {"S": self._chunk_pk(frame_id, chunk.layout)},
+            "sk": {"S": f"{sortable(chunk.lo)}#{chunk.chunk_id}"},
+        }
+
+    # items ---------------------------------------------------------------
+
+    def _head_item(self, head: FrameHead) -> dict[str, Any]:
+        body = zlib.compress(head_to_json(head).encode())
+        if len(body) > MAX_ITEM_BYTES:
+            raise InvalidArgument(
+                f"frame {head.name!r}: its schema is too large to record ({len(body):,} bytes "
+                "compressed); use fewer columns or categories"
+            )
+        return {
+            **self._head_key(head.name),
+            "version": {"N": str(head.version)},
+            "frame_id": {"S": head.frame_id},
+            "body": {"B": body},
+        }
+
+    def _chunk_item(self, frame_id: str, chunk: ChunkRecord) -> dict[str, Any]:
+        fields = {k: v for k, v in chunk_to_dict(chunk).items() if v is not None}
+        item = {k: _ser.serialize(v) for k, v in fields.items()}
+        item.update(self._chunk_key(frame_id, chunk))
+        item["hk"] = {"S": sortable(chunk.hi)}
+        return item
+
+    @staticmethod
+    def _chunk_from_item(item: dict[str, Any]) -> ChunkRecord:
+        data = {k: _plain(_de.deserialize(v)) for k, v in item.items()}
+        data.setdefault("external_key", None)
+        return chunk_from_dict(data)
+
+    # plumbing ------------------------------------------------------------
+
+    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        paginator = self.client.get_paginator("query")
+        for page in paginator.paginate(TableName=self.table, ConsistentRead=True, **kwargs):
+            yield from page["Items"]
+
+    def _batch(self, requests: list[dict[str, Any]]) -> None:
+        def send(batch: list[dict[str, Any]]) -> None:
+            pending = {self.table: batch}
+            while pending:
+                response = self.client.batch_write_item(RequestItems=pending)
+                pending = response.get("UnprocessedItems") or {}
+
+        batches = [requests[i : i + BATCH_WRITE] for i in range(0, len(requests), BATCH_WRITE)]
+        if len(batches) <= 1:
+            for batch in batches:
+                send(batch)
+            return
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(batches))) as pool:
+            list(pool.map(send, batches))
+
+    def _transact(self, items: list[dict[str, Any]], name: str, expected: int) -> None:
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                raise CommitConflict(f"frame {name!r} moved past version {expected}") from None
+            raise
+
+    def _head_condition(self, expected: int) -> dict[str, Any]:
+        if expected == 0:
+            return {"ConditionExpression": "attribute_not_exists(pk)"}
+        return {
+            "ConditionExpression": "version = :expected",
+            "ExpressionAttributeValues": {":expected": {"N": str(expected)}},
+        }
+
+    # the port ------------------------------------------------------------
+
+    def head(self, name: str) -> FrameHead | None:
+        item = self.client.get_item(
+            TableName=self.table, Key=self._head_key(name), ConsistentRead=True
+        ).get("Item")
+        return head_from_json(zlib.decompress(item["body"]["B"]).decode()) if item else None
+
+    def _spans(self, frame_id: str, chunks: Sequence[ChunkRecord]) -> dict[str, int]:
+        widths: dict[str, int] = {}
+        for c in chunks:
+            if isinstance(c.lo, int) and isinstance(c.hi, int):
+                widths[c.layout] = max(widths.get(c.layout, 0), c.hi - c.lo)
+        for layout in list(widths):
+            widths[layout] = max(widths[layout], self._span(frame_id, layout))
+        return widths
+
+    def _span(self, frame_id: str, layout: str) -> int:
+        item = self.client.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": self._frame_pk(frame_id)}, "sk": {"S": f"span#{layout}"}},
+            ConsistentRead=True,
+        ).get("Item")
+        return int(item["span"]["N"]) if item else 0
+
+    def commit(
+        self,
+        head: FrameHead,
+        version: VersionRecord,
+        chunks: Sequence[ChunkRecord],
+        *,
+        expected: int,
+    ) -> None:
+        head_item = self._head_item(head)
+        # a span read here is current whenever the commit succeeds: any commit in between
+        # moves the head and fails ours
+        spans = self._spans(head.frame_id, chunks)
+        self._batch([{"PutRequest": {"Item": self._chunk_item(head.frame_id, c)}} for c in chunks])
+        items: list[dict[str, Any]] = [
+            {"Put": {"TableName": self.table, "Item": head_item, **self._head_condition(expected)}},
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": {
+                        "pk": {"S": self._frame_pk(head.frame_id)},
+                        "sk": {"S": f"v#{version.version:012d}"},
+                        "body": {"S": version_to_json(version)},
+                    },
+                }
+            },
+        ]
+        for layout, span in spans.items():
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": {
+                            "pk": {"S": self._frame_pk(head.frame_id)},
+                            "sk": {"S": f"span#{layout}"},
+                            "span": {"N": str(span)},
+                        },
+                    }
+                }
+            )
+        try:
+            self._transact(items, head.name, expected)
+        except CommitConflict:
+            # the losing commit's chunk items are invisible already; tidy them up
+            self.forget_chunks(head.frame_id, chunks)
+            raise
+
+    def versions(self, frame_id: str) -> list[VersionRecord]:
+        items = self._query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :v)",
+            ExpressionAttributeValues={":pk": {"S": self._frame_pk(frame_id)}, ":v": {"S": "v#"}},
+        )
+        return [version_from_json(item["body"]["S"]) for item in items]
+
+    def chunks(
+        self,
+        frame_id: str,
+        layout: str,
+        lo: PartitionValue | None = None,
+        hi: PartitionValue | None = None,
+    ) -> list[ChunkRecord]:
+        values: dict[str, Any] = {":pk": {"S": self._chunk_pk(frame_id, layout)}}
+        conditions = ["pk = :pk"]
+        if lo is not None:
+            low = lo - self._span(frame_id, layout) if isinstance(lo, int) else lo
+            values[":low"] = {"S": sortable(low)}
+        if hi is not None:
+            values[":high"] = {"S": sortable(hi) + "#~"}
+        if lo is not None and hi is not None:
+            conditions.append("sk BETWEEN :low AND :high")
+        elif lo is not None:
+            conditions.append("sk >= :low")
+        elif hi is not None:
+            conditions.append("sk <= :high")
+        extra: dict[str, Any] = {}
+        if lo is not None:
+            values[":lo"] = {"S": sortable(lo)}
+            extra["FilterExpression"] = "hk >= :lo"
+        items = self._query(
+            KeyConditionExpression=" AND ".join(conditions),
+            ExpressionAttributeValues=values,
+            **extra,
+        )
+        return [self._chunk_from_item(item) for item in items]
+
+    def frames(self, prefix: str = "") -> list[FrameHead]:
+        items = self._query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+            ExpressionAttributeValues={
+                ":pk": {"S": f"{self.owner}#frames"},
+                ":p": {"S": f"frame#{prefix}"},
+            },
+        )
+        return [head_from_json(zlib.decompress(i["body"]["B"]).decode()) for i in items]
+
+    def drop_frame(self, name: str, *, expected: int) -> None:
+        head = self.head(name)
+        self._transact(
+            [
+                {
+                    "Delete": {
+                        "TableName": self.table,
+                        "Key": self._head_key(name),
+                        **self._head_condition(expected),
+                    }
+                }
+            ],
+            name,
+            expected,
+        )
+        if head is None:
+            return
+        # the frame is gone once its head is; the rest is unreachable and tidied best-effort
+        keys = [
+            {"pk": i["pk"], "sk": i["sk"]}
+            for i in self._query(
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": self._frame_pk(head.frame_id)}},
+                ProjectionExpression="pk, sk",
+            )
+        ]
+        for layout in [lay.tag for lay in head.layouts] or ["batch"]:
+            keys.extend(
+                {"pk": i["pk"], "sk": i["sk"]}
+                for i in self._query(
+                    KeyConditionExpression="pk = :pk",
+                    ExpressionAttributeValues={":pk": {"S": self._chunk_pk(head.frame_id, layout)}},
+                    ProjectionExpression="pk, sk",
+                )
+            )
+        self._batch([{"DeleteRequest": {"Key": k}} for k in keys])
+
+    def update_head(self, head: FrameHead, *, expected: int) -> None:
+        self._transact(
+            [
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": self._head_item(head),
+                        **self._head_condition(expected),
+                    }
+                }
+            ],
+            head.name,
+            expected,
+        )
+
+    def forget_chunks(self, frame_id: str, chunks: Sequence[ChunkRecord]) -> None:
+        self._batch([{"DeleteRequest": {"Key": self._chunk_key(frame_id, c)}} for c in chunks])
