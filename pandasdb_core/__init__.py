@@ -10,6 +10,7 @@ Example
 
 from __future__ import annotations
 
+from .client import connect
 from .errors import (
     BlobExists,
     BlobNotFound,
@@ -19,8 +20,10 @@ from .errors import (
     InvalidName,
     InvalidPartition,
     PandasDBError,
+    PayloadTooLarge,
     SchemaMismatch,
     StoreUnavailable,
+    Unauthorized,
     VersionNotFound,
 )
 from .opening import open
@@ -45,4 +48,7 @@ __all__ = [
     "BlobExists",
     "CommitConflict",
     "StoreUnavailable",
+    "Unauthorized",
+    "PayloadTooLarge",
+    "connect",
 ]

@@ -1,4 +1,5 @@
-"""The ``pandasdb`` command line: upload, get, ls, versions, rm, vacuum, demo (and serve).
+"""The ``pandasdb`` command line: upload, get, ls, versions, rm, vacuum, demo, and commands
+other packages register (``serve``).
 
 Example
 -------
@@ -14,6 +15,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="upload a generated frame and read it back")
     demo.add_argument("--rows", type=int, default=1_000_000)
     demo.set_defaults(func=cmd_demo)
+    for entry in entry_points(group="pandasdb.commands"):
+        # commands other packages add (``serve`` comes from the HTTP adapter, ``lambdas``)
+        entry.load()(sub)
     return parser
 
 
@@ -208,6 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``pandasdb`` console script."""
     args = build_parser().parse_args(argv)
     try:
+        if not getattr(args, "needs_store", True):
+            args.func(args)
+            return 0
         db = opening.open(args.store, table=args.table, progress=not args.no_progress)
         args.func(db, args)
     except PandasDBError as exc:

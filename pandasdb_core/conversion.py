@@ -13,6 +13,8 @@ Example
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -33,6 +35,18 @@ _NULLABLE = {
 }
 
 
+@dataclass(frozen=True)
+class PreparedFrame:
+    """A polars frame already converted, with its captured schema (pandas dtypes, index).
+
+    The SDK and the HTTP handlers use it to carry a pandas frame's schema across the wire;
+    ``Store.upload`` accepts it like any frame.
+    """
+
+    frame: pl.DataFrame
+    schema: Schema
+
+
 def _check_names(names: list[Any]) -> None:
     bad = [n for n in names if not isinstance(n, str) or n == ""]
     if bad:
@@ -50,6 +64,8 @@ def to_polars(df: Any) -> tuple[pl.DataFrame, Schema]:
 
     A pandas index other than an unnamed RangeIndex is kept as ``__index_level_i__`` columns.
     """
+    if isinstance(df, PreparedFrame):
+        return df.frame, df.schema
     if isinstance(df, pl.LazyFrame):
         df = df.collect()
     if isinstance(df, pl.DataFrame):
@@ -92,6 +108,46 @@ def to_polars(df: Any) -> tuple[pl.DataFrame, Schema]:
     return frame, capture(frame, pandas_dtypes, index_names)
 
 
+def prepare_from_wire(frame: pl.DataFrame, sent: Any) -> PreparedFrame:
+    """Rebuild a :class:`PreparedFrame` from a frame and the schema a client sent with it.
+
+    Only the pandas parts of ``sent`` are taken (dtype names, categories, index names), and
+    only after checking their shape; polars dtypes always come from the frame itself.
+    """
+    if not isinstance(sent, dict) or not isinstance(sent.get("columns"), list):
+        raise InvalidArgument("schema: expected an object with a 'columns' list")
+    index = sent.get("index", [])
+    levels = [c for c in frame.columns if c.startswith(INDEX_PREFIX)]
+    if (
+        not isinstance(index, list)
+        or len(index) != len(levels)
+        or not all(n is None or isinstance(n, str) for n in index)
+    ):
+        raise InvalidArgument(f"schema: 'index' must list {len(levels)} index name(s)")
+    expected = [f"{INDEX_PREFIX}{i}__" for i in range(len(levels))]
+    if levels != expected:
+        raise InvalidArgument(f"columns: index columns must be named {expected!r}")
+    _check_names([c for c in frame.columns if not c.startswith(INDEX_PREFIX)])
+    pandas_dtypes: dict[str, dict[str, Any]] = {}
+    for entry in sent["columns"]:
+        if not isinstance(entry, dict) or entry.get("name") not in frame.columns:
+            continue
+        pandas = entry.get("pandas")
+        categories = entry.get("categories")
+        if pandas is not None and (not isinstance(pandas, str) or len(pandas) > 64):
+            raise InvalidArgument(f"schema: column {entry['name']!r} has an invalid pandas dtype")
+        if categories is not None and (
+            not isinstance(categories, list) or not all(isinstance(c, str) for c in categories)
+        ):
+            raise InvalidArgument(f"schema: column {entry['name']!r} has invalid categories")
+        pandas_dtypes[entry["name"]] = {
+            "pandas": pandas,
+            "categories": categories,
+            "ordered": bool(entry.get("ordered")),
+        }
+    return PreparedFrame(frame, capture(frame, pandas_dtypes, index))
+
+
 def to_pandas(frame: pl.DataFrame, schema: Schema) -> Any:
     """Turn a polars frame read from the store into pandas with the recorded dtypes/index."""
     import pandas as pd
@@ -111,14 +167,16 @@ def to_pandas(frame: pl.DataFrame, schema: Schema) -> Any:
             )
             if col["categories"] is not None:
                 # astype() keeps the current category order; set_categories imposes ours
-                series = series.cat.set_categories(col["categories"], ordered=col["ordered"])
+                series = series.cat.set_categories(col["categories"], ordered=bool(col["ordered"]))
             out[name] = series
             continue
         if target in _NULLABLE and out[name].isna().any():
             # older rows lack a column added later: keep ints/bools, as pandas' nullable types
             target = _NULLABLE[target]
+        # metadata from an old or foreign writer may not apply: then keep what the data gives
         if str(out[name].dtype) != str(target):
-            out[name] = out[name].astype(target)
+            with contextlib.suppress(TypeError, ValueError):
+                out[name] = out[name].astype(target)
     levels = [n for n in out.columns if n.startswith(INDEX_PREFIX)]
     if levels:
         out = out.set_index(levels)

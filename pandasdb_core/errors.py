@@ -28,6 +28,8 @@ __all__ = [
     "BlobExists",
     "CommitConflict",
     "StoreUnavailable",
+    "Unauthorized",
+    "PayloadTooLarge",
 ]
 
 
@@ -100,3 +102,15 @@ class StoreUnavailable(PandasDBError, LookupError):
     """The storage a URL names is missing or not accessible (bucket, table, folder)."""
 
     code = "store_unavailable"
+
+
+class Unauthorized(PandasDBError, PermissionError):
+    """The request carries no valid credentials (HTTP 401)."""
+
+    code = "unauthorized"
+
+
+class PayloadTooLarge(PandasDBError, ValueError):
+    """A request body is larger than the API accepts inline (HTTP 413)."""
+
+    code = "too_large"

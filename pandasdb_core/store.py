@@ -389,6 +389,48 @@ class Store:
         """
         if engine not in ("pandas", "polars"):
             raise InvalidArgument(f"engine must be 'pandas' or 'polars', got {engine!r}")
+        frame, schema = self.read(
+            name,
+            external_key=external_key,
+            use_last=use_last,
+            start_date=start_date,
+            end_date=end_date,
+            partition_value=partition_value,
+            start_id=start_id,
+            end_id=end_id,
+            columns=columns,
+            as_of=as_of,
+        )
+        if engine == "polars":
+            return output_polars(frame, schema)
+        return to_pandas(frame, schema)
+
+    def read(
+        self,
+        name: str,
+        *,
+        external_key: str | None = None,
+        use_last: bool = False,
+        start_date: Any = None,
+        end_date: Any = None,
+        partition_value: Any = None,
+        start_id: Any = None,
+        end_id: Any = None,
+        columns: Sequence[str] | None = None,
+        as_of: int | None = None,
+    ) -> tuple[pl.DataFrame, Schema]:
+        """Like :meth:`get`, but return the stored polars frame (index levels as
+        ``__index_level_i__`` columns) with the frame's schema, for callers that convert
+        elsewhere (the HTTP API hands both to the SDK).
+
+        Examples
+        --------
+        >>> import pandas as pd, pandasdb_core as pdb
+        >>> db = pdb.open("memory://")
+        >>> _ = db.upload(pd.DataFrame({"a": [1]}, index=pd.Index([7], name="k")), "f")
+        >>> db.read("f")[0].columns
+        ['__index_level_0__', 'a']
+        """
         head = self._head(name)
         version = self._resolve_as_of(head, as_of)
         plan = plan_read(
@@ -403,10 +445,7 @@ class Store:
         )
         dtypes = polars_schema(head.schema, as_of=version)
         wanted = self._columns(head.schema, dtypes, columns)
-        frame = self._read(head, plan, version, dtypes, wanted)
-        if engine == "polars":
-            return output_polars(frame, head.schema)
-        return to_pandas(frame, head.schema)
+        return self._read(head, plan, version, dtypes, wanted), head.schema
 
     def _head(self, name: str) -> FrameHead:
         validate_frame_name(name)

@@ -1,0 +1,310 @@
+"""The SDK: ``connect(url, token=...)`` gives the store's methods over the HTTP API.
+
+Frames travel as parquet carrying their schema, so pandas dtypes, categories and the index
+survive exactly. Uploads and results too large for API Gateway and Lambda go through
+presigned URLs by themselves. 429 and 5xx answers are retried with backoff (uploads only on
+429 and connection errors, so a commit is never repeated), and errors raise the same
+exceptions as the local store.
+
+Example
+-------
+>>> import pandasdb_core as pdb
+>>> db = pdb.connect("http://127.0.0.1:8000", token=None)
+>>> db.url
+'http://127.0.0.1:8000'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from collections.abc import Sequence
+from typing import Any, Literal
+from urllib.parse import quote
+
+import polars as pl
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from . import errors
+from .conversion import output_polars, to_pandas, to_polars
+from .records import Commit, FrameInfo, VersionInfo
+from .wire import MAX_INLINE_REQUEST, MEDIA_TYPES, frame_to_bytes, parquet_schema
+
+_ERRORS: dict[str, type[errors.PandasDBError]] = {
+    cls.code: cls
+    for cls in (
+        errors.InvalidName,
+        errors.InvalidArgument,
+        errors.InvalidPartition,
+        errors.SchemaMismatch,
+        errors.VersionNotFound,
+        errors.CommitConflict,
+        errors.StoreUnavailable,
+        errors.Unauthorized,
+        errors.PayloadTooLarge,
+    )
+}
+PROGRESS_BYTES = 8 * 1024 * 1024
+
+
+class _ProgressReader(io.BytesIO):
+    """A body that advances a progress bar as requests reads it."""
+
+    def __init__(self, data: bytes, label: str) -> None:
+        super().__init__(data)
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=len(data), unit="B", unit_scale=True, desc=label, leave=False)
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        self._bar.update(len(chunk))
+        if not chunk:
+            self._bar.close()
+        return chunk
+
+    def __len__(self) -> int:
+        return len(self.getbuffer())
+
+
+def _session(methods: frozenset[str], statuses: Sequence[int], retries: int) -> requests.Session:
+    session = requests.Session()
+    retry = Retry(
+        total=retries,
+        backoff_factor=0.25,
+        status_forcelist=list(statuses),
+        allowed_methods=methods,
+        raise_on_status=False,
+        respect_retry_after_header=True,
+    )
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+class RemoteStore:
+    """The store's methods over HTTP (see :func:`connect`)."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 300.0,
+        retries: int = 5,
+        progress: bool = True,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.progress = progress
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        reads = frozenset({"GET", "PUT", "DELETE"})
+        self._reads = _session(reads, (429, 500, 502, 503, 504), retries)
+        self._writes = _session(frozenset({"POST"}), (429,), retries)
+
+    def __repr__(self) -> str:
+        return f"<pandasdb RemoteStore {self.url}>"
+
+    # plumbing --------------------------------------------------------------
+
+    def _call(
+        self, method: str, path: str, *, name: str | None = None, **kwargs: Any
+    ) -> requests.Response:
+        session = self._writes if method == "POST" else self._reads
+        headers = {**self._headers, **kwargs.pop("headers", {})}
+        response = session.request(
+            method, self.url + path, headers=headers, timeout=self.timeout, **kwargs
+        )
+        if response.status_code >= 400:
+            raise self._error(response, name)
+        return response
+
+    @staticmethod
+    def _error(response: requests.Response, name: str | None) -> Exception:
+        try:
+            body = response.json()
+            code, message = body["error"], body["message"]
+        except (ValueError, KeyError, TypeError):
+            code, message = "", response.text[:300] or response.reason
+        if code == "not_found" and name is not None:
+            return errors.FrameNotFound(name)
+        cls = _ERRORS.get(code)
+        if cls is not None:
+            return cls(message)
+        return errors.PandasDBError(f"HTTP {response.status_code}: {message}")
+
+    def _body(self, data: bytes, label: str) -> bytes | _ProgressReader:
+        if self.progress and len(data) >= PROGRESS_BYTES:
+            return _ProgressReader(data, label)
+        return data
+
+    # the store's methods ---------------------------------------------------
+
+    def upload(
+        self,
+        df: Any,
+        name: str,
+        *,
+        columns_keys: dict[str, str] | None = None,
+        external_key: str | None = None,
+        keep_last: bool = False,
+        chunk_rows: int | None = None,
+        format: str | None = None,
+    ) -> Commit:
+        """Upload ``df`` as a new version of ``name`` (see :meth:`Store.upload`)."""
+        frame, schema = to_polars(df)
+        data = frame_to_bytes(frame, "parquet", schema)
+        params: dict[str, Any] = {"dataframe_name": name, "keep_last": str(keep_last).lower()}
+        if columns_keys is not None:
+            params["columns_keys"] = json.dumps(columns_keys)
+        for key, value in (
+            ("external_key", external_key),
+            ("chunk_rows", chunk_rows),
+            ("format", format),
+        ):
+            if value is not None:
+                params[key] = value
+        if len(data) <= MAX_INLINE_REQUEST:
+            response = self._call(
+                "POST",
+                "/dataframes/upload",
+                params=params,
+                data=data,
+                headers={"Content-Type": MEDIA_TYPES["parquet"]},
+            )
+        else:
+            staged = self._call("POST", "/dataframes/staging").json()
+            put = self._reads.put(
+                staged["url"], data=self._body(data, "uploading"), timeout=self.timeout
+            )
+            if put.status_code >= 400:
+                raise self._error(put, None)
+            response = self._call(
+                "POST", "/dataframes/upload", params={**params, "staged": staged["upload_id"]}
+            )
+        body = response.json()
+        return Commit(
+            name=body["name"],
+            version=body["version"],
+            rows=body["rows"],
+            chunks=body["chunks"],
+            keys=tuple(body["keys"]),
+            bytes=body["bytes"],
+        )
+
+    def get(
+        self,
+        name: str,
+        *,
+        external_key: str | None = None,
+        use_last: bool = False,
+        start_date: Any = None,
+        end_date: Any = None,
+        partition_value: Any = None,
+        start_id: Any = None,
+        end_id: Any = None,
+        columns: Sequence[str] | None = None,
+        as_of: int | None = None,
+        engine: Literal["pandas", "polars"] = "pandas",
+    ) -> Any:
+        """Read ``name`` (see :meth:`Store.get`); large results arrive by presigned URL."""
+        if engine not in ("pandas", "polars"):
+            raise errors.InvalidArgument(f"engine must be 'pandas' or 'polars', got {engine!r}")
+        params: dict[str, Any] = {"format": "parquet"}
+        if use_last:
+            params["use_last"] = "true"
+        for key, value in (
+            ("external_key", external_key),
+            ("start_date", start_date),
+            ("end_date", end_date),
+            ("start_id", start_id),
+            ("end_id", end_id),
+            ("as_of", as_of),
+        ):
+            if value is not None:
+                params[key] = str(value)
+        if partition_value is not None:
+            values = (
+                partition_value
+                if isinstance(partition_value, list | tuple | set)
+                else [partition_value]
+            )
+            params["partition_value"] = [str(v) for v in values]
+        if columns is not None:
+            params["columns"] = list(columns)
+        response = self._call(
+            "GET", f"/dataframes/{quote(name, safe='')}", name=name, params=params, stream=True
+        )
+        data = self._download(response)
+        frame = pl.read_parquet(io.BytesIO(data))
+        schema = parquet_schema(data) or {"columns": [], "index": []}
+        if engine == "polars":
+            return output_polars(frame, schema)
+        return to_pandas(frame, schema)
+
+    def _download(self, response: requests.Response) -> bytes:
+        total = int(response.headers.get("Content-Length") or 0)
+        if not (self.progress and total >= PROGRESS_BYTES):
+            return response.content
+        from tqdm.auto import tqdm
+
+        buf = io.BytesIO()
+        with tqdm(total=total, unit="B", unit_scale=True, desc="downloading", leave=False) as bar:
+            for chunk in response.iter_content(1 << 20):
+                buf.write(chunk)
+                bar.update(len(chunk))
+        return buf.getvalue()
+
+    def list(self, prefix: str = "") -> list[FrameInfo]:
+        """Frames whose name starts with ``prefix``."""
+        rows = self._call("GET", "/dataframes", params={"prefix": prefix}).json()
+        return [_record(FrameInfo, row) for row in rows]
+
+    def versions(self, name: str) -> list[VersionInfo]:
+        """The version history of ``name``."""
+        rows = self._call("GET", f"/dataframes/{quote(name, safe='')}/versions", name=name)
+        return [_record(VersionInfo, row) for row in rows.json()]
+
+    def delete(self, name: str) -> None:
+        """Delete ``name``."""
+        self._call("DELETE", f"/dataframes/{quote(name, safe='')}", name=name)
+
+
+def _record(cls: type, row: dict[str, Any]) -> Any:
+    fields = {f.name for f in dataclasses.fields(cls)}
+    data = {k: tuple(v) if isinstance(v, list) else v for k, v in row.items() if k in fields}
+    return cls(**data)
+
+
+def connect(
+    url: str,
+    token: str | None = None,
+    *,
+    timeout: float = 300.0,
+    retries: int = 5,
+    progress: bool = True,
+) -> RemoteStore:
+    """Connect to a pandasdb HTTP API (API Gateway, or ``pandasdb serve``).
+
+    Parameters
+    ----------
+    url
+        The API's base URL, e.g. the ``api_url`` stack output or ``http://127.0.0.1:8000``.
+    token
+        A bearer token: a Cognito ID token on AWS, or a users-file token locally.
+    timeout, retries
+        Per-request timeout in seconds; retries on 429 and 5xx with backoff.
+    progress
+        Show progress bars for transfers over 8 MB.
+
+    Examples
+    --------
+    >>> import pandasdb_core as pdb
+    >>> pdb.connect("http://127.0.0.1:8000/")
+    <pandasdb RemoteStore http://127.0.0.1:8000>
+    """
+    return RemoteStore(url, token, timeout=timeout, retries=retries, progress=progress)
