@@ -54,9 +54,9 @@ def load_users(path: str | os.PathLike[str]) -> dict[str, str]:
     -------
     >>> import json, tempfile, os
     >>> f = os.path.join(tempfile.mkdtemp(), "users.json")
-    >>> _ = open(f, "w").write(json.dumps({"alice": "token-a"}))
+    >>> _ = open(f, "w").write(json.dumps({"alice": "token-alice"}))
     >>> load_users(f)
-    {'token-a': 'alice'}
+    {'token-alice': 'alice'}
     """
     try:
         data = json.loads(Path(path).read_text())

@@ -38,11 +38,11 @@ def frame_from_records(records: Any) -> pl.DataFrame:
         if isinstance(records, list):
             if not all(isinstance(r, dict) for r in records):
                 raise InvalidArgument("dataframe: JSON records must all be objects")
-            return pl.from_dicts(records, infer_schema_length=None)
+            return _parse_dates(pl.from_dicts(records, infer_schema_length=None))
         if isinstance(records, dict):
             if not all(isinstance(v, list) for v in records.values()):
                 raise InvalidArgument("dataframe: a JSON object must map columns to lists")
-            return pl.DataFrame(records, strict=False)
+            return _parse_dates(pl.DataFrame(records, strict=False))
     except (pl.exceptions.PolarsError, TypeError, ValueError, OverflowError) as exc:
         if isinstance(exc, InvalidArgument):
             raise
@@ -50,6 +50,23 @@ def frame_from_records(records: Any) -> pl.DataFrame:
             f"dataframe: the JSON could not be read: {_first_line(exc)}"
         ) from None
     raise InvalidArgument("dataframe must be CSV text, a list of records or an object of columns")
+
+
+def _parse_dates(frame: pl.DataFrame) -> pl.DataFrame:
+    """Give ISO date and datetime strings their types, as CSV parsing does."""
+    for name, dtype in frame.schema.items():
+        if dtype != pl.String:
+            continue
+        for parse in (
+            lambda s: s.str.to_date("%Y-%m-%d", strict=True),
+            lambda s: s.str.to_datetime(strict=True, time_unit="us"),
+        ):
+            try:
+                frame = frame.with_columns(parse(frame[name]))
+                break
+            except (pl.exceptions.PolarsError, ValueError):
+                continue
+    return frame
 
 
 def frame_from_bytes(data: bytes) -> pl.DataFrame | PreparedFrame:

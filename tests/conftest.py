@@ -74,3 +74,72 @@ def server_db(moto_server, monkeypatch, request):
     return pdb.open(
         f"s3://{bucket}", table=f"t-{uuid.uuid4().hex[:12]}", create=True, chunk_rows=1000
     )
+
+
+class ServerProcess:
+    """``pandasdb serve`` running as a real process; its logs go to a file."""
+
+    def __init__(self, data, users: dict[str, str] | None, log_path) -> None:
+        import json
+        import re
+        import subprocess
+        import sys
+        import time
+
+        args = [
+            sys.executable,
+            "-m",
+            "pandasdb_core.cli",
+            "serve",
+            "--data",
+            str(data),
+            "--port",
+            "0",
+        ]
+        if users is not None:
+            users_file = data.parent / f"{data.name}-users.json"
+            users_file.write_text(json.dumps(users))
+            args += ["--users", str(users_file)]
+        self.log_path = log_path
+        self.log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            found = re.search(rb"on (http://[0-9.]+:\d+)", log_path.read_bytes())
+            if found:
+                self.url = found.group(1).decode()
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"server did not start: {log_path.read_text()}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except Exception:
+            self.proc.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def users_server(tmp_path_factory):
+    """A server with a users file: alice and bob, each with their own folder."""
+    base = tmp_path_factory.mktemp("served")
+    server = ServerProcess(
+        base / "data", {"alice": "token-alice-1", "bob": "token-bob-22"}, base / "server.log"
+    )
+    server.tokens = {"alice": "token-alice-1", "bob": "token-bob-22"}
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def open_server(tmp_path_factory):
+    """A single-user server without tokens (loopback only)."""
+    base = tmp_path_factory.mktemp("open")
+    server = ServerProcess(base / "data", None, base / "server.log")
+    yield server
+    server.stop()

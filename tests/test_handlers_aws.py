@@ -1,0 +1,248 @@
+"""The Lambda handler on API Gateway proxy events under moto: S3, DynamoDB, Cognito claims."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import boto3
+import polars as pl
+import pytest
+import requests
+
+import pandasdb_core as pdb
+from lambdas import aws as aws_entry
+from lambdas.context import StoreContext
+from lambdas.handler import make_handler
+from pandasdb_core.adapters.memory import MemoryBlobStore, MemoryMetadataStore
+from pandasdb_core.errors import CommitConflict
+
+
+def cognito_claims(username: str, pool_id: str, client_id: str) -> dict:
+    """Sign a user in through moto's Cognito and return the ID token's claims."""
+    idp = boto3.client("cognito-idp")
+    idp.admin_create_user(
+        UserPoolId=pool_id,
+        Username=username,
+        TemporaryPassword="Temp-pass-1!",
+        MessageAction="SUPPRESS",
+    )
+    idp.admin_set_user_password(
+        UserPoolId=pool_id, Username=username, Password="Real-pass-1!", Permanent=True
+    )
+    tokens = idp.initiate_auth(
+        ClientId=client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": username, "PASSWORD": "Real-pass-1!"},
+    )
+    payload = tokens["AuthenticationResult"]["IdToken"].split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def event(
+    method: str,
+    path: str,
+    claims: dict | None,
+    *,
+    query: dict | None = None,
+    body: bytes | str | None = None,
+    headers: dict | None = None,
+) -> dict:
+    binary = isinstance(body, bytes)
+    return {
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": headers or {},
+        "multiValueHeaders": {},
+        "queryStringParameters": {k: v[-1] for k, v in (query or {}).items()} or None,
+        "multiValueQueryStringParameters": query or None,
+        "requestContext": {
+            "requestId": "req-1",
+            "stage": "prod",
+            "authorizer": {"claims": claims} if claims else {},
+        },
+        "body": base64.b64encode(body).decode() if binary else body,
+        "isBase64Encoded": binary,
+    }
+
+
+@pytest.fixture
+def deployed(aws, monkeypatch):
+    """Two provisioned users (buckets + table) and their verified Cognito claims."""
+    s3 = boto3.client("s3")
+    for bucket in ("pandasdb-prod-alice", "pandasdb-prod-bob"):
+        s3.create_bucket(Bucket=bucket)
+    from pandasdb_core.adapters.dynamodb import create_table
+
+    create_table(boto3.client("dynamodb"), "pandasdb-prod-meta")
+    idp = boto3.client("cognito-idp")
+    pool = idp.create_user_pool(PoolName="pandasdb-prod")["UserPool"]["Id"]
+    client = idp.create_user_pool_client(
+        UserPoolId=pool, ClientName="sdk", ExplicitAuthFlows=["USER_PASSWORD_AUTH"]
+    )
+    client_id = client["UserPoolClient"]["ClientId"]
+    monkeypatch.setenv("PANDASDB_TABLE", "pandasdb-prod-meta")
+    monkeypatch.setenv(
+        "PANDASDB_BUCKETS", json.dumps({"alice": "pandasdb-prod-alice", "bob": "pandasdb-prod-bob"})
+    )
+    monkeypatch.setattr(aws_entry, "_stores", {})
+    return {user: cognito_claims(user, pool, client_id) for user in ("alice", "bob")}
+
+
+def call(ev: dict) -> tuple[int, dict, bytes]:
+    response = aws_entry.handler(ev, None)
+    raw = response["body"] or ""
+    data = base64.b64decode(raw) if response.get("isBase64Encoded") else raw.encode()
+    headers = dict(response.get("headers") or {})
+    headers.update({k: v[0] for k, v in (response.get("multiValueHeaders") or {}).items()})
+    return response["statusCode"], headers, data
+
+
+def test_upload_read_list_versions_delete_on_s3_and_dynamodb(deployed):
+    alice = deployed["alice"]
+    status, _, body = call(
+        event(
+            "POST",
+            "/dataframes/upload",
+            alice,
+            body=json.dumps(
+                {
+                    "dataframe": "ts,v\n2024-01-01,1\n2024-01-02,2\n",
+                    "dataframe_name": "sales/daily",
+                    "columns_keys": {"ts": "Date"},
+                }
+            ),
+        )
+    )
+    assert status == 200, body
+    keys = json.loads(body)["keys"]
+    stored = boto3.client("s3").list_objects_v2(Bucket="pandasdb-prod-alice")["Contents"]
+    assert sorted(o["Key"] for o in stored) == sorted(keys)
+    items = boto3.client("dynamodb").scan(TableName="pandasdb-prod-meta")["Items"]
+    assert all(i["pk"]["S"].startswith(alice["sub"] + "#") for i in items)
+
+    status, headers, body = call(
+        event(
+            "GET",
+            "/dataframes/sales/daily",
+            alice,
+            query={"format": ["parquet"], "end_date": ["2024-01-01"]},
+        )
+    )
+    assert status == 200 and headers["Content-Type"] == "application/vnd.apache.parquet"
+    assert pl.read_parquet(io.BytesIO(body))["v"].to_list() == [1]
+    status, _, body = call(event("GET", "/dataframes", alice))
+    assert [f["name"] for f in json.loads(body)] == ["sales/daily"]
+    status, _, body = call(event("GET", "/dataframes/sales/daily/versions", alice))
+    assert [v["version"] for v in json.loads(body)] == [1]
+    status, _, _ = call(event("DELETE", "/dataframes/sales/daily", alice))
+    assert status == 200
+    assert call(event("GET", "/dataframes/sales/daily", alice))[0] == 404
+
+
+def test_storage_follows_the_claims_never_the_request(deployed):
+    alice, bob = deployed["alice"], deployed["bob"]
+    call(
+        event(
+            "POST",
+            "/dataframes/upload",
+            alice,
+            body=json.dumps({"dataframe": [{"secret": 42}], "dataframe_name": "ledger"}),
+        )
+    )
+    for path in (
+        "/dataframes/ledger",
+        "/dataframes/ledger/versions",
+        "/dataframes/pandasdb-prod-alice/ledger",
+        "/dataframes/..%2Fledger",
+    ):
+        status, _, body = call(event("GET", path, bob))
+        assert status in (400, 404) and b"42" not in body
+    assert json.loads(call(event("GET", "/dataframes", bob))[2]) == []
+    assert call(event("DELETE", "/dataframes/ledger", bob))[0] == 404
+    assert "Contents" not in boto3.client("s3").list_objects_v2(Bucket="pandasdb-prod-bob")
+    assert call(event("GET", "/dataframes/ledger", alice))[0] == 200
+
+
+@pytest.mark.parametrize("claims", [None, {}, {"sub": "../../x"}, {"cognito:username": "alice"}])
+def test_missing_or_bad_claims_get_401(deployed, claims):
+    status, _, body = call(event("GET", "/dataframes", claims))
+    assert status == 401 and json.loads(body)["error"] == "unauthorized"
+
+
+def test_a_user_without_provisioned_storage_gets_401(deployed):
+    stranger = dict(deployed["alice"], **{"cognito:username": "mallory", "sub": "m-1"})
+    assert call(event("GET", "/dataframes", stranger))[0] == 401
+
+
+def test_staged_upload_through_a_presigned_s3_url(deployed):
+    alice = deployed["alice"]
+    status, _, body = call(event("POST", "/dataframes/staging", alice))
+    staged = json.loads(body)
+    assert status == 200 and "pandasdb-prod-alice" in staged["url"]
+    frame = pl.DataFrame({"x": list(range(1000))})
+    buf = io.BytesIO()
+    frame.write_parquet(buf)
+    assert requests.put(staged["url"], data=buf.getvalue()).status_code == 200
+    status, _, body = call(
+        event(
+            "POST",
+            "/dataframes/upload",
+            alice,
+            query={"staged": [staged["upload_id"]], "dataframe_name": ["staged"]},
+        )
+    )
+    assert status == 200, body
+    assert json.loads(body)["rows"] == 1000
+    leftovers = boto3.client("s3").list_objects_v2(Bucket="pandasdb-prod-alice", Prefix=".staging/")
+    assert "Contents" not in leftovers, "the staged object is removed after the commit"
+
+
+def test_large_results_answer_303_with_a_presigned_s3_url(deployed):
+    alice = deployed["alice"]
+    frame = pl.DataFrame({"x": range(300_000), "y": ["text to make it big"] * 300_000})
+    buf = io.BytesIO()
+    frame.write_parquet(buf)
+    call(
+        event(
+            "POST",
+            "/dataframes/upload",
+            alice,
+            body=buf.getvalue(),
+            query={"dataframe_name": ["big"]},
+            headers={"Content-Type": "application/vnd.apache.parquet"},
+        )
+    )
+    status, headers, body = call(event("GET", "/dataframes/big", alice, query={"format": ["csv"]}))
+    assert status == 303 and json.loads(body)["rows"] == 300_000
+    fetched = requests.get(headers["Location"])
+    assert pl.read_csv(fetched.content).equals(frame)
+
+
+def test_unresolvable_conflicts_answer_409():
+    class AlwaysMoved(MemoryMetadataStore):
+        def commit(self, *args, **kwargs):
+            raise CommitConflict("frame 'f' moved past version 0")
+
+    store = pdb.Store(MemoryBlobStore(), AlwaysMoved())
+    handle = make_handler(lambda caller: StoreContext(store, lambda m, k: k))
+    import pandasdb_core.store as store_module
+
+    original = store_module.COMMIT_ATTEMPTS
+    store_module.COMMIT_ATTEMPTS = 2
+    try:
+        response = handle(
+            event(
+                "POST",
+                "/dataframes/upload",
+                {"sub": "u1"},
+                body=json.dumps({"dataframe": "a\n1\n", "dataframe_name": "f"}),
+            ),
+            None,
+        )
+    finally:
+        store_module.COMMIT_ATTEMPTS = original
+    assert response["statusCode"] == 409
+    assert json.loads(response["body"])["error"] == "conflict"

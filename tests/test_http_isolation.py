@@ -1,0 +1,135 @@
+"""Two users from a users file: neither can reach the other's frames by any route or name."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import pytest
+import requests
+
+import pandasdb_core as pdb
+from lambdas.local_server import Presigner, make_server
+
+
+def auth(server, user: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {server.tokens[user]}"}
+
+
+@pytest.fixture(scope="module")
+def alices_frame(users_server):
+    db = pdb.connect(users_server.url, token=users_server.tokens["alice"], progress=False)
+    db.upload(pd.DataFrame({"secret": [42]}), "private/ledger")
+    return "private/ledger"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong-token"},
+        {"Authorization": "token-alice-1"},
+        {"Authorization": "Basic dG9rZW4tYWxpY2UtMQ=="},
+        {"Authorization": "Bearer "},
+    ],
+)
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/dataframes"),
+        ("GET", "/dataframes/private/ledger"),
+        ("GET", "/dataframes/private/ledger/versions"),
+        ("DELETE", "/dataframes/private/ledger"),
+        ("POST", "/dataframes/upload"),
+        ("POST", "/dataframes/staging"),
+    ],
+)
+def test_requests_without_a_valid_token_get_401(users_server, alices_frame, headers, method, path):
+    response = requests.request(
+        method,
+        users_server.url + path,
+        headers=headers,
+        json={"dataframe": "a\n1\n", "dataframe_name": "x"},
+    )
+    assert response.status_code == 401
+    assert response.json() == {"error": "unauthorized", "message": "missing or invalid token"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "private/ledger",
+        "../alice/private/ledger",
+        "..%2Falice%2Fprivate%2Fledger",
+        "%2e%2e/alice/private/ledger",
+        "alice/private/ledger",
+        "/private/ledger",
+        "private%2Fledger",
+    ],
+)
+def test_bob_cannot_read_alices_frame_by_any_name(users_server, alices_frame, name):
+    bob = auth(users_server, "bob")
+    for suffix in ("", "/versions"):
+        response = requests.get(f"{users_server.url}/dataframes/{name}{suffix}", headers=bob)
+        assert response.status_code in (400, 404), response.text
+        assert "42" not in response.text
+    deleted = requests.delete(f"{users_server.url}/dataframes/{name}", headers=bob)
+    assert deleted.status_code in (400, 404)
+    alice = pdb.connect(users_server.url, token=users_server.tokens["alice"], progress=False)
+    assert alice.get("private/ledger")["secret"].tolist() == [42]
+
+
+def test_bob_lists_and_overwrites_only_his_own(users_server, alices_frame):
+    bob = pdb.connect(users_server.url, token=users_server.tokens["bob"], progress=False)
+    assert all(f.name != "private/ledger" for f in bob.list())
+    bob.upload(pd.DataFrame({"secret": [0]}), "private/ledger", keep_last=True)
+    assert bob.get("private/ledger")["secret"].tolist() == [0]
+    alice = pdb.connect(users_server.url, token=users_server.tokens["alice"], progress=False)
+    assert alice.get("private/ledger")["secret"].tolist() == [42]
+    assert [v.version for v in alice.versions("private/ledger")] == [1]
+
+
+def test_presigned_urls_are_scoped_to_user_key_and_method(users_server, alices_frame):
+    staged = requests.post(
+        f"{users_server.url}/dataframes/staging", headers=auth(users_server, "alice")
+    ).json()
+    url = staged["url"]
+    assert "/_blobs/alice/" in url
+    assert requests.put(url, data=b"a\n1\n").status_code == 200
+    assert requests.get(url).status_code == 403, "a PUT URL does not allow GET"
+    assert requests.put(url.replace("/_blobs/alice/", "/_blobs/bob/"), data=b"x").status_code == 403
+    other_key = url.replace(staged["upload_id"], "0" * 32)
+    assert requests.put(other_key, data=b"x").status_code == 403
+    sneaky = (
+        url.split("?")[0].replace(
+            ".staging/uploads/" + staged["upload_id"], "private/ledger/x.csv.gz"
+        )
+        + "?"
+        + url.split("?")[1]
+    )
+    assert requests.put(sneaky, data=b"x").status_code == 403
+
+
+def test_presigned_urls_expire():
+    signer = Presigner("http://127.0.0.1:1", secret=b"k" * 32)
+    url = signer.sign("GET", "alice", ".staging/results/a.csv", seconds=-1)
+    query = {k: [v] for k, v in (p.split("=") for p in url.split("?")[1].split("&"))}
+    assert signer.check("GET", "alice", ".staging/results/a.csv", query) == "the URL has expired"
+    fresh = signer.sign("GET", "alice", ".staging/results/a.csv", seconds=60)
+    query = {k: [v] for k, v in (p.split("=") for p in fresh.split("?")[1].split("&"))}
+    assert signer.check("GET", "alice", ".staging/results/a.csv", query) is None
+    assert signer.check("GET", "bob", ".staging/results/a.csv", query) is not None
+    assert int(query["expires"][0]) <= time.time() + 61
+
+
+def test_non_loopback_host_needs_a_users_file(tmp_path):
+    with pytest.raises(SystemExit, match="refusing to serve"):
+        make_server(tmp_path, host="0.0.0.0", port=0)
+    server = make_server(tmp_path, host="127.0.0.1", port=0)
+    server.server_close()
+
+
+def test_tokens_never_appear_in_logs(users_server, alices_frame):
+    log = users_server.log_path.read_text()
+    assert "Bearer" not in log
+    assert all(token not in log for token in users_server.tokens.values())

@@ -1,0 +1,288 @@
+"""``pandasdb serve`` as a real process, driven over real HTTP: routes, errors, the SDK."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+import requests
+from pandas.testing import assert_frame_equal
+
+import pandasdb_core as pdb
+from pandasdb_core.sample_data import sample_frame
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def test_every_route_with_curl_like_requests(open_server):
+    base = open_server.url
+    name = unique("sales") + "/daily"
+    up = requests.post(
+        f"{base}/dataframes/upload",
+        json={
+            "dataframe": "ts,shop,amount\n2024-01-01T10:00:00,1,9.5\n2024-01-02T11:00:00,2,3.25\n",
+            "dataframe_name": name,
+            "columns_keys": {"ts": "Date"},
+        },
+    )
+    assert up.status_code == 200, up.text
+    assert up.json()["version"] == 1 and up.json()["rows"] == 2
+    assert all(k.startswith(f"{name}/ts/2024-01-0") for k in up.json()["keys"])
+
+    records = requests.post(
+        f"{base}/dataframes/upload",
+        json={
+            "dataframe": [{"ts": "2024-01-03T00:00:00", "shop": 3, "amount": 1.0}],
+            "dataframe_name": name,
+        },
+    )
+    assert records.status_code == 200 and records.json()["version"] == 2
+
+    raw = requests.post(
+        f"{base}/dataframes/upload",
+        params={"dataframe_name": name},
+        data="ts,shop,amount\n2024-01-04T00:00:00,4,2.0\n",
+        headers={"Content-Type": "text/csv"},
+    )
+    assert raw.status_code == 200 and raw.json()["version"] == 3
+
+    got = requests.get(f"{base}/dataframes/{name}")
+    assert got.status_code == 200 and got.headers["Content-Type"].startswith("application/json")
+    assert [r["shop"] for r in got.json()] == [1, 2, 3, 4]
+
+    day = requests.get(
+        f"{base}/dataframes/{name}", params={"start_date": "2024-01-02", "end_date": "2024-01-02"}
+    )
+    assert [r["shop"] for r in day.json()] == [2]
+
+    csv = requests.get(f"{base}/dataframes/{name}", params={"format": "csv", "columns": "shop"})
+    assert csv.text.splitlines() == ["shop", "1", "2", "3", "4"]
+
+    parquet = requests.get(
+        f"{base}/dataframes/{name.replace('/', '%2F')}",
+        headers={"Accept": "application/vnd.apache.parquet"},
+        params={"as_of": 1},
+    )
+    assert pl.read_parquet(io.BytesIO(parquet.content))["shop"].to_list() == [1, 2]
+
+    listed = requests.get(f"{base}/dataframes", params={"prefix": name.split("/")[0]}).json()
+    assert [(f["name"], f["version"], f["rows"]) for f in listed] == [(name, 3, 4)]
+    versions = requests.get(f"{base}/dataframes/{name}/versions").json()
+    assert [v["rows_total"] for v in versions] == [2, 3, 4]
+
+    batch = unique("preds")
+    for value in (1, 2):
+        requests.post(
+            f"{base}/dataframes/upload",
+            json={
+                "dataframe": [{"p": value}],
+                "dataframe_name": batch,
+                "external_key": "run-1",
+                "keep_last": value == 2,
+            },
+        ).raise_for_status()
+    last = requests.get(
+        f"{base}/dataframes/{batch}", params={"external_key": "run-1", "use_last": "true"}
+    )
+    assert last.json() == [{"p": 2}]
+
+    gone = requests.delete(f"{base}/dataframes/{name}")
+    assert gone.status_code == 200 and gone.json() == {"deleted": name}
+    assert requests.get(f"{base}/dataframes/{name}").status_code == 404
+
+    assert requests.get(f"{base}/openapi.json").json()["openapi"].startswith("3.")
+    assert "pandasdb HTTP API" in requests.get(f"{base}/docs").text
+
+
+@pytest.mark.parametrize(
+    "method, path, kwargs, status, code, words",
+    [
+        ("GET", "/dataframes/no-such-frame", {}, 404, "not_found", "no-such-frame"),
+        ("GET", "/dataframes/x", {"params": {"bogus": "1"}}, 400, "invalid_argument", "bogus"),
+        ("GET", "/dataframes/x", {"params": {"as_of": "abc"}}, 400, "invalid_argument", "as_of"),
+        ("GET", "/nowhere", {}, 404, "no_route", "route"),
+        (
+            "POST",
+            "/dataframes/upload",
+            {"data": "{broken", "headers": {"Content-Type": "application/json"}},
+            400,
+            "invalid_argument",
+            "JSON",
+        ),
+        (
+            "POST",
+            "/dataframes/upload",
+            {"json": {"dataframe": "a\n1\n"}},
+            400,
+            "invalid_argument",
+            "dataframe_name",
+        ),
+        (
+            "POST",
+            "/dataframes/upload",
+            {"json": {"dataframe": "a\n1\n", "dataframe_name": "../etc"}},
+            400,
+            "invalid_name",
+            "'..'",
+        ),
+        (
+            "POST",
+            "/dataframes/upload",
+            {
+                "json": {
+                    "dataframe": "d\nnope\n",
+                    "dataframe_name": "f",
+                    "columns_keys": {"d": "Date"},
+                }
+            },
+            400,
+            "invalid_partition",
+            "not dates",
+        ),
+        (
+            "POST",
+            "/dataframes/upload",
+            {"json": {"dataframe": "a\n1\n", "dataframe_name": "f", "colour": 1}},
+            400,
+            "invalid_argument",
+            "colour",
+        ),
+        (
+            "POST",
+            "/dataframes/upload",
+            {"data": b"x" * (11 * 1024 * 1024), "headers": {"Content-Type": "text/csv"}},
+            413,
+            "too_large",
+            "staging",
+        ),
+        (
+            "POST",
+            "/dataframes/upload",
+            {"params": {"staged": "0" * 32, "dataframe_name": "f"}},
+            400,
+            "invalid_argument",
+            "staged",
+        ),
+    ],
+)
+def test_error_codes_and_messages(open_server, method, path, kwargs, status, code, words):
+    response = requests.request(method, open_server.url + path, **kwargs)
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error"] == code and words in body["message"]
+
+
+def test_schema_conflict_is_400_and_store_unchanged(open_server):
+    name = unique("typed")
+    base = open_server.url
+    requests.post(
+        f"{base}/dataframes/upload", json={"dataframe": "a\n1\n", "dataframe_name": name}
+    ).raise_for_status()
+    bad = requests.post(
+        f"{base}/dataframes/upload", json={"dataframe": "a\nx\n", "dataframe_name": name}
+    )
+    assert bad.status_code == 400 and bad.json()["error"] == "schema_mismatch"
+    assert requests.get(f"{base}/dataframes/{name}/versions").json()[-1]["version"] == 1
+
+
+def test_sdk_round_trip_keeps_dtypes(open_server):
+    db = pdb.connect(open_server.url, progress=False)
+    df = pd.DataFrame(
+        {
+            "ts": pd.date_range("2024-01-01", periods=6, freq="9h", tz="Europe/Paris").as_unit(
+                "ns"
+            ),
+            "i": np.arange(6, dtype="int32"),
+            "I": pd.array([1, None, 3, None, 5, 6], dtype="Int64"),
+            "f": [0.5, np.nan, 1e-300, -0.0, np.inf, 2.0],
+            "b": [True, False] * 3,
+            "s": ["a,b", 'q"', "new\nline", "ü", "", None],
+            "c": pd.Categorical(["x", "y"] * 3, categories=["y", "x", "z"], ordered=True),
+        },
+        index=pd.Index(list("abcdef"), name="key"),
+    )
+    name = unique("sdk") + "/typed"
+    commit = db.upload(df, name, columns_keys={"ts": "Date"})
+    assert commit.version == 1 and commit.rows == 6
+    assert_frame_equal(db.get(name), df, check_exact=True)
+    some = db.get(name, start_date="2024-01-02", columns=["i", "c"], engine="polars")
+    assert some.columns == ["key", "i", "c"] and some.height == 3
+    assert [v.version for v in db.versions(name)] == [1]
+    assert any(f.name == name for f in db.list(prefix=name.split("/")[0]))
+    with pytest.raises(pdb.FrameNotFound):
+        db.get(name + "-missing")
+    with pytest.raises(pdb.SchemaMismatch):
+        db.upload(df.assign(i=df["i"].astype(str)), name)
+    with pytest.raises(pdb.InvalidName):
+        db.upload(df, "bad//name")
+    db.delete(name)
+    with pytest.raises(pdb.FrameNotFound):
+        db.versions(name)
+
+
+def test_sixty_megabyte_frame_through_the_sdk(open_server):
+    db = pdb.connect(open_server.url, progress=False)
+    df = sample_frame(1_150_000, days=60)
+    assert df.memory_usage(deep=True).sum() > 60e6
+    name = unique("big")
+    commit = db.upload(df, name, columns_keys={"ts": "Date"})
+    assert commit.rows == len(df)
+    back = db.get(name)
+    assert_frame_equal(back, df)
+    one_day = db.get(name, start_date="2024-02-01", end_date="2024-02-01")
+    assert len(one_day) == (df.ts.dt.strftime("%F") == "2024-02-01").sum()
+    log = open_server.log_path.read_text()
+    assert '"path":"/dataframes/staging"' in log, "the upload went through a presigned URL"
+
+
+def test_large_json_result_redirects_to_a_presigned_url(open_server):
+    base = open_server.url
+    name = unique("wide")
+    frame = pl.DataFrame({"x": np.arange(400_000), "y": ["some text here"] * 400_000})
+    buf = io.BytesIO()
+    frame.write_parquet(buf)
+    requests.post(
+        f"{base}/dataframes/upload",
+        params={"dataframe_name": name},
+        data=buf.getvalue(),
+        headers={"Content-Type": "application/vnd.apache.parquet"},
+    ).raise_for_status()
+    first = requests.get(
+        f"{base}/dataframes/{name}", params={"format": "csv"}, allow_redirects=False
+    )
+    assert first.status_code == 303 and "/_blobs/" in first.headers["Location"]
+    assert first.json()["rows"] == 400_000
+    followed = requests.get(first.headers["Location"])
+    assert followed.status_code == 200
+    assert pl.read_csv(followed.content).equals(frame)
+    tampered = first.headers["Location"].replace("signature=", "signature=0")
+    assert requests.get(tampered).status_code == 403
+
+
+def test_cors_preflight(open_server):
+    response = requests.options(
+        f"{open_server.url}/dataframes",
+        headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
+
+
+def test_logs_are_json_with_request_ids(open_server):
+    requests.get(f"{open_server.url}/dataframes")
+    lines = [
+        json.loads(line)
+        for line in open_server.log_path.read_text().splitlines()
+        if line.startswith("{") and '"message":"request"' in line
+    ]
+    assert lines and all(entry["correlation_id"] for entry in lines)
+    metrics = [line for line in open_server.log_path.read_text().splitlines() if '"_aws"' in line]
+    assert metrics and "Latency" in metrics[-1], "metrics are emitted as CloudWatch EMF"
