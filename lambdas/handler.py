@@ -8,8 +8,10 @@ Example
 >>> handle = make_handler(lambda caller: StoreContext(pdb.open("memory://"), lambda m, k: k))
 >>> event = {"httpMethod": "GET", "path": "/dataframes", "headers": {},
 ...          "requestContext": {"requestId": "r1", "authorizer": {"claims": {"sub": "u1"}}}}
->>> handle(event, None)["statusCode"]  # doctest: +ELLIPSIS
-...200
+>>> response = handle(event, None)  # prints the request's metrics as CloudWatch EMF
+{"_aws":...}
+>>> response["statusCode"]
+200
 """
 
 from __future__ import annotations
