@@ -1,7 +1,8 @@
 """The routes of the HTTP API (Powertools for AWS Lambda), bound to a store resolver.
 
-Routes run against ``router.context["ctx"]``, the caller's :class:`StoreContext`, which a
-middleware resolves from the authorizer claims before any route runs.
+Routes run against the caller's :class:`StoreContext`, which a middleware resolves from the
+authorizer claims before any route runs. Powertools' resolver holds the current event on the
+app, so an app serves one request at a time, as a Lambda container does.
 
 Example
 -------
@@ -18,12 +19,12 @@ import json
 import os
 import time
 import uuid
+from contextvars import ContextVar
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, unquote
 
 import polars as pl
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -49,7 +50,9 @@ from .identity import caller_from_claims
 from .observability import logger, metrics
 from .payloads import frame_from_bytes, frame_from_records, frame_from_text
 
-router = Router()
+#: the app and StoreContext of the request being handled (set by the resolve_caller
+#: middleware; a ContextVar so that several apps in one process never see each other's)
+_current: ContextVar[tuple[APIGatewayRestResolver, StoreContext]] = ContextVar("pandasdb_request")
 
 STATUS = {
     errors.InvalidName: 400,
@@ -85,11 +88,15 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 
 def _ctx() -> StoreContext:
-    return router.context["ctx"]
+    return _current.get()[1]
+
+
+def _event() -> Any:
+    return _current.get()[0].current_event
 
 
 def _check_params(*allowed: str) -> None:
-    given = set(router.current_event.resolved_query_string_parameters or {})
+    given = set(_event().resolved_query_string_parameters or {})
     unknown = sorted(given - set(allowed))
     if unknown:
         raise errors.InvalidArgument(
@@ -98,7 +105,7 @@ def _check_params(*allowed: str) -> None:
 
 
 def _raw_body() -> bytes:
-    event = router.current_event
+    event = _event()
     if event.body is None:
         return b""
     if event.is_base64_encoded:
@@ -134,17 +141,6 @@ def _frame_name(name: str) -> str:
 # ---------------------------------------------------------------------------------- upload
 
 
-@router.post(
-    "/dataframes/upload",
-    summary="Upload a frame as a new version",
-    description=(
-        "Body: JSON `{dataframe, dataframe_name, columns_keys, external_key, keep_last}` where "
-        "`dataframe` is CSV text, a list of records or an object of columns; or a raw "
-        "`text/csv` or parquet body with those fields as query parameters; or no body and "
-        "`staged=<upload_id>` for data PUT to a URL from `POST /dataframes/staging`."
-    ),
-    tags=["dataframes"],
-)
 def upload(
     dataframe_name: Annotated[str | None, Query(max_length=2048)] = None,
     columns_keys: Annotated[str | None, Query(description='e.g. {"ts": "Date"}')] = None,
@@ -164,7 +160,7 @@ def upload(
         "staged",
     )
     ctx = _ctx()
-    event = router.current_event
+    event = _event()
     body = _raw_body()
     fields: dict[str, Any] = {
         "dataframe_name": dataframe_name,
@@ -266,12 +262,6 @@ def _json_upload(body: bytes, fields: dict[str, Any]) -> tuple[Any, dict[str, An
     return frame, merged
 
 
-@router.post(
-    "/dataframes/staging",
-    summary="Get a presigned URL to PUT a large upload to",
-    description="PUT the CSV or parquet body to `url`, then POST /dataframes/upload?staged=ID.",
-    tags=["dataframes"],
-)
 def staging():
     _check_params()
     upload_id = uuid.uuid4().hex
@@ -282,29 +272,16 @@ def staging():
 # ---------------------------------------------------------------------------------- reads
 
 
-@router.get("/dataframes", summary="List frames", tags=["dataframes"])
 def list_frames(prefix: Annotated[str, Query(max_length=2048)] = ""):
     _check_params("prefix")
     return json_response(200, [_info(f) for f in _ctx().store.list(prefix)])
 
 
-@router.get(
-    "/dataframes/<name>/versions", summary="Version history of a frame", tags=["dataframes"]
-)
 def versions(name: str):
     _check_params()
     return json_response(200, [_info(v) for v in _ctx().store.versions(_frame_name(name))])
 
 
-@router.get(
-    "/dataframes/<name>",
-    summary="Read a frame",
-    description=(
-        "`name` may contain `/` (or `%2F`). Returns JSON records by default, or CSV/parquet "
-        "by `format` or `Accept`. Results over 4 MB answer 303 with a presigned URL."
-    ),
-    tags=["dataframes"],
-)
 def get_frame(
     name: str,
     external_key: Annotated[str | None, Query(max_length=2048)] = None,
@@ -332,9 +309,7 @@ def get_frame(
     )
     fmt: WireFormat = (
         format
-        or media_format(
-            router.current_event.headers.get("accept") or router.current_event.headers.get("Accept")
-        )
+        or media_format(_event().headers.get("accept") or _event().headers.get("Accept"))
         or "json"
     )
     ids: Any = None
@@ -391,7 +366,6 @@ def _frame_response(frame: pl.DataFrame, schema: dict[str, Any], fmt: WireFormat
     )
 
 
-@router.delete("/dataframes/<name>", summary="Delete a frame", tags=["dataframes"])
 def delete_frame(name: str):
     _check_params()
     frame = _frame_name(name)
@@ -443,8 +417,11 @@ def build_app(resolve: StoreResolver) -> APIGatewayRestResolver:
     def resolve_caller(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
         claims = app.current_event.request_context.authorizer.claims
         caller = caller_from_claims(claims)
-        app.append_context(ctx=resolve(caller), caller=caller)
-        return next_middleware(app)
+        token = _current.set((app, resolve(caller)))
+        try:
+            return next_middleware(app)
+        finally:
+            _current.reset(token)
 
     def timed(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
         started = time.perf_counter()
@@ -458,7 +435,37 @@ def build_app(resolve: StoreResolver) -> APIGatewayRestResolver:
             )
 
     app.use([timed, resolve_caller])
-    app.include_router(router)
+    app.post(
+        "/dataframes/upload",
+        summary="Upload a frame as a new version",
+        description=(
+            "Body: JSON `{dataframe, dataframe_name, columns_keys, external_key, keep_last}` where "
+            "`dataframe` is CSV text, a list of records or an object of columns; or a raw "
+            "`text/csv` or parquet body with those fields as query parameters; or no body and "
+            "`staged=<upload_id>` for data PUT to a URL from `POST /dataframes/staging`."
+        ),
+        tags=["dataframes"],
+    )(upload)
+    app.post(
+        "/dataframes/staging",
+        summary="Get a presigned URL to PUT a large upload to",
+        description="PUT the CSV or parquet body to `url`, then POST /dataframes/upload?staged=ID.",
+        tags=["dataframes"],
+    )(staging)
+    app.get("/dataframes", summary="List frames", tags=["dataframes"])(list_frames)
+    app.get(
+        "/dataframes/<name>/versions", summary="Version history of a frame", tags=["dataframes"]
+    )(versions)
+    app.get(
+        "/dataframes/<name>",
+        summary="Read a frame",
+        description=(
+            "`name` may contain `/` (or `%2F`). Returns JSON records by default, or CSV/parquet "
+            "by `format` or `Accept`. Results over 4 MB answer 303 with a presigned URL."
+        ),
+        tags=["dataframes"],
+    )(get_frame)
+    app.delete("/dataframes/<name>", summary="Delete a frame", tags=["dataframes"])(delete_frame)
 
     @app.exception_handler(errors.PandasDBError)
     def pandasdb_error(exc: errors.PandasDBError) -> Response:

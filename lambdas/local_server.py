@@ -118,6 +118,9 @@ class LocalAPI:
         self._stores: dict[str, StoreContext] = {}
         self._lock = threading.Lock()
         self.handler = make_handler(self.resolve)
+        # like one Lambda container, the handler serves one request at a time (Powertools
+        # keeps the current event on the app); transfers through /_blobs/ run in parallel
+        self.handler_lock = threading.Lock()
 
     def user_root(self, user: str) -> Path:
         return self.data if self.users is None else self.data / user
@@ -291,7 +294,8 @@ def _make_request_handler(api: LocalAPI) -> type[BaseHTTPRequestHandler]:
                 user or "anonymous",
                 self.client_address[0],
             )
-            response = api.handler(event, None)
+            with api.handler_lock:
+                response = api.handler(event, None)
             raw = response.get("body") or ""
             data = base64.b64decode(raw) if response.get("isBase64Encoded") else raw.encode()
             headers = dict(response.get("headers") or {})

@@ -246,3 +246,53 @@ def test_unresolvable_conflicts_answer_409():
         store_module.COMMIT_ATTEMPTS = original
     assert response["statusCode"] == 409
     assert json.loads(response["body"])["error"] == "conflict"
+
+
+def test_each_caller_assumes_the_data_role_with_their_own_session_policy(deployed, monkeypatch):
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": "*"}}],
+    }
+    role = boto3.client("iam").create_role(
+        RoleName="pandasdb-data", AssumeRolePolicyDocument=json.dumps(trust)
+    )
+    monkeypatch.setenv("PANDASDB_DATA_ROLE_ARN", role["Role"]["Arn"])
+    monkeypatch.setenv(
+        "PANDASDB_TABLE_ARN", "arn:aws:dynamodb:us-east-1:123456789012:table/pandasdb-prod-meta"
+    )
+    seen: list[dict] = []
+    real_client = boto3.client
+
+    def spying_client(service, *args, **kwargs):
+        client = real_client(service, *args, **kwargs)
+        if service == "sts":
+            client.meta.events.register(
+                "provide-client-params.sts.AssumeRole", lambda params, **_: seen.append(params)
+            )
+        return client
+
+    monkeypatch.setattr(boto3, "client", spying_client)
+    for user in ("alice", "bob"):
+        status, _, body = call(
+            event(
+                "POST",
+                "/dataframes/upload",
+                deployed[user],
+                body=json.dumps({"dataframe": [{"a": 1}], "dataframe_name": "f"}),
+            )
+        )
+        assert status == 200, body
+    assert [p["RoleArn"] for p in seen] == [role["Role"]["Arn"]] * 2
+    for params, user in zip(seen, ("alice", "bob"), strict=True):
+        policy = json.loads(params["Policy"])
+        buckets = {r for s in policy["Statement"] for r in s["Resource"] if ":s3:" in r}
+        assert buckets == {
+            f"arn:aws:s3:::pandasdb-prod-{user}",
+            f"arn:aws:s3:::pandasdb-prod-{user}/*",
+        }
+        keys = [
+            s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+            for s in policy["Statement"]
+            if "Condition" in s
+        ]
+        assert keys == [[deployed[user]["sub"] + "#*"]]

@@ -27,11 +27,13 @@ from .s3 import S3BlobStore, error_code
 DEFAULT_REGION = "us-east-1"
 
 
-def _clients(region: str | None, profile: str | None, pool: int) -> tuple[Any, Any]:
+def _clients(
+    region: str | None, profile: str | None, pool: int, session: Any = None
+) -> tuple[Any, Any]:
     import boto3
     from botocore.config import Config
 
-    session = boto3.session.Session(profile_name=profile, region_name=region)
+    session = session or boto3.session.Session(profile_name=profile, region_name=region)
     config = Config(
         region_name=session.region_name or DEFAULT_REGION,
         retries={"mode": "adaptive", "max_attempts": 10},
@@ -91,10 +93,12 @@ def open_s3(
     region: str | None = None,
     profile: str | None = None,
     workers: int = 8,
+    session: Any = None,
 ) -> tuple[S3BlobStore, DynamoDBMetadataStore]:
     """Build the blob and metadata adapters for ``s3://bucket[/prefix][?table=..&owner=..]``.
 
-    ``owner`` (default ``"default"``) is the user id every DynamoDB key begins with.
+    ``owner`` (default ``"default"``) is the user id every DynamoDB key begins with;
+    ``session`` a boto3 Session to use (e.g. with credentials scoped to one user).
     """
     parts = urlsplit(url)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
@@ -107,7 +111,7 @@ def open_s3(
             f"url {url!r}: an s3:// store needs a DynamoDB table (table=... or ?table=NAME)"
         )
     owner = owner or query.get("owner") or "default"
-    s3, dynamodb = _clients(region or query.get("region"), profile, workers * 2)
+    s3, dynamodb = _clients(region or query.get("region"), profile, workers * 2, session)
     _ensure_bucket(s3, bucket, create)
     _ensure_table(dynamodb, table, create)
     return (
