@@ -133,3 +133,22 @@ def test_tokens_never_appear_in_logs(users_server, alices_frame):
     log = users_server.log_path.read_text()
     assert "Bearer" not in log
     assert all(token not in log for token in users_server.tokens.values())
+
+
+def test_concurrent_users_never_see_each_others_data(users_server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(user: str) -> list[int]:
+        db = pdb.connect(users_server.url, token=users_server.tokens[user], progress=False)
+        marker = 1 if user == "alice" else 2
+        seen = []
+        for i in range(8):
+            db.upload(pd.DataFrame({"owner": [marker] * 3, "i": [i] * 3}), "race/frame")
+            seen.extend(db.get("race/frame")["owner"].unique().tolist())
+        return seen
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = {user: [pool.submit(work, user) for _ in range(2)] for user in ("alice", "bob")}
+        results = {user: [v for f in fs for v in f.result()] for user, fs in futures.items()}
+    assert set(results["alice"]) == {1}
+    assert set(results["bob"]) == {2}
