@@ -46,6 +46,12 @@ class BlobStore(ABC):
         """Yield every blob whose key starts with ``prefix`` (in no particular order)."""
         return self._list(prefix)
 
+    def flush(self) -> None:
+        """Make every put so far durable. The store calls this once after writing a commit's
+        chunks and before committing; stores whose puts are durable on return keep this no-op.
+        """
+        return None
+
     def discard_stale(self, older_than: float) -> int:
         """Remove leftovers of interrupted puts last touched before ``older_than`` (epoch
         seconds); return how many. Stores whose puts leave nothing behind keep this no-op."""

@@ -249,7 +249,9 @@ class Store:
             self.blobs.put(chunk.key, data, if_absent=True)
             return chunk, hashlib.sha256(data).hexdigest(), len(data)
 
-        return self._map(write, planned, "writing chunks")
+        written = self._map(write, planned, "writing chunks")
+        self.blobs.flush()  # chunks are durable before any commit can reference them
+        return written
 
     def _commit(
         self,

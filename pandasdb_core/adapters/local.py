@@ -1,6 +1,9 @@
-"""Blobs as files in a folder: written to a temporary name, fsynced, then renamed into place.
+"""Blobs as files in a folder: written to a temporary name, then renamed into place.
 
-A crash leaves at most a ``.tmp-*`` file, which listing ignores and vacuum removes.
+A crash leaves at most a ``.tmp-*`` file, which listing ignores and vacuum removes. Puts are
+made durable in one step by :meth:`LocalBlobStore.flush` (``syncfs`` of the store's file
+system), which the store calls before every commit: one call instead of two fsyncs per chunk
+file, which cost more than encoding the chunks.
 
 Example
 -------
@@ -14,6 +17,8 @@ Example
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import uuid
 from collections.abc import Iterator
@@ -28,10 +33,18 @@ TMP_PREFIX = ".tmp-"
 RESERVED_DIRS = frozenset({".pandasdb"})
 
 
-def _fsync_dir(path: Path) -> None:
+def _syncfs(path: Path) -> None:
+    """Flush every dirty file and directory entry of the file system holding ``path``."""
+    libc_name = ctypes.util.find_library("c")
+    syncfs = getattr(ctypes.CDLL(libc_name, use_errno=True), "syncfs", None) if libc_name else None
+    if syncfs is None:  # not Linux: flush everything
+        os.sync()
+        return
     fd = os.open(path, os.O_RDONLY)
     try:
-        os.fsync(fd)
+        if syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), str(path))
     finally:
         os.close(fd)
 
@@ -53,9 +66,6 @@ class LocalBlobStore(BlobStore):
         tmp = path.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}"
         with open(tmp, "wb") as fh:
             fh.write(data)
-            if self._fsync:
-                fh.flush()
-                os.fsync(fh.fileno())
         try:
             if if_absent:
                 # link() fails if the target exists, which makes only-if-absent atomic
@@ -68,8 +78,10 @@ class LocalBlobStore(BlobStore):
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+
+    def flush(self) -> None:
         if self._fsync:
-            _fsync_dir(path.parent)
+            _syncfs(self.root)
 
     def _get(self, key: str) -> bytes:
         try:
