@@ -8,6 +8,7 @@ Example
 
 from __future__ import annotations
 
+import csv
 import io
 from typing import Any
 
@@ -24,6 +25,10 @@ def frame_from_text(text: str) -> pl.DataFrame:
     """Parse CSV text (header row first) into a frame; ISO dates become datetimes."""
     if not text.strip():
         raise InvalidArgument("dataframe: the CSV is empty")
+    header = next(csv.reader(io.StringIO(text)), [])
+    dupes = sorted({name for name in header if header.count(name) > 1})
+    if dupes:
+        raise InvalidArgument(f"dataframe: duplicated column names {dupes!r}")
     try:
         return pl.read_csv(io.BytesIO(text.encode()), try_parse_dates=True)
     except (pl.exceptions.PolarsError, ValueError) as exc:
@@ -36,6 +41,8 @@ def frame_from_records(records: Any) -> pl.DataFrame:
     """JSON records (a list of objects) or columns (an object of lists) into a frame."""
     try:
         if isinstance(records, list):
+            if not records:
+                raise InvalidArgument("dataframe has no rows; nothing to upload")
             if not all(isinstance(r, dict) for r in records):
                 raise InvalidArgument("dataframe: JSON records must all be objects")
             return _parse_dates(pl.from_dicts(records, infer_schema_length=None))

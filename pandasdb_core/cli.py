@@ -134,6 +134,20 @@ def cmd_vacuum(db: Store, args: argparse.Namespace) -> None:
         print(f"  {key}")
 
 
+def cmd_check(db: Store, args: argparse.Namespace) -> None:
+    report = db.check(args.prefix)
+    print(
+        f"checked {report.chunks_checked} chunk(s) of {report.frames} frame(s): "
+        f"{len(report.missing)} missing, {len(report.corrupt)} corrupt"
+    )
+    for key in report.missing:
+        print(f"  missing: {key}")
+    for key in report.corrupt:
+        print(f"  corrupt: {key}")
+    if not report.ok:
+        raise SystemExit(1)
+
+
 def cmd_demo(db: Store, args: argparse.Namespace) -> None:
     from .demo import run_demo
 
@@ -199,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     vac.add_argument("--grace-seconds", type=float, default=3600.0)
     vac.add_argument("--dry-run", action="store_true")
     vac.set_defaults(func=cmd_vacuum)
+
+    check = sub.add_parser("check", help="verify every committed chunk against its checksum")
+    check.add_argument("--prefix", default="", help="only frames whose name starts with this")
+    check.set_defaults(func=cmd_check)
 
     demo = sub.add_parser("demo", help="upload a generated frame and read it back")
     demo.add_argument("--rows", type=int, default=1_000_000)

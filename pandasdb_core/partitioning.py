@@ -116,7 +116,7 @@ def integer_ids(series: pl.Series) -> pl.Series:
         )
     dtype = series.dtype
     if dtype.is_integer():
-        if dtype == pl.UInt64 and len(series) and series.max() > _INT64_MAX:  # type: ignore[operator]
+        if len(series) and (series.max() > _INT64_MAX or series.min() < -_INT64_MAX - 1):  # type: ignore[operator]
             raise InvalidPartition(f"column {name!r} has ids beyond the int64 range")
         return series.cast(pl.Int64)
     if dtype.is_float():

@@ -138,3 +138,19 @@ class VacuumReport:
     chunk_records_forgotten: int
     bytes_freed: int
     dry_run: bool
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What ``check`` found: committed chunk files that are missing or whose bytes differ
+    from the checksum recorded at commit."""
+
+    frames: int
+    chunks_checked: int
+    missing: tuple[str, ...]
+    corrupt: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when every committed chunk is present and intact."""
+        return not self.missing and not self.corrupt

@@ -26,12 +26,19 @@ import polars as pl
 
 from . import codecs
 from .conversion import empty_frame, output_polars, to_pandas, to_polars
-from .errors import CommitConflict, FrameNotFound, InvalidArgument, VersionNotFound
+from .errors import (
+    BlobNotFound,
+    CommitConflict,
+    FrameNotFound,
+    InvalidArgument,
+    VersionNotFound,
+)
 from .names import validate_frame_name, validate_segment
 from .partitioning import PlannedChunk, check_layout_columns, parse_columns_keys, plan_chunks
 from .ports import BlobStore, MetadataStore
 from .read_plan import ReadPlan, plan_read
 from .records import (
+    CheckReport,
     ChunkRecord,
     Commit,
     FrameHead,
@@ -42,7 +49,7 @@ from .records import (
     VersionRecord,
 )
 from .schema import Schema, align, merge_schema, polars_schema, user_columns
-from .visibility import garbage, live
+from .visibility import committed, garbage, live
 
 DEFAULT_CHUNK_ROWS = 250_000
 COMMIT_ATTEMPTS = 30
@@ -675,6 +682,46 @@ class Store:
             chunk_records_forgotten=forgotten,
             bytes_freed=sum(b.size for b in doomed),
             dry_run=dry_run,
+        )
+
+    def check(self, prefix: str = "") -> CheckReport:
+        """Verify that every chunk a retained version references exists and matches the
+        size and SHA-256 recorded at commit.
+
+        Examples
+        --------
+        >>> import pandas as pd, pandasdb_core as pdb
+        >>> db = pdb.open("memory://")
+        >>> _ = db.upload(pd.DataFrame({"a": [1]}), "f")
+        >>> db.check().ok
+        True
+        """
+        targets: list[ChunkRecord] = []
+        heads = self.meta.frames(prefix)
+        for head in heads:
+            versions = self.meta.versions(head.frame_id)
+            for layout in head.layouts or (Layout("batch"),):
+                records = self.meta.chunks(head.frame_id, layout.tag)
+                dead = {
+                    c.chunk_id for c in garbage(records, versions, head.min_version, head.version)
+                }
+                targets.extend(c for c in committed(records, versions) if c.chunk_id not in dead)
+
+        def verify(chunk: ChunkRecord) -> tuple[str, str | None]:
+            try:
+                data = self.blobs.get(chunk.key)
+            except BlobNotFound:
+                return chunk.key, "missing"
+            if len(data) != chunk.size or hashlib.sha256(data).hexdigest() != chunk.sha256:
+                return chunk.key, "corrupt"
+            return chunk.key, None
+
+        found = self._map(verify, targets, "checking chunks")
+        return CheckReport(
+            frames=len(heads),
+            chunks_checked=len(targets),
+            missing=tuple(sorted(k for k, problem in found if problem == "missing")),
+            corrupt=tuple(sorted(k for k, problem in found if problem == "corrupt")),
         )
 
     # ------------------------------------------------------------------ helpers
