@@ -54,8 +54,7 @@ def dtype_to_json(dtype: pl.DataType, column: str = "?") -> dict[str, Any]:
         return {"type": name}
     if name in ("Int128", "UInt128"):
         raise SchemaMismatch(
-            f"column {column!r} holds integers beyond the int64 range, which pandasdb cannot "
-            "store"
+            f"column {column!r} holds integers beyond the int64 range, which pandasdb cannot store"
         )
     raise SchemaMismatch(f"column {column!r} has dtype {dtype}, which pandasdb cannot store")
 

@@ -17,7 +17,7 @@ import hashlib
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Literal, TypeVar
@@ -52,7 +52,9 @@ from .schema import Schema, align, merge_schema, polars_schema, user_columns
 from .visibility import committed, garbage, live
 
 DEFAULT_CHUNK_ROWS = 250_000
-COMMIT_ATTEMPTS = 30
+#: how long a writer keeps retrying a commit that other writers keep beating; each conflict
+#: means another commit succeeded, so the store as a whole always makes progress
+COMMIT_TIMEOUT = 120.0
 LAST_KEY_FILE = "last_key.txt"
 T = TypeVar("T")
 R = TypeVar("R")
@@ -170,9 +172,9 @@ class Store:
         if frame.width == 0:
             raise InvalidArgument("dataframe has no columns; nothing to upload")
 
-        encoded_for: tuple[tuple[str, ...], tuple[Layout, ...]] | None = None
+        encoded_for: tuple[Any, ...] | None = None
         written: list[tuple[PlannedChunk, str, int]] = []
-        for attempt in range(COMMIT_ATTEMPTS):
+        for attempt in _attempts():
             head = self.meta.head(name)
             if head is not None:
                 frame_layouts = self._reconcile(head, layouts, external_key, chunk_rows, format)
@@ -183,7 +185,12 @@ class Store:
             schema = merge_schema(head.schema if head else None, incoming, version=version)
             fmt = head.format if head else (format or self.format)
             rows_per_chunk = head.chunk_rows if head else (chunk_rows or self.chunk_rows)
-            shape = (tuple(c["name"] for c in schema["columns"]), frame_layouts)
+            shape = (
+                tuple(c["name"] for c in schema["columns"]),
+                frame_layouts,
+                fmt,
+                rows_per_chunk,
+            )
             if shape != encoded_for:
                 # first attempt, or a concurrent writer added columns: (re-)encode the chunks
                 aligned = align(frame, schema)
@@ -214,13 +221,13 @@ class Store:
                     frame.height,
                 )
             except CommitConflict:
-                time.sleep(min(1.0, 0.005 * 2 ** min(attempt, 8)) * random.uniform(0.5, 1.5))
+                _backoff(attempt)
                 continue
             if not frame_layouts:
                 self._write_last_key(name, external_key or "default", written)
             return commit
         raise CommitConflict(
-            f"frame {name!r}: the head kept moving; gave up after {COMMIT_ATTEMPTS} attempts"
+            f"frame {name!r}: the head kept moving; gave up after {COMMIT_TIMEOUT:.0f}s"
         )
 
     @staticmethod
@@ -593,11 +600,12 @@ class Store:
         >>> db.delete("f"); db.list()
         []
         """
-        for _ in range(COMMIT_ATTEMPTS):
+        for attempt in _attempts():
             head = self._head(name)
             try:
                 self.meta.drop_frame(name, expected=head.version)
             except CommitConflict:
+                _backoff(attempt)
                 continue
             self.blobs.delete(
                 b.key
@@ -736,6 +744,20 @@ class Store:
 
                 results = tqdm(results, total=len(items), desc=label, unit="chunk", leave=False)
             return list(results)
+
+
+def _attempts() -> Iterator[int]:
+    """Attempt numbers until COMMIT_TIMEOUT has passed (at least one attempt)."""
+    deadline = time.monotonic() + COMMIT_TIMEOUT
+    attempt = 0
+    while attempt == 0 or time.monotonic() < deadline:
+        yield attempt
+        attempt += 1
+
+
+def _backoff(attempt: int) -> None:
+    """Jittered exponential backoff after a lost race, capped so nobody starves."""
+    time.sleep(min(0.25, 0.005 * 2 ** min(attempt, 6)) * random.uniform(0.5, 1.5))
 
 
 def _orphan_last_key(key: str, live_frames: set[str]) -> bool:

@@ -143,3 +143,16 @@ def open_server(tmp_path_factory):
     server = ServerProcess(base / "data", None, base / "server.log")
     yield server
     server.stop()
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--soak",
+        action="store_true",
+        help="run the long soak and crash loops (8 x 50 uploads, 200 kills)",
+    )
+
+
+@pytest.fixture
+def soak(request) -> bool:
+    return bool(request.config.getoption("--soak"))

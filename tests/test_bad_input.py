@@ -36,9 +36,12 @@ def frame(**fields):
 
 CORPUS = [
     # broken or wrongly shaped JSON
-    (up("{"), "JSON"), (up('{"dataframe": "a\\n1\\n", "dataframe_name": }'), "JSON"),
-    (up("[1, 2, 3]"), "dataframe"), (up('"just a string"'), "JSON object"),
-    (up("null"), "JSON object"), (up(b"\xff\xfe{}"), "JSON"),
+    (up("{"), "JSON"),
+    (up('{"dataframe": "a\\n1\\n", "dataframe_name": }'), "JSON"),
+    (up("[1, 2, 3]"), "dataframe"),
+    (up('"just a string"'), "JSON object"),
+    (up("null"), "JSON object"),
+    (up(b"\xff\xfe{}"), "JSON"),
     (up({"dataframe_name": "x"}), "dataframe is required"),
     (up({"dataframe": 42, "dataframe_name": "x"}), "dataframe"),
     (up({"dataframe": True, "dataframe_name": "x"}), "dataframe"),
@@ -48,22 +51,29 @@ CORPUS = [
     (up({"dataframe": {"a": [1, 2], "b": [1]}, "dataframe_name": "x"}), "dataframe"),
     # ragged, empty, huge CSV
     (up(frame(dataframe="a,b\n1,2,3\n")), "CSV could not be parsed"),
-    (up(frame(dataframe="")), "CSV is empty"), (up(frame(dataframe="   \n")), "CSV is empty"),
-    (up(frame(dataframe="a,b\n")), "no rows"), (up(frame(dataframe="a,a\n1,2\n")), "duplicated"),
+    (up(frame(dataframe="")), "CSV is empty"),
+    (up(frame(dataframe="   \n")), "CSV is empty"),
+    (up(frame(dataframe="a,b\n")), "no rows"),
+    (up(frame(dataframe="a,a\n1,2\n")), "duplicated"),
     (up(raw="a,a\n1,2\n", params={"dataframe_name": "x"}), "duplicated"),
     (up(raw="x" * (11 * 1024 * 1024), params={"dataframe_name": "x"}), "staging"),
     (up(frame(dataframe="a\n" + "1\n" * 10), params={"bogus": "1"}), "bogus"),
     (up({"dataframe": [], "dataframe_name": "x"}), "no rows"),
     # wrong types of fields
-    (up(frame(keep_last="yes")), "keep_last"), (up(frame(keep_last=1)), "keep_last"),
-    (up(frame(chunk_rows="many")), "chunk_rows"), (up(frame(chunk_rows=0)), "chunk_rows"),
-    (up(frame(chunk_rows=-5)), "chunk_rows"), (up(frame(chunk_rows=1.5)), "chunk_rows"),
-    (up(frame(format="xlsx")), "format"), (up(frame(columns_keys=["ts"])), "columns_keys"),
+    (up(frame(keep_last="yes")), "keep_last"),
+    (up(frame(keep_last=1)), "keep_last"),
+    (up(frame(chunk_rows="many")), "chunk_rows"),
+    (up(frame(chunk_rows=0)), "chunk_rows"),
+    (up(frame(chunk_rows=-5)), "chunk_rows"),
+    (up(frame(chunk_rows=1.5)), "chunk_rows"),
+    (up(frame(format="xlsx")), "format"),
+    (up(frame(columns_keys=["ts"])), "columns_keys"),
     (up(frame(columns_keys={"ts": "Month"})), "'Date' or 'ID'"),
     (up(frame(columns_keys={"nope": "Date"})), "nope"),
     (up(frame(columns_keys="{not json")), "columns_keys"),
     (up(frame(external_key={"a": 1})), "external_key"),
-    (up(frame(dataframe_name=["a"])), "name"), (up(frame(colour="red")), "colour"),
+    (up(frame(dataframe_name=["a"])), "name"),
+    (up(frame(colour="red")), "colour"),
     # dates and ids that are not
     (up(frame(dataframe="ts,v\n2024-13-45,1\n", columns_keys={"ts": "Date"})), "not dates"),
     (up(frame(dataframe="ts,v\nyesterday,1\n", columns_keys={"ts": "Date"})), "not dates"),
@@ -76,27 +86,49 @@ CORPUS = [
     (up(frame(dataframe="uid\n\n1\n", columns_keys={"uid": "ID"})), "null"),
     # names: traversal, encoded traversal, control characters, length, charset
     (up(frame(dataframe_name="../etc/passwd")), "'..'"),
-    (up(frame(dataframe_name="a/../../b")), "'..'"), (up(frame(dataframe_name="/abs")), "'/'"),
+    (up(frame(dataframe_name="a/../../b")), "'..'"),
+    (up(frame(dataframe_name="/abs")), "'/'"),
     (up(frame(dataframe_name="a//b")), "empty path segment"),
-    (up(frame(dataframe_name="%2e%2e/x")), "outside"), (up(frame(dataframe_name="ctl\x01")), "outside"),
-    (up(frame(dataframe_name="new\nline")), "outside"), (up(frame(dataframe_name="x" * 1100)), "1024"),
-    (up(frame(dataframe_name="sp ace")), "outside"), (up(frame(dataframe_name=".hidden")), "'.'"),
+    (up(frame(dataframe_name="%2e%2e/x")), "outside"),
+    (up(frame(dataframe_name="ctl\x01")), "outside"),
+    (up(frame(dataframe_name="new\nline")), "outside"),
+    (up(frame(dataframe_name="x" * 1100)), "1024"),
+    (up(frame(dataframe_name="sp ace")), "outside"),
+    (up(frame(dataframe_name=".hidden")), "'.'"),
     (up(frame(dataframe_name="")), "dataframe_name"),
     (up(frame(external_key="../k")), "external_key"),
-    (get("/dataframes/..%2F..%2Fetc%2Fpasswd"), "'..'"), (get("/dataframes/%2e%2e"), "'..'"),
-    (get("/dataframes/a%00b"), "outside"), (get("/dataframes/" + "y" * 1100), "1024"),
+    (get("/dataframes/..%2F..%2Fetc%2Fpasswd"), "'..'"),
+    (get("/dataframes/%2e%2e"), "'..'"),
+    (get("/dataframes/a%00b"), "outside"),
+    (get("/dataframes/" + "y" * 1100), "1024"),
     (("DELETE", "/dataframes/..%2Ftarget", {}), "'..'"),
     # wrong content types
-    (up(raw=b"\x89PNG\r\n\x1a\n\x00\x00", params={"dataframe_name": "x"},
-        headers={"Content-Type": "image/png"}), "neither parquet nor UTF-8"),
-    (up(raw="<a/>", params={"dataframe_name": "x"}, headers={"Content-Type": "application/xml"}),
-     "no rows"),
-    (up(raw=b"PAR1garbage", params={"dataframe_name": "x"},
-        headers={"Content-Type": "application/vnd.apache.parquet"}), "parquet could not be read"),
+    (
+        up(
+            raw=b"\x89PNG\r\n\x1a\n\x00\x00",
+            params={"dataframe_name": "x"},
+            headers={"Content-Type": "image/png"},
+        ),
+        "neither parquet nor UTF-8",
+    ),
+    (
+        up(raw="<a/>", params={"dataframe_name": "x"}, headers={"Content-Type": "application/xml"}),
+        "no rows",
+    ),
+    (
+        up(
+            raw=b"PAR1garbage",
+            params={"dataframe_name": "x"},
+            headers={"Content-Type": "application/vnd.apache.parquet"},
+        ),
+        "parquet could not be read",
+    ),
     (up(raw="", params={"dataframe_name": "x"}), "no body"),
     # read parameters
-    (get("/dataframes/target", as_of="-1"), "as_of"), (get("/dataframes/target", as_of="1" + "0" * 30), "as_of"),
-    (get("/dataframes/target", as_of="1.5"), "as_of"), (get("/dataframes/target", as_of="0"), "as_of"),
+    (get("/dataframes/target", as_of="-1"), "as_of"),
+    (get("/dataframes/target", as_of="1" + "0" * 30), "as_of"),
+    (get("/dataframes/target", as_of="1.5"), "as_of"),
+    (get("/dataframes/target", as_of="0"), "as_of"),
     (get("/dataframes/target", start_date="2024-99-01"), "start_date"),
     (get("/dataframes/target", end_date="soon"), "end_date"),
     (get("/dataframes/target", start_date="2024-02-01", end_date="2024-01-01"), "after"),
@@ -123,17 +155,24 @@ def corpus_server(tmp_path_factory):
     base = tmp_path_factory.mktemp("corpus")
     server = ServerProcess(base / "data", None, base / "server.log")
     server.data = base / "data"
-    requests.post(f"{server.url}/dataframes/upload", json={
-        "dataframe": GOOD_CSV, "dataframe_name": "target", "columns_keys": {"ts": "Date",
-                                                                          "uid": "ID"},
-    }).raise_for_status()
+    requests.post(
+        f"{server.url}/dataframes/upload",
+        json={
+            "dataframe": GOOD_CSV,
+            "dataframe_name": "target",
+            "columns_keys": {"ts": "Date", "uid": "ID"},
+        },
+    ).raise_for_status()
     yield server
     server.stop()
 
 
 def state(server) -> tuple:
-    files = sorted((str(p.relative_to(server.data)), p.stat().st_size)
-                   for p in server.data.rglob("*") if p.is_file() and ".pandasdb" not in p.parts)
+    files = sorted(
+        (str(p.relative_to(server.data)), p.stat().st_size)
+        for p in server.data.rglob("*")
+        if p.is_file() and ".pandasdb" not in p.parts
+    )
     listing = requests.get(f"{server.url}/dataframes").json()
     rows = requests.get(f"{server.url}/dataframes/target").json()
     return files, [(f["name"], f["version"], f["rows"]) for f in listing], rows
@@ -143,8 +182,9 @@ def test_corpus_size():
     assert len(CORPUS) >= 60
 
 
-@pytest.mark.parametrize("request_spec, words", CORPUS,
-                         ids=[f"{i:02d}" for i in range(len(CORPUS))])
+@pytest.mark.parametrize(
+    "request_spec, words", CORPUS, ids=[f"{i:02d}" for i in range(len(CORPUS))]
+)
 def test_bad_request_is_a_clear_4xx_and_changes_nothing(corpus_server, request_spec, words):
     before = state(corpus_server)
     method, path, kwargs = request_spec

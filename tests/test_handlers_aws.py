@@ -230,8 +230,8 @@ def test_unresolvable_conflicts_answer_409():
     handle = make_handler(lambda caller: StoreContext(store, lambda m, k: k))
     import pandasdb_core.store as store_module
 
-    original = store_module.COMMIT_ATTEMPTS
-    store_module.COMMIT_ATTEMPTS = 2
+    original = store_module.COMMIT_TIMEOUT
+    store_module.COMMIT_TIMEOUT = 0.2
     try:
         response = handle(
             event(
@@ -243,7 +243,7 @@ def test_unresolvable_conflicts_answer_409():
             None,
         )
     finally:
-        store_module.COMMIT_ATTEMPTS = original
+        store_module.COMMIT_TIMEOUT = original
     assert response["statusCode"] == 409
     assert json.loads(response["body"])["error"] == "conflict"
 
