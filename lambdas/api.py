@@ -66,15 +66,16 @@ STATUS = {
     errors.Unauthorized: 401,
     errors.StoreUnavailable: 503,
 }
-UPLOAD_FIELDS = {
-    "dataframe",
+#: the upload's settings, as query parameters or JSON body fields
+UPLOAD_SETTINGS = (
     "dataframe_name",
     "columns_keys",
     "external_key",
     "keep_last",
     "format",
     "chunk_rows",
-}
+)
+UPLOAD_FIELDS = {"dataframe", *UPLOAD_SETTINGS}
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -150,15 +151,7 @@ def upload(
     chunk_rows: Annotated[int | None, Query(ge=1, le=100_000_000)] = None,
     staged: Annotated[str | None, Query(pattern=r"^[0-9a-f]{32}$")] = None,
 ):
-    _check_params(
-        "dataframe_name",
-        "columns_keys",
-        "external_key",
-        "keep_last",
-        "format",
-        "chunk_rows",
-        "staged",
-    )
+    _check_params(*UPLOAD_SETTINGS, "staged")
     ctx = _ctx()
     event = _event()
     body = _raw_body()
