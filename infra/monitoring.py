@@ -170,7 +170,7 @@ class Monitoring(pulumi.ComponentResource):
                 },
                 {
                     "id": "rate",
-                    "expression": "100 * errors / MAX([requests, 1])",
+                    "expression": "IF(requests > 0, 100 * errors / requests, 0)",
                     "label": "5xx rate (%)",
                     "return_data": True,
                 },

@@ -30,11 +30,11 @@ class Mocks(pulumi.runtime.Mocks):
         elif kind == "aws:dynamodb/table:Table":
             outputs.update(name=name, arn=f"arn:aws:dynamodb:us-east-1:123456789012:table/{name}")
         elif kind == "aws:lambda/function:Function":
-            outputs["invoke_arn"] = f"arn:aws:apigateway:us-east-1:lambda:path/{name}"
+            outputs["invokeArn"] = f"arn:aws:apigateway:us-east-1:lambda:path/{name}"
         elif kind == "aws:apigateway/restApi:RestApi":
-            outputs.update(name=name, root_resource_id="root", execution_arn=f"arn:exec:{name}")
+            outputs.update(name=name, rootResourceId="root", executionArn=f"arn:exec:{name}")
         elif kind == "aws:apigateway/stage:Stage":
-            outputs["invoke_url"] = f"https://api.example/{args.inputs['stageName']}"
+            outputs["invokeUrl"] = f"https://api.example/{args.inputs['stageName']}"
         elif kind == "aws:cloudwatch/logGroup:LogGroup":
             outputs["arn"] = f"arn:aws:logs:us-east-1:123456789012:log-group:{args.inputs['name']}"
         self.resources.append((kind, name, outputs))
@@ -150,6 +150,19 @@ def test_every_method_but_options_uses_the_cognito_authorizer(deployed):
             assert method["authorization"] == "COGNITO_USER_POOLS"
             assert method["authorizerId"] == "pandasdb-api-cognito-id"
             assert method["requestValidatorId"] == "pandasdb-api-validator-id"
+    parents = {
+        r["pathPart"]: r["parentId"] for r in of(resources, "aws:apigateway/resource:Resource")
+    }
+    assert parents == {
+        "dataframes": "root",
+        "upload": "pandasdb-api-dataframes-id",
+        "staging": "pandasdb-api-dataframes-id",
+        "{proxy+}": "pandasdb-api-dataframes-id",
+    }
+    integrations = of(resources, "aws:apigateway/integration:Integration")
+    assert {i["uri"] for i in integrations} == {
+        "arn:aws:apigateway:us-east-1:lambda:path/pandasdb-api"
+    }
     (authorizer,) = of(resources, "aws:apigateway/authorizer:Authorizer")
     assert authorizer["type"] == "COGNITO_USER_POOLS"
     (stage,) = of(resources, "aws:apigateway/stage:Stage")
@@ -292,3 +305,33 @@ def test_cognito_admin_created_users_and_password_policy(deployed):
 def test_bad_user_config_is_refused(raw, message):
     with pytest.raises(ValueError, match=message):
         parse_users(raw)
+
+
+USER_MAPS = {"variables", "attributes", "dimensions", "triggers", "tags", "requestParameters"}
+
+
+def _unknown_keys(value, path: str = "") -> list[str]:
+    """Input keys the provider did not translate: its schema names are camelCase, so a key
+    still in snake_case was not recognised."""
+    found = []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if "_" in key and not key.startswith("__"):
+                found.append(f"{path}.{key}")
+            if key not in USER_MAPS:
+                found += _unknown_keys(inner, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            found += _unknown_keys(inner, f"{path}[{i}]")
+    return found
+
+
+def test_every_input_is_a_property_of_the_provider_schema(deployed):
+    resources, _ = deployed
+    unknown = [
+        f"{kind} {name}{key}"
+        for kind, name, outputs in resources
+        if kind.startswith("aws:")
+        for key in _unknown_keys(outputs)
+    ]
+    assert unknown == []
