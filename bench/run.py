@@ -171,15 +171,11 @@ def pandasdb_parquet(df: Any, where: Path) -> dict[str, Callable[[], Any]]:
 
 
 def pandasdb_s3(df: Any, where: Path) -> dict[str, Callable[[], Any]]:
-    from moto.server import ThreadedMotoServer
-
     import pandasdb_core as pdb
+    from pandasdb_core.testing.moto_server import SerialMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
     os.environ.update(
-        AWS_ENDPOINT_URL=f"http://{host}:{port}",
+        AWS_ENDPOINT_URL=SerialMotoServer().start(),
         AWS_ACCESS_KEY_ID="x",
         AWS_SECRET_ACCESS_KEY="x",
         AWS_DEFAULT_REGION="us-east-1",

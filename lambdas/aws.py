@@ -6,6 +6,7 @@ Configuration (set by the Pulumi program):
 - ``PANDASDB_BUCKETS``: JSON ``{"cognito username": "bucket name"}``;
 - ``PANDASDB_DATA_ROLE_ARN``: the role holding the data permissions; each request assumes it
   with a session policy naming only the caller's bucket and DynamoDB key prefix;
+- ``PANDASDB_CHUNK_ROWS``: rows per chunk file for new frames;
 - ``PANDASDB_CORS_ORIGINS``: comma-separated allowed origins (default ``*``).
 
 The bucket comes only from the verified ``cognito:username`` claim and the DynamoDB owner from
@@ -28,6 +29,7 @@ from typing import Any
 import pandasdb_core as pdb
 from pandasdb_core.adapters.aws_access import user_data_policy
 from pandasdb_core.errors import Unauthorized
+from pandasdb_core.store import DEFAULT_CHUNK_ROWS
 from pandasdb_core.wire import PRESIGN_SECONDS
 
 from .context import StoreContext
@@ -88,6 +90,7 @@ def _build(caller: Caller, bucket: str) -> StoreContext:
         table=os.environ["PANDASDB_TABLE"],
         owner=caller.user_id,
         session=scoped_session(caller, bucket),
+        chunk_rows=int(os.environ.get("PANDASDB_CHUNK_ROWS", DEFAULT_CHUNK_ROWS)),
     )
     client: Any = store.blobs.client  # type: ignore[attr-defined]
 

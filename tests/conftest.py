@@ -4,6 +4,7 @@ import pytest
 from moto import mock_aws
 
 import pandasdb_core as pdb
+from pandasdb_core.testing.moto_server import SerialMotoServer
 
 _AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -54,14 +55,10 @@ def local_db(tmp_path) -> pdb.Store:
 
 @pytest.fixture(scope="session")
 def moto_server():
-    """A real moto HTTP server on loopback; yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    """A real moto HTTP server on loopback, one request at a time (see
+    :mod:`pandasdb_core.testing.moto_server`); yields its endpoint URL."""
+    with SerialMotoServer() as url:
+        yield url
 
 
 @pytest.fixture

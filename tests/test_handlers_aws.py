@@ -142,6 +142,20 @@ def test_upload_read_list_versions_delete_on_s3_and_dynamodb(deployed):
     assert call(event("GET", "/dataframes/sales/daily", alice))[0] == 404
 
 
+def test_chunk_size_comes_from_the_stack_setting(deployed, monkeypatch):
+    monkeypatch.setenv("PANDASDB_CHUNK_ROWS", "2")
+    status, _, body = call(
+        event(
+            "POST",
+            "/dataframes/upload",
+            deployed["alice"],
+            body=json.dumps({"dataframe": "v\n1\n2\n3\n4\n5\n", "dataframe_name": "five"}),
+        )
+    )
+    assert status == 200, body
+    assert json.loads(body)["chunks"] == 3
+
+
 def test_storage_follows_the_claims_never_the_request(deployed):
     alice, bob = deployed["alice"], deployed["bob"]
     call(

@@ -242,6 +242,8 @@ class DynamoDBMetadataStore(MetadataStore):
                         "sk": {"S": f"v#{version.version:012d}"},
                         "body": {"S": version_to_json(version)},
                     },
+                    # redundant with the head's condition; a version is never rewritten
+                    "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
         ]
