@@ -25,17 +25,18 @@ def rows(writer: int, i: int, n: int = 5) -> pd.DataFrame:
 
 @pytest.fixture(params=["memory", "local", "moto-server"])
 def threaded_db(request, tmp_path):
-    """moto's in-process mock is not thread-safe, so S3 + DynamoDB run on its HTTP server."""
+    """A store and its (writers, uploads per writer): 4 x 25 locally, 8 x 10 on S3 + DynamoDB.
+
+    moto's in-process mock is not thread-safe, so S3 + DynamoDB run on its HTTP server."""
     if request.param == "memory":
-        return pdb.open("memory://")
+        return pdb.open("memory://"), (4, 25)
     if request.param == "local":
-        return pdb.open(tmp_path / "store")
-    return request.getfixturevalue("server_db")
+        return pdb.open(tmp_path / "store"), (4, 25)
+    return request.getfixturevalue("server_db"), (8, 10)
 
 
 def test_threads_appending_to_one_frame_lose_nothing(threaded_db):
-    db = threaded_db
-    writers, per_writer = 4, 25
+    db, (writers, per_writer) = threaded_db
     errors: list[BaseException] = []
     seen_sizes: list[int] = []
     stop = threading.Event()
