@@ -26,6 +26,7 @@ from urllib.parse import quote
 import polars as pl
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
 from . import errors
@@ -70,10 +71,15 @@ class _ProgressReader(io.BytesIO):
         return len(self.getbuffer())
 
 
-def _session(methods: frozenset[str], statuses: Sequence[int], retries: int) -> requests.Session:
+def _session(
+    methods: frozenset[str], statuses: Sequence[int], retries: int, *, resend: bool
+) -> requests.Session:
+    """A session retrying ``statuses`` and connection failures with backoff; with ``resend``
+    False, a request that was sent but got no answer is not sent again (it may have landed)."""
     session = requests.Session()
     retry = Retry(
         total=retries,
+        read=None if resend else 0,
         backoff_factor=0.25,
         status_forcelist=list(statuses),
         allowed_methods=methods,
@@ -84,6 +90,14 @@ def _session(methods: frozenset[str], statuses: Sequence[int], retries: int) -> 
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+def _was_sent(exc: requests.RequestException) -> bool:
+    """Whether a failed request reached the server (it failed after connecting)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+    return not isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
 class RemoteStore:
@@ -103,8 +117,9 @@ class RemoteStore:
         self.progress = progress
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         reads = frozenset({"GET", "PUT", "DELETE"})
-        self._reads = _session(reads, (429, 500, 502, 503, 504), retries)
-        self._writes = _session(frozenset({"POST"}), (429,), retries)
+        self._reads = _session(reads, (429, 500, 502, 503, 504), retries, resend=True)
+        # an upload is not idempotent: repeat it only when the server surely did not run it
+        self._writes = _session(frozenset({"POST"}), (429,), retries, resend=False)
 
     def __repr__(self) -> str:
         return f"<pandasdb RemoteStore {self.url}>"
@@ -116,9 +131,21 @@ class RemoteStore:
     ) -> requests.Response:
         session = self._writes if method == "POST" else self._reads
         headers = {**self._headers, **kwargs.pop("headers", {})}
-        response = session.request(
-            method, self.url + path, headers=headers, timeout=self.timeout, **kwargs
-        )
+        try:
+            response = session.request(
+                method, self.url + path, headers=headers, timeout=self.timeout, **kwargs
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            frame = (kwargs.get("params") or {}).get("dataframe_name")
+            hint = (
+                f"; the upload was sent, so it may have committed: check versions({frame!r}) "
+                "before repeating it"
+                if method == "POST" and frame is not None and _was_sent(exc)
+                else ""
+            )
+            raise errors.StoreUnavailable(
+                f"cannot reach {self.url} ({method} {path}): {exc}{hint}"
+            ) from exc
         if response.status_code >= 400:
             raise self._error(response, name)
         return response
