@@ -42,13 +42,15 @@ ACCESS_LOG_FORMAT = json.dumps(
 
 @dataclass(frozen=True)
 class ApiArgs:
-    """What the API needs: settings, code, the table, user buckets and the user pool."""
+    """What the API needs: settings, code, the table, user buckets, the user pool and the app
+    client whose tokens it accepts."""
 
     settings: StackSettings
     code: pulumi.Archive
     table: aws.dynamodb.Table
     buckets: dict[str, aws.s3.Bucket]
     user_pool: aws.cognito.UserPool
+    user_pool_client: aws.cognito.UserPoolClient
 
 
 class Api(pulumi.ComponentResource):
@@ -122,6 +124,7 @@ class Api(pulumi.ComponentResource):
                     "PANDASDB_TABLE_ARN": args.table.arn,
                     "PANDASDB_BUCKETS": buckets_by_user,
                     "PANDASDB_DATA_ROLE_ARN": data_role.arn,
+                    "PANDASDB_CLIENT_IDS": args.user_pool_client.id,
                     "PANDASDB_CHUNK_ROWS": str(settings.chunk_rows),
                     "PANDASDB_CORS_ORIGINS": ",".join(settings.cors_origins),
                     "POWERTOOLS_SERVICE_NAME": "pandasdb",

@@ -60,6 +60,7 @@ def build(settings: StackSettings, code: pulumi.Archive) -> Stage:
             table=table.table,
             buckets={name: s.bucket for name, s in storages.items()},
             user_pool=auth.pool,
+            user_pool_client=auth.client,
         ),
     )
     monitoring = Monitoring(

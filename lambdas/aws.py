@@ -6,6 +6,8 @@ Configuration (set by the Pulumi program):
 - ``PANDASDB_BUCKETS``: JSON ``{"cognito username": "bucket name"}``;
 - ``PANDASDB_DATA_ROLE_ARN``: the role holding the data permissions; each request assumes it
   with a session policy naming only the caller's bucket and DynamoDB key prefix;
+- ``PANDASDB_CLIENT_IDS``: comma-separated app client ids whose tokens are accepted (API
+  Gateway's Cognito authorizer checks signature, issuer and expiry but not the audience);
 - ``PANDASDB_CHUNK_ROWS``: rows per chunk file for new frames;
 - ``PANDASDB_CORS_ORIGINS``: comma-separated allowed origins (default ``*``).
 
@@ -47,8 +49,15 @@ def _buckets() -> dict[str, str]:
     return json.loads(os.environ.get("PANDASDB_BUCKETS", "{}"))
 
 
+def _client_ids() -> set[str]:
+    return {c.strip() for c in os.environ.get("PANDASDB_CLIENT_IDS", "").split(",") if c.strip()}
+
+
 def resolve_store(caller: Caller) -> StoreContext:
     """The caller's StoreContext on S3 + DynamoDB, cached while its credentials are fresh."""
+    allowed = _client_ids()
+    if allowed and caller.client_id not in allowed:
+        raise Unauthorized("the token was issued to another app client")
     bucket = _buckets().get(caller.username)
     if bucket is None:
         raise Unauthorized(f"user {caller.username!r} has no storage provisioned")

@@ -19,8 +19,9 @@ from pandasdb_core.adapters.memory import MemoryBlobStore, MemoryMetadataStore
 from pandasdb_core.errors import CommitConflict
 
 
-def cognito_claims(username: str, pool_id: str, client_id: str) -> dict:
-    """Sign a user in through moto's Cognito and return the ID token's claims."""
+def cognito_claims(username: str, pool_id: str, client_id: str) -> dict[str, dict]:
+    """Sign a user in through moto's Cognito; return the claims of the ``IdToken`` and of
+    the ``AccessToken``."""
     idp = boto3.client("cognito-idp")
     idp.admin_create_user(
         UserPoolId=pool_id,
@@ -36,8 +37,11 @@ def cognito_claims(username: str, pool_id: str, client_id: str) -> dict:
         AuthFlow="USER_PASSWORD_AUTH",
         AuthParameters={"USERNAME": username, "PASSWORD": "Real-pass-1!"},
     )
-    payload = tokens["AuthenticationResult"]["IdToken"].split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return {
+        kind: json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        for kind in ("IdToken", "AccessToken")
+        for part in [tokens["AuthenticationResult"][kind].split(".")[1]]
+    }
 
 
 def event(
@@ -87,8 +91,18 @@ def deployed(aws, monkeypatch):
     monkeypatch.setenv(
         "PANDASDB_BUCKETS", json.dumps({"alice": "pandasdb-prod-alice", "bob": "pandasdb-prod-bob"})
     )
+    monkeypatch.setenv("PANDASDB_CLIENT_IDS", client_id)
     monkeypatch.setattr(aws_entry, "_stores", {})
-    return {user: cognito_claims(user, pool, client_id) for user in ("alice", "bob")}
+    tokens = {user: cognito_claims(user, pool, client_id) for user in ("alice", "bob")}
+    claims = {user: t["IdToken"] for user, t in tokens.items()}
+    claims["alice-access"] = tokens["alice"]["AccessToken"]
+    other = idp.create_user_pool_client(
+        UserPoolId=pool, ClientName="other-app", ExplicitAuthFlows=["USER_PASSWORD_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    # a valid token of the same pool, issued to another app, naming alice
+    carol = cognito_claims("carol", pool, other)["IdToken"]
+    claims["other-app"] = {**carol, "cognito:username": "alice"}
+    return claims
 
 
 def call(ev: dict) -> tuple[int, dict, bytes]:
@@ -184,6 +198,15 @@ def test_storage_follows_the_claims_never_the_request(deployed):
 def test_missing_or_bad_claims_get_401(deployed, claims):
     status, _, body = call(event("GET", "/dataframes", claims))
     assert status == 401 and json.loads(body)["error"] == "unauthorized"
+
+
+def test_a_token_issued_to_another_app_client_gets_401(deployed):
+    """API Gateway's Cognito authorizer does not check the audience; the function does."""
+    assert deployed["alice"]["aud"] != deployed["other-app"]["aud"]
+    assert call(event("GET", "/dataframes", deployed["alice"]))[0] == 200
+    assert call(event("GET", "/dataframes", deployed["alice-access"]))[0] == 200
+    status, _, body = call(event("GET", "/dataframes", deployed["other-app"]))
+    assert status == 401 and "another app client" in json.loads(body)["message"]
 
 
 def test_a_user_without_provisioned_storage_gets_401(deployed):

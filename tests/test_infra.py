@@ -252,6 +252,8 @@ def test_function_configuration(deployed):
     env = function["environment"]["variables"]
     assert json.loads(env["PANDASDB_BUCKETS"]) == {"alice": "pandasdb-alice", "bob": "pandasdb-bob"}
     assert env["PANDASDB_TABLE"] == "pandasdb-meta"
+    (client_name,) = named(resources, "aws:cognito/userPoolClient:UserPoolClient")
+    assert env["PANDASDB_CLIENT_IDS"] == f"{client_name}-id"  # the mocks' id for a resource
     assert function["tracingConfig"] == {"mode": "Active"}
     assert outputs["url"] == "https://api.example/prod"
 
