@@ -174,12 +174,15 @@ def plan_chunks(
         return planned
     for lay in layouts:
         if lay.kind == "date":
-            days = utc_datetimes(frame[lay.column]).dt.date().dt.to_string("%Y-%m-%d")
+            # group on the date itself and format only the distinct days: formatting every
+            # row as text costs more than the grouping
+            days = utc_datetimes(frame[lay.column]).dt.date()
             groups = frame.with_columns(days.alias("__day__")).partition_by(
-                "__day__", as_dict=True, maintain_order=True
+                "__day__", as_dict=True, maintain_order=True, include_key=False
             )
-            for (day,), group in sorted(groups.items()):
-                for part in _slices(group.drop("__day__"), chunk_rows):
+            for (date,), group in sorted(groups.items()):
+                day = date.isoformat()
+                for part in _slices(group, chunk_rows):
                     key = f"{name}/{lay.column}/{day}/{uuid.uuid4().hex}.{suffix}"
                     planned.append(PlannedChunk(lay.tag, day, day, key, part))
         else:

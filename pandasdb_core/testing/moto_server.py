@@ -9,8 +9,9 @@ calls, which is what the concurrency tests exercise. Needs the ``dev`` or ``benc
 Example
 -------
 >>> import boto3
+>>> keys = {"aws_access_key_id": "x", "aws_secret_access_key": "x", "region_name": "us-east-1"}
 >>> with SerialMotoServer() as url:
-...     boto3.client("s3", endpoint_url=url, region_name="us-east-1").list_buckets()["Buckets"]
+...     boto3.client("s3", endpoint_url=url, **keys).list_buckets()["Buckets"]
 []
 """
 
