@@ -129,12 +129,18 @@ class RemoteStore:
     def _call(
         self, method: str, path: str, *, name: str | None = None, **kwargs: Any
     ) -> requests.Response:
-        session = self._writes if method == "POST" else self._reads
         headers = {**self._headers, **kwargs.pop("headers", {})}
+        response = self._send(method, self.url + path, headers=headers, **kwargs)
+        if response.status_code >= 400:
+            raise self._error(response, name)
+        return response
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """One request with the retry policy of its method; connection failures become
+        :class:`StoreUnavailable`."""
+        session = self._writes if method == "POST" else self._reads
         try:
-            response = session.request(
-                method, self.url + path, headers=headers, timeout=self.timeout, **kwargs
-            )
+            return session.request(method, url, timeout=self.timeout, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
             frame = (kwargs.get("params") or {}).get("dataframe_name")
             hint = (
@@ -143,12 +149,13 @@ class RemoteStore:
                 if method == "POST" and frame is not None and _was_sent(exc)
                 else ""
             )
+            # the underlying reason, not the whole error: that repeats the URL with its query,
+            # which for a presigned URL holds a signature
+            reason = getattr(exc.args[0] if exc.args else None, "reason", None) or exc
+            where = url.split("?", 1)[0]
             raise errors.StoreUnavailable(
-                f"cannot reach {self.url} ({method} {path}): {exc}{hint}"
+                f"cannot reach {where} ({method}): {reason}{hint}"
             ) from exc
-        if response.status_code >= 400:
-            raise self._error(response, name)
-        return response
 
     @staticmethod
     def _error(response: requests.Response, name: str | None) -> Exception:
@@ -205,9 +212,7 @@ class RemoteStore:
             )
         else:
             staged = self._call("POST", "/dataframes/staging").json()
-            put = self._reads.put(
-                staged["url"], data=self._body(data, "uploading"), timeout=self.timeout
-            )
+            put = self._send("PUT", staged["url"], data=self._body(data, "uploading"))
             if put.status_code >= 400:
                 raise self._error(put, None)
             response = self._call(

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -130,3 +131,17 @@ def test_an_unreachable_server_is_a_clear_error():
     with pytest.raises(pdb.StoreUnavailable, match=f"cannot reach http://127.0.0.1:{port}") as info:
         sdk.upload(frame(), "f")
     assert "may have committed" not in str(info.value)
+
+
+def test_a_failed_presigned_transfer_does_not_print_the_signature(scripted):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    url = f"http://127.0.0.1:{dead}/_blobs/u/.staging/x?expires=1&signature=s3cr3t"
+    server = scripted([(200, {"upload_id": "x", "url": url})])
+    sdk = pdb.connect(server.url, progress=False, retries=0)
+    big = pd.DataFrame({"v": np.random.default_rng(0).random(1_000_000)})  # > 6 MB: staged
+    with pytest.raises(pdb.StoreUnavailable) as info:
+        sdk.upload(big, "f")
+    assert "s3cr3t" not in str(info.value) and "/_blobs/u/.staging/x" in str(info.value)
+    assert server.seen == [("POST", "/dataframes/staging")]
