@@ -30,7 +30,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
 from . import errors
-from .conversion import output_polars, to_pandas, to_polars
+from .conversion import check_engine, to_engine, to_polars
 from .records import Commit, FrameInfo, VersionInfo
 from .wire import MAX_INLINE_REQUEST, MEDIA_TYPES, frame_to_bytes, parquet_schema
 
@@ -92,12 +92,16 @@ def _session(
     return session
 
 
+def _reason(exc: requests.RequestException) -> BaseException | None:
+    """The urllib3 error behind a requests connection failure, if it names one."""
+    return getattr(exc.args[0] if exc.args else None, "reason", None)
+
+
 def _was_sent(exc: requests.RequestException) -> bool:
     """Whether a failed request reached the server (it failed after connecting)."""
     if isinstance(exc, requests.ConnectTimeout):
         return False
-    reason = getattr(exc.args[0] if exc.args else None, "reason", None)
-    return not isinstance(reason, NewConnectionError | ConnectTimeoutError)
+    return not isinstance(_reason(exc), NewConnectionError | ConnectTimeoutError)
 
 
 class RemoteStore:
@@ -151,7 +155,7 @@ class RemoteStore:
             )
             # the underlying reason, not the whole error: that repeats the URL with its query,
             # which for a presigned URL holds a signature
-            reason = getattr(exc.args[0] if exc.args else None, "reason", None) or exc
+            reason = _reason(exc) or exc
             where = url.split("?", 1)[0]
             raise errors.StoreUnavailable(
                 f"cannot reach {where} ({method}): {reason}{hint}"
@@ -244,8 +248,7 @@ class RemoteStore:
         engine: Literal["pandas", "polars"] = "pandas",
     ) -> Any:
         """Read ``name`` (see :meth:`Store.get`); large results arrive by presigned URL."""
-        if engine not in ("pandas", "polars"):
-            raise errors.InvalidArgument(f"engine must be 'pandas' or 'polars', got {engine!r}")
+        check_engine(engine)
         params: dict[str, Any] = {"format": "parquet"}
         if use_last:
             params["use_last"] = "true"
@@ -274,9 +277,7 @@ class RemoteStore:
         data = self._download(response)
         frame = pl.read_parquet(io.BytesIO(data))
         schema = parquet_schema(data) or {"columns": [], "index": []}
-        if engine == "polars":
-            return output_polars(frame, schema)
-        return to_pandas(frame, schema)
+        return to_engine(frame, schema, engine)
 
     def _download(self, response: requests.Response) -> bytes:
         total = int(response.headers.get("Content-Length") or 0)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
@@ -194,6 +194,33 @@ def output_polars(frame: pl.DataFrame, schema: Schema) -> pl.DataFrame:
             real = names[i] if i < len(names) else None
             renames[col] = real if real and real not in frame.columns else f"index_{i}"
     return frame.rename(renames) if renames else frame
+
+
+Engine = Literal["pandas", "polars"]
+
+
+def check_engine(engine: Any) -> Engine:
+    """Validate a ``get`` call's ``engine`` before any work is done.
+
+    Example
+    -------
+    >>> check_engine("polars")
+    'polars'
+    """
+    if engine not in ("pandas", "polars"):
+        raise InvalidArgument(f"engine must be 'pandas' or 'polars', got {engine!r}")
+    return engine  # type: ignore[no-any-return]
+
+
+def to_engine(frame: pl.DataFrame, schema: Schema, engine: Engine) -> Any:
+    """A frame read from the store, as ``engine`` gives it to the caller.
+
+    Example
+    -------
+    >>> to_engine(pl.DataFrame({"a": [1]}), {"columns": [], "index": []}, "polars").shape
+    (1, 1)
+    """
+    return output_polars(frame, schema) if engine == "polars" else to_pandas(frame, schema)
 
 
 def empty_frame(schema: Schema, columns: list[str]) -> pl.DataFrame:

@@ -25,7 +25,7 @@ from typing import Any, Literal, TypeVar
 import polars as pl
 
 from . import codecs
-from .conversion import empty_frame, output_polars, to_pandas, to_polars
+from .conversion import check_engine, empty_frame, to_engine, to_polars
 from .errors import (
     BlobNotFound,
     CommitConflict,
@@ -403,8 +403,7 @@ class Store:
         >>> db.get("u", partition_value=2)["v"].tolist()
         ['b']
         """
-        if engine not in ("pandas", "polars"):
-            raise InvalidArgument(f"engine must be 'pandas' or 'polars', got {engine!r}")
+        check_engine(engine)
         frame, schema = self.read(
             name,
             external_key=external_key,
@@ -417,9 +416,7 @@ class Store:
             columns=columns,
             as_of=as_of,
         )
-        if engine == "polars":
-            return output_polars(frame, schema)
-        return to_pandas(frame, schema)
+        return to_engine(frame, schema, engine)
 
     def read(
         self,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -58,7 +58,7 @@ class ScriptedServer:
 
 
 @pytest.fixture
-def scripted() -> Iterator[type[ScriptedServer]]:
+def scripted() -> Iterator[Callable[[list[tuple[int, object] | str]], ScriptedServer]]:
     started: list[ScriptedServer] = []
 
     def start(replies: list[tuple[int, object] | str]) -> ScriptedServer:
@@ -67,7 +67,7 @@ def scripted() -> Iterator[type[ScriptedServer]]:
         started.append(server)
         return server
 
-    yield start  # type: ignore[misc]
+    yield start
     for server in started:
         server.server.shutdown()
         server.server.server_close()
