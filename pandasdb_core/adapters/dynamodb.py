@@ -35,6 +35,8 @@ Example
 
 from __future__ import annotations
 
+import random
+import time
 import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,7 +46,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from ..errors import CommitConflict, InvalidArgument
+from ..errors import CommitConflict, InvalidArgument, StoreUnavailable
 from ..ports import MetadataStore
 from ..record_codec import (
     chunk_from_dict,
@@ -164,11 +166,27 @@ class DynamoDBMetadataStore(MetadataStore):
             yield from page["Items"]
 
     def _batch(self, requests: list[dict[str, Any]]) -> None:
+        """Write ``requests`` with BatchWriteItem. The items a call leaves unprocessed (the
+        table throttled them) are sent again after an exponential backoff with full jitter,
+        as the DynamoDB BatchWriteItem reference asks; after ``retries`` tries the commit
+        fails as unavailable (its chunk items carry a txn no version names, so readers ignore
+        them)."""
+        retries, first_delay, max_delay = 6, 0.05, 2.0
+
         def send(batch: list[dict[str, Any]]) -> None:
             pending = {self.table: batch}
-            while pending:
+            for attempt in range(retries + 1):
+                if attempt:
+                    time.sleep(random.uniform(0, min(max_delay, first_delay * 2**attempt)))
                 response = self.client.batch_write_item(RequestItems=pending)
                 pending = response.get("UnprocessedItems") or {}
+                if not pending:
+                    return
+            left = sum(len(items) for items in pending.values())
+            raise StoreUnavailable(
+                f"DynamoDB table {self.table!r} left {left} item(s) unprocessed after "
+                f"{retries} retries (throttled); try again"
+            )
 
         batches = [requests[i : i + BATCH_WRITE] for i in range(0, len(requests), BATCH_WRITE)]
         if len(batches) <= 1:
