@@ -1,4 +1,14 @@
-"""Cognito: the user pool, the SDK's app client, and one user per configured user."""
+"""Cognito: the user pool (with the post-confirmation trigger that gives people who sign
+themselves up their bucket), the SDK's app client, and one user per configured user.
+
+Users are retained when removed from config (``retain_on_delete``): a user re-created under
+the same name would get a new ``sub``, hence a new, empty bucket, while the old one stayed
+behind. A user with an e-mail address gets Cognito's welcome message with a temporary
+password; a user without one is created with the message suppressed, since Cognito has no
+other way to tell them a password (Cognito API reference, AdminCreateUser,
+``DesiredDeliveryMediums`` and ``MessageAction``): an operator sets their temporary password
+(``python -m infra.admin set-password``).
+"""
 
 from __future__ import annotations
 
@@ -12,10 +22,29 @@ from .config import UserSpec
 
 @dataclass(frozen=True)
 class AuthArgs:
-    """Users to create, and whether people may sign themselves up."""
+    """Users to create, whether people may sign themselves up, and the post-confirmation
+    trigger function."""
 
     users: tuple[UserSpec, ...]
+    post_confirmation: aws.lambda_.Function
     allow_self_signup: bool = False
+
+
+def user_delivery(user: UserSpec) -> dict[str, object]:
+    """How Cognito tells ``user`` their temporary password: by e-mail, or not at all (an
+    operator sets it).
+
+    Example
+    -------
+    >>> user_delivery(UserSpec("bob"))
+    {'message_action': 'SUPPRESS'}
+    """
+    if user.email:
+        return {
+            "attributes": {"email": user.email, "email_verified": "true"},
+            "desired_delivery_mediums": ["EMAIL"],
+        }
+    return {"message_action": "SUPPRESS"}
 
 
 class Auth(pulumi.ComponentResource):
@@ -26,6 +55,7 @@ class Auth(pulumi.ComponentResource):
     ) -> None:
         super().__init__("pandasdb:index:Auth", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        keep = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
         self.pool = aws.cognito.UserPool(
             name,
             password_policy={
@@ -41,7 +71,16 @@ class Auth(pulumi.ComponentResource):
             account_recovery_setting={
                 "recovery_mechanisms": [{"name": "verified_email", "priority": 1}]
             },
+            lambda_config={"post_confirmation": args.post_confirmation.arn},
             deletion_protection="ACTIVE",
+            opts=keep,
+        )
+        aws.lambda_.Permission(
+            f"{name}-post-confirmation",
+            action="lambda:InvokeFunction",
+            function=args.post_confirmation.name,
+            principal="cognito-idp.amazonaws.com",
+            source_arn=self.pool.arn,
             opts=child,
         )
         self.client = aws.cognito.UserPoolClient(
@@ -57,15 +96,14 @@ class Auth(pulumi.ComponentResource):
             enable_token_revocation=True,
             opts=child,
         )
-        self.users = [
-            aws.cognito.User(
+        self.users = {
+            user.name: aws.cognito.User(
                 f"{name}-user-{user.name}",
                 user_pool_id=self.pool.id,
                 username=user.name,
-                attributes={"email": user.email, "email_verified": "true"} if user.email else None,
-                desired_delivery_mediums=["EMAIL"] if user.email else None,
-                opts=child,
+                **user_delivery(user),
+                opts=keep,
             )
             for user in args.users
-        ]
+        }
         self.register_outputs({"user_pool_id": self.pool.id, "client_id": self.client.id})

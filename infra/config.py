@@ -1,9 +1,14 @@
-"""The stack's settings, read from Pulumi config with documented defaults.
+"""The stack's settings, read from Pulumi config with documented defaults, checked against the
+AWS limits they meet, so a bad value fails at ``pulumi up`` time with an error naming its key.
 
 Example
 -------
 >>> StackSettings(users=(UserSpec("alice"),)).log_retention_days
 30
+>>> StackSettings(users=(), log_retention_days=10)
+Traceback (most recent call last):
+...
+ValueError: pandasdb:logRetentionDays: 10 is not a retention CloudWatch Logs accepts; ...
 """
 
 from __future__ import annotations
@@ -14,12 +19,27 @@ from dataclasses import dataclass, field
 
 import pulumi
 
+from pandasdb_core.adapters.aws_access import check_bucket_prefix
+
 _USER = re.compile(r"[a-z0-9][a-z0-9-]{0,30}")
+#: the only values PutRetentionPolicy accepts (CloudWatch Logs API reference,
+#: PutRetentionPolicy, ``retentionInDays``)
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+    2922, 3288, 3653,
+)  # fmt: skip
+#: API Gateway ends a REST integration after 29 s unless a quota increase is granted (API
+#: Gateway quotas, "Integration timeout")
+INTEGRATION_TIMEOUT_S = 29
+#: what the function keeps, inside its own timeout, to serialise and return its answer
+RESPONSE_MARGIN_S = 3
 
 
 @dataclass(frozen=True)
 class UserSpec:
-    """One configured user: a Cognito user name (also part of their bucket name) and e-mail."""
+    """One configured user: a Cognito user name and, optionally, an e-mail address. Users
+    without one get no welcome message; an operator sets their temporary password
+    (``python -m infra.admin set-password``)."""
 
     name: str
     email: str | None = None
@@ -38,28 +58,86 @@ class StackSettings:
     throttle_rate: float = 50.0
     throttle_burst: int = 100
     lambda_memory_mb: int = 2048
-    lambda_timeout_s: int = 60
+    lambda_timeout_s: int = INTEGRATION_TIMEOUT_S - 1
     noncurrent_days: int = 30
     staging_days: int = 1
+    bucket_prefix: str | None = None
+    manage_account_logging: bool = False
     tags: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            raise ValueError(
+                f"pandasdb:logRetentionDays: {self.log_retention_days} is not a retention "
+                f"CloudWatch Logs accepts; use one of {', '.join(map(str, LOG_RETENTION_DAYS))}"
+            )
+        if not RESPONSE_MARGIN_S < self.lambda_timeout_s < INTEGRATION_TIMEOUT_S:
+            raise ValueError(
+                f"pandasdb:lambdaTimeoutS: {self.lambda_timeout_s} must be between "
+                f"{RESPONSE_MARGIN_S + 1} and {INTEGRATION_TIMEOUT_S - 1}: API Gateway answers "
+                f"504 after {INTEGRATION_TIMEOUT_S} s, and an upload still running then may "
+                "commit after the client gave up"
+            )
+        if not 128 <= self.lambda_memory_mb <= 10240:
+            raise ValueError(
+                f"pandasdb:lambdaMemoryMb: {self.lambda_memory_mb} must be 128-10240 (Lambda)"
+            )
+        for key, days in (
+            ("noncurrentDays", self.noncurrent_days),
+            ("stagingDays", self.staging_days),
+        ):
+            if days < 1:
+                raise ValueError(f"pandasdb:{key}: {days} must be at least 1 (S3 lifecycle)")
+        if self.bucket_prefix is not None:
+            check_bucket_prefix(self.bucket_prefix, "pandasdb:bucketPrefix")
+
+    @property
+    def time_budget_s(self) -> int:
+        """Seconds a request may run, commit retries included (``PANDASDB_TIME_BUDGET_S``).
+
+        Example
+        -------
+        >>> StackSettings(users=()).time_budget_s
+        25
+        """
+        return self.lambda_timeout_s - RESPONSE_MARGIN_S
+
+
+def bucket_prefix(settings: StackSettings, stage: str, account_id: str) -> str:
+    """The stage's bucket prefix: ``pandasdb:bucketPrefix``, else ``pdb-{stage}-{account}``
+    (S3 bucket names are global: the account id keeps two accounts' stages apart).
+
+    Example
+    -------
+    >>> bucket_prefix(StackSettings(users=()), "prod", "123456789012")
+    'pdb-prod-123456789012'
+    """
+    if settings.bucket_prefix:
+        return settings.bucket_prefix
+    return check_bucket_prefix(
+        f"pdb-{stage.lower()}-{account_id}",
+        "pandasdb:bucketPrefix (its default pdb-<stack>-<account id> does not fit; set one)",
+    )
 
 
 def parse_users(raw: object) -> tuple[UserSpec, ...]:
-    """``["alice", {"name": "bob", "email": "b@x"}]`` -> UserSpecs, checked.
+    """``["alice", {"name": "bob", "email": "b@x"}]`` -> UserSpecs, checked. An empty list
+    suits a stage whose users all sign themselves up.
 
     Example
     -------
     >>> parse_users(["alice", {"name": "bob", "email": "bob@example.com"}])[1].email
     'bob@example.com'
     """
-    if not isinstance(raw, list) or not raw:
-        raise ValueError("pandasdb:users must be a non-empty list of user names")
+    if not isinstance(raw, list):
+        raise ValueError("pandasdb:users must be a list of user names or {name, email} objects")
     users = []
     for entry in raw:
         spec = UserSpec(entry) if isinstance(entry, str) else UserSpec(**entry)
         if not _USER.fullmatch(spec.name):
             raise ValueError(
-                f"pandasdb:users: {spec.name!r} must be 1-31 of [a-z0-9-] (it names a bucket)"
+                f"pandasdb:users: {spec.name!r} must be 1-31 of [a-z0-9-], beginning with a "
+                "letter or digit"
             )
         users.append(spec)
     names = [u.name for u in users]
@@ -73,7 +151,7 @@ def load_settings() -> StackSettings:
     cfg = pulumi.Config("pandasdb")
     origins = cfg.get_object("corsOrigins") or ["*"]
     return StackSettings(
-        users=parse_users(cfg.require_object("users")),
+        users=parse_users(cfg.get_object("users") or []),
         chunk_rows=cfg.get_int("chunkRows") or 250_000,
         log_retention_days=cfg.get_int("logRetentionDays") or 30,
         cors_origins=tuple(origins),
@@ -82,8 +160,10 @@ def load_settings() -> StackSettings:
         throttle_rate=cfg.get_float("throttleRate") or 50.0,
         throttle_burst=cfg.get_int("throttleBurst") or 100,
         lambda_memory_mb=cfg.get_int("lambdaMemoryMb") or 2048,
-        lambda_timeout_s=cfg.get_int("lambdaTimeoutS") or 60,
+        lambda_timeout_s=cfg.get_int("lambdaTimeoutS") or INTEGRATION_TIMEOUT_S - 1,
         noncurrent_days=cfg.get_int("noncurrentDays") or 30,
         staging_days=cfg.get_int("stagingDays") or 1,
+        bucket_prefix=cfg.get("bucketPrefix"),
+        manage_account_logging=cfg.get_bool("manageAccountLogging") or False,
         tags=json.loads(cfg.get("tags") or "{}"),
     )

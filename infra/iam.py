@@ -67,20 +67,38 @@ def function_policy(log_group_arn: str, data_role_arn: str) -> dict[str, Any]:
     )
 
 
-def api_logging_policy(log_group_arns: list[str]) -> dict[str, Any]:
-    """What API Gateway's CloudWatch role may do: write to the API's log groups."""
+def provisioning_policy(log_group_arn: str, bucket_arn_pattern: str, actions: list[str]) -> dict:
+    """The sign-up trigger's permissions: its log group, and creating and configuring buckets
+    of the stage's user-bucket pattern (``actions`` come from the bucket hardening, so the
+    role allows exactly the requests the trigger sends). No object or table access.
+
+    Example
+    -------
+    >>> doc = provisioning_policy("arn:log", "arn:aws:s3:::p-??", ["s3:CreateBucket"])
+    >>> doc["Statement"][1]["Resource"]
+    ['arn:aws:s3:::p-??']
+    """
     return _policy(
         [
             {
-                "Sid": "ApiLogs",
+                "Sid": "OwnLogs",
                 "Effect": "Allow",
-                "Action": [
-                    "logs:CreateLogStream",
-                    "logs:PutLogEvents",
-                    "logs:DescribeLogStreams",
-                    "logs:DescribeLogGroups",
-                ],
-                "Resource": [f"{arn}:*" for arn in log_group_arns] + log_group_arns,
-            }
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [f"{log_group_arn}:*"],
+            },
+            {
+                "Sid": "UserBuckets",
+                "Effect": "Allow",
+                "Action": sorted(set(actions)),
+                "Resource": [bucket_arn_pattern],
+            },
         ]
     )
+
+
+#: API Gateway's account-wide CloudWatch role carries AWS's managed policy: the role serves
+#: every REST API of the account and region, not this stage alone (API Gateway developer
+#: guide, "Set up CloudWatch logging for REST APIs")
+API_GATEWAY_LOGGING_POLICY = (
+    "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+)

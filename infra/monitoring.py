@@ -1,5 +1,19 @@
-"""Monitoring: a CloudWatch dashboard, and alarms on API 5xx rate and function errors that
-notify an SNS topic (with an e-mail subscription when configured)."""
+"""Monitoring: a CloudWatch dashboard, and alarms on the API's 5xx rate and on errors of the
+API and sign-up functions, notifying an SNS topic (with an e-mail subscription when
+configured).
+
+Every metric names the dimensions its service publishes it with (API Gateway developer guide,
+"Amazon API Gateway dimensions and metrics": ``ApiName`` + ``Stage`` for a REST API's stage;
+DynamoDB developer guide, "DynamoDB metrics and dimensions": ``ThrottledRequests`` per
+``TableName`` + ``Operation``), or CloudWatch draws an empty graph. Per-bucket and
+per-operation series come from ``SEARCH`` expressions, so the dashboard has one size for any
+number of users.
+
+The topic is encrypted with a customer managed KMS key whose policy lets CloudWatch use it:
+CloudWatch alarms cannot publish to a topic encrypted with the AWS managed ``alias/aws/sns``
+key, whose policy no one can change (SNS developer guide, "Encryption at rest", compatibility
+between event sources from AWS services and encrypted topics).
+"""
 
 from __future__ import annotations
 
@@ -18,20 +32,61 @@ class MonitoringArgs:
     api_name: pulumi.Input[str]
     stage_name: str
     function_name: pulumi.Input[str]
+    provisioning_function_name: pulumi.Input[str]
     table_name: pulumi.Input[str]
-    bucket_names: list[pulumi.Input[str]]
+    bucket_prefix: str
     alarm_email: str | None
     region: pulumi.Input[str]
+    account_id: str
+
+
+def alarm_key_policy(account_id: str) -> dict[str, Any]:
+    """The alarm topic key's policy: the account administers it (the default key policy;
+    without it the key could not be managed again), CloudWatch may use it to publish.
+
+    Example
+    -------
+    >>> alarm_key_policy("1")["Statement"][1]["Principal"]
+    {'Service': 'cloudwatch.amazonaws.com'}
+    """
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AccountAdministers",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "CloudWatchAlarmsPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+            },
+        ],
+    }
+
+
+def _search(schema: str, terms: str, stat: str, period: int) -> str:
+    return f"SEARCH('{{{schema}}} {terms}', '{stat}', {period})"
 
 
 def dashboard_body(
-    api: str, stage: str, function: str, table: str, buckets: list[str], region: str
+    api: str,
+    stage: str,
+    functions: list[str],
+    table: str,
+    bucket_prefix: str,
+    region: str,
 ) -> str:
     """The dashboard as CloudWatch's JSON: API, function, table and bucket widgets.
 
     Example
     -------
-    >>> body = json.loads(dashboard_body("a", "prod", "f", "t", ["b"], "us-east-1"))
+    >>> body = json.loads(dashboard_body("a", "prod", ["f"], "t", "pdb-prod-1", "us-east-1"))
     >>> [w["properties"]["title"] for w in body["widgets"]][:2]
     ['API requests and errors', 'API latency (ms)']
     """
@@ -54,6 +109,20 @@ def dashboard_body(
             },
         }
 
+    throttled = _search(
+        "AWS/DynamoDB,Operation,TableName",
+        f'MetricName="ThrottledRequests" TableName="{table}"',
+        "Sum",
+        300,
+    )
+    # composite-token match on the prefix: every user bucket of the stage; a graph draws at
+    # most 500 series (CloudWatch search expression limits), so the sum is one line
+    stored = _search(
+        "AWS/S3,BucketName,StorageType",
+        f'MetricName="BucketSizeBytes" StorageType="StandardStorage" BucketName={bucket_prefix}',
+        "Average",
+        86400,
+    )
     return json.dumps(
         {
             "widgets": [
@@ -69,36 +138,29 @@ def dashboard_body(
                 widget(
                     "Function errors and throttles",
                     [
-                        ["AWS/Lambda", "Errors", "FunctionName", function],
-                        [".", "Throttles", "FunctionName", function],
-                        [".", "Invocations", "FunctionName", function],
+                        ["AWS/Lambda", metric, "FunctionName", function]
+                        for function in functions
+                        for metric in ("Errors", "Throttles", "Invocations")
                     ],
                 ),
                 widget(
                     "Function duration (ms)",
-                    [["AWS/Lambda", "Duration", "FunctionName", function]],
+                    [["AWS/Lambda", "Duration", "FunctionName", f] for f in functions],
                     stat="p90",
                 ),
                 widget(
                     "Table throttles",
                     [
-                        ["AWS/DynamoDB", "ThrottledRequests", "TableName", table],
-                        [".", "ReadThrottleEvents", "TableName", table],
+                        ["AWS/DynamoDB", "ReadThrottleEvents", "TableName", table],
                         [".", "WriteThrottleEvents", "TableName", table],
+                        [{"expression": throttled, "id": "throttled", "label": "requests"}],
                     ],
                 ),
                 widget(
-                    "Bucket bytes",
+                    "Stored bytes (user buckets)",
                     [
-                        [
-                            "AWS/S3",
-                            "BucketSizeBytes",
-                            "BucketName",
-                            bucket,
-                            "StorageType",
-                            "StandardStorage",
-                        ]
-                        for bucket in buckets
+                        [{"expression": stored, "id": "buckets", "visible": False}],
+                        [{"expression": "SUM(buckets)", "id": "total", "label": "all users"}],
                     ],
                     stat="Average",
                     period=86400,
@@ -109,14 +171,22 @@ def dashboard_body(
 
 
 class Monitoring(pulumi.ComponentResource):
-    """The dashboard, the alarm topic and the two alarms."""
+    """The dashboard, the alarm topic (with its key) and the alarms."""
 
     def __init__(
         self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("pandasdb:index:Monitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.topic = aws.sns.Topic(f"{name}-alarms", kms_master_key_id="alias/aws/sns", opts=child)
+        self.key = aws.kms.Key(
+            f"{name}-alarms-key",
+            description=f"pandasdb {args.stage_name}: alarm topic",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=json.dumps(alarm_key_policy(args.account_id)),
+            opts=child,
+        )
+        self.topic = aws.sns.Topic(f"{name}-alarms", kms_master_key_id=self.key.arn, opts=child)
         if args.alarm_email:
             aws.sns.TopicSubscription(
                 f"{name}-alarm-email",
@@ -131,10 +201,14 @@ class Monitoring(pulumi.ComponentResource):
             dashboard_body=pulumi.Output.all(
                 args.api_name,
                 args.function_name,
+                args.provisioning_function_name,
                 args.table_name,
                 args.region,
-                *args.bucket_names,
-            ).apply(lambda a: dashboard_body(a[0], args.stage_name, a[1], a[2], list(a[4:]), a[3])),
+            ).apply(
+                lambda a: dashboard_body(
+                    a[0], args.stage_name, [a[1], a[2]], a[3], args.bucket_prefix, a[4]
+                )
+            ),
             opts=child,
         )
         api_dims = {"ApiName": args.api_name, "Stage": args.stage_name}
@@ -177,20 +251,30 @@ class Monitoring(pulumi.ComponentResource):
             ],
             opts=child,
         )
-        self.function_errors = aws.cloudwatch.MetricAlarm(
-            f"{name}-function-errors",
-            alarm_description="The API function raised errors in the last 5 minutes",
-            namespace="AWS/Lambda",
-            metric_name="Errors",
-            statistic="Sum",
-            period=300,
-            dimensions={"FunctionName": args.function_name},
-            comparison_operator="GreaterThanOrEqualToThreshold",
-            threshold=1,
-            evaluation_periods=1,
-            treat_missing_data="notBreaching",
-            alarm_actions=[self.topic.arn],
-            ok_actions=[self.topic.arn],
-            opts=child,
-        )
+        self.function_errors = [
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-{label}-errors",
+                alarm_description=description,
+                namespace="AWS/Lambda",
+                metric_name="Errors",
+                statistic="Sum",
+                period=300,
+                dimensions={"FunctionName": function},
+                comparison_operator="GreaterThanOrEqualToThreshold",
+                threshold=1,
+                evaluation_periods=1,
+                treat_missing_data="notBreaching",
+                alarm_actions=[self.topic.arn],
+                ok_actions=[self.topic.arn],
+                opts=child,
+            )
+            for label, function, description in (
+                ("function", args.function_name, "The API function raised errors"),
+                (
+                    "provisioning",
+                    args.provisioning_function_name,
+                    "The sign-up trigger failed: a new user may have no bucket",
+                ),
+            )
+        ]
         self.register_outputs({"topic": self.topic.arn, "dashboard": self.dashboard.dashboard_name})

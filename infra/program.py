@@ -1,7 +1,18 @@
 """The composition root's body: build every component of a stage and export its outputs.
 
-``__main__.py`` calls :func:`build` with the stack's settings and the Lambda code; the unit
+``__main__.py`` calls :func:`build` with the stack's settings and the Lambda package; the unit
 tests call it with mocks.
+
+What a stage holds, by how often it exists:
+
+- once per account and region, in the one stack with ``manageAccountLogging``: API
+  Gateway's CloudWatch role (:mod:`infra.account`);
+- once per stage: the artifact bucket with the Lambda package, the access-log bucket, the
+  metadata table, the user pool and its app client, the API and sign-up functions, the REST
+  API and its stage, the dashboard, alarms and their topic;
+- once per user: a Cognito user (configured users) and a bucket named
+  ``{prefix}-{sub's hex}``, made by the stack for configured users and by the sign-up trigger
+  for users who sign themselves up. Nothing per user anywhere else.
 """
 
 from __future__ import annotations
@@ -11,76 +22,128 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from pandasdb_core.adapters.aws_access import user_bucket_arn_pattern, user_bucket_name
+from pandasdb_core.adapters.bucket_hardening import log_bucket, user_bucket
+
+from .account import ApiGatewayAccount
 from .api import Api, ApiArgs
+from .artifacts import Artifacts
 from .auth import Auth, AuthArgs
-from .config import StackSettings
+from .config import StackSettings, bucket_prefix
 from .monitoring import Monitoring, MonitoringArgs
-from .storage import LogBucket, UserStorage, UserStorageArgs
+from .provisioning import Provisioning, ProvisioningArgs
+from .storage import HardenedBucket
 from .table import MetadataTable
+
+
+@dataclass(frozen=True)
+class LambdaPackage:
+    """The built package (a folder archive) and its content digest."""
+
+    archive: pulumi.Archive
+    digest: str
 
 
 @dataclass(frozen=True)
 class Stage:
     """The built components, for tests to inspect."""
 
-    storages: dict[str, UserStorage]
+    bucket_prefix: str
+    storages: dict[str, HardenedBucket]
     table: MetadataTable
     auth: Auth
     api: Api
+    provisioning: Provisioning
     monitoring: Monitoring
 
 
-def build(settings: StackSettings, code: pulumi.Archive) -> Stage:
-    """Provision one stage for ``settings.users`` and export the stack outputs."""
-    prefix = "pandasdb"
-    logs = LogBucket(f"{prefix}-access-logs", settings.log_retention_days)
-    storages = {
-        user.name: UserStorage(
-            f"{prefix}-{user.name}",
-            UserStorageArgs(
-                user=user.name,
-                log_bucket=logs.bucket,
-                cors_origins=settings.cors_origins,
-                noncurrent_days=settings.noncurrent_days,
-                staging_days=settings.staging_days,
-            ),
-        )
-        for user in settings.users
-    }
-    table = MetadataTable(f"{prefix}-meta")
-    auth = Auth(
-        f"{prefix}-users",
-        AuthArgs(users=settings.users, allow_self_signup=settings.allow_self_signup),
+def build(settings: StackSettings, package: LambdaPackage) -> Stage:
+    """Provision one stage for ``settings`` and export the stack outputs."""
+    name = "pandasdb"
+    stage_name = pulumi.get_stack()
+    account_id = aws.get_caller_identity().account_id
+    prefix = bucket_prefix(settings, stage_name, account_id)
+    account_logging = (
+        ApiGatewayAccount(f"{name}-apigateway-account").setting
+        if settings.manage_account_logging
+        else None
     )
+    artifacts = Artifacts(
+        f"{name}-artifacts", f"{prefix}-artifacts", package.archive, package.digest
+    )
+    logs_bucket = f"{prefix}-logs"
+    HardenedBucket(
+        f"{name}-access-logs",
+        logs_bucket,
+        log_bucket(
+            logs_bucket,
+            account_id,
+            user_bucket_arn_pattern(prefix),
+            retention_days=settings.log_retention_days,
+        ),
+        retain=True,
+    )
+    hardening = user_bucket(
+        logs_bucket,
+        settings.cors_origins,
+        noncurrent_days=settings.noncurrent_days,
+        staging_days=settings.staging_days,
+    )
+    provisioning = Provisioning(
+        f"{name}-provisioning",
+        ProvisioningArgs(settings, artifacts.code, prefix, logs_bucket, hardening),
+    )
+    auth = Auth(
+        f"{name}-users",
+        AuthArgs(
+            users=settings.users,
+            post_confirmation=provisioning.function,
+            allow_self_signup=settings.allow_self_signup,
+        ),
+    )
+    storages = {
+        user: HardenedBucket(
+            f"{name}-user-{user}",
+            cognito_user.sub.apply(lambda sub: user_bucket_name(prefix, sub)),
+            hardening,
+            retain=True,
+        )
+        for user, cognito_user in auth.users.items()
+    }
+    table = MetadataTable(f"{name}-meta")
     api = Api(
-        f"{prefix}-api",
+        f"{name}-api",
         ApiArgs(
             settings=settings,
-            code=code,
+            code=artifacts.code,
             table=table.table,
-            buckets={name: s.bucket for name, s in storages.items()},
+            bucket_prefix=prefix,
             user_pool=auth.pool,
             user_pool_client=auth.client,
+            account_logging=account_logging,
         ),
     )
     monitoring = Monitoring(
-        f"{prefix}-monitoring",
+        f"{name}-monitoring",
         MonitoringArgs(
             api_name=api.rest_api.name,
-            stage_name=pulumi.get_stack(),
+            stage_name=stage_name,
             function_name=api.function.name,
+            provisioning_function_name=provisioning.function.name,
             table_name=table.table.name,
-            bucket_names=[s.bucket.bucket for s in storages.values()],
+            bucket_prefix=prefix,
             alarm_email=settings.alarm_email,
             region=aws.get_region_output().region,
+            account_id=account_id,
         ),
     )
 
     pulumi.export("api_url", api.url)
     pulumi.export("user_pool_id", auth.pool.id)
     pulumi.export("user_pool_client_id", auth.client.id)
-    pulumi.export("buckets", {name: s.bucket.bucket for name, s in storages.items()})
+    pulumi.export("bucket_prefix", prefix)
+    pulumi.export("buckets", {user: s.bucket.bucket for user, s in storages.items()})
     pulumi.export("table_name", table.table.name)
     pulumi.export("alarm_topic_arn", monitoring.topic.arn)
     pulumi.export("dashboard", monitoring.dashboard.dashboard_name)
-    return Stage(storages, table, auth, api, monitoring)
+    return Stage(prefix, storages, table, auth, api, provisioning, monitoring)

@@ -1,5 +1,6 @@
 """The stage's metadata table: the key schema the DynamoDB adapter uses, on demand, with
-point-in-time recovery and encryption."""
+point-in-time recovery and encryption; protected from deletion and retained when the stack is
+destroyed, as it holds every user's frame metadata."""
 
 from __future__ import annotations
 
@@ -21,6 +22,6 @@ class MetadataTable(pulumi.ComponentResource):
             point_in_time_recovery={"enabled": True},
             server_side_encryption={"enabled": True},
             deletion_protection_enabled=True,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
         self.register_outputs({"name": self.table.name, "arn": self.table.arn})

@@ -3,17 +3,22 @@
 Configuration (set by the Pulumi program):
 
 - ``PANDASDB_TABLE``, ``PANDASDB_TABLE_ARN``: the metadata table;
-- ``PANDASDB_BUCKETS``: JSON ``{"cognito username": "bucket name"}``;
+- ``PANDASDB_BUCKET_PREFIX``: the stage's bucket prefix; a caller's bucket is
+  ``user_bucket_name(prefix, sub)`` (:mod:`pandasdb_core.adapters.aws_access`), so the
+  environment holds nothing per user and stays within Lambda's 4 KB at any number of users;
 - ``PANDASDB_DATA_ROLE_ARN``: the role holding the data permissions; each request assumes it
   with a session policy naming only the caller's bucket and DynamoDB key prefix;
 - ``PANDASDB_CLIENT_IDS``: comma-separated app client ids whose tokens are accepted (API
   Gateway's Cognito authorizer checks signature, issuer and expiry but not the audience);
 - ``PANDASDB_CHUNK_ROWS``: rows per chunk file for new frames;
-- ``PANDASDB_CORS_ORIGINS``: comma-separated allowed origins (default ``*``).
+- ``PANDASDB_CORS_ORIGINS``: comma-separated allowed origins (default ``*``);
+- ``PANDASDB_TIME_BUDGET_S``: seconds a request may take, commit retries included, so that
+  the answer leaves before API Gateway's 29 s integration timeout.
 
-The bucket comes only from the verified ``cognito:username`` claim and the DynamoDB owner from
-the ``sub`` claim: nothing in the request can name another user's storage, and IAM enforces
-the same scoping again (defence in depth).
+The bucket and the DynamoDB owner come only from the verified ``sub`` claim: nothing in the
+request can name another user's storage, and IAM enforces the same scoping again (defence in
+depth). Presigned URLs are SigV4: S3 refuses SigV2 on buckets created since June 2020 and on
+SSE-KMS objects, and boto3 presigns with SigV2 unless told otherwise.
 
 Example
 -------
@@ -29,8 +34,9 @@ import time
 from typing import Any
 
 import pandasdb_core as pdb
-from pandasdb_core.adapters.aws_access import user_data_policy
-from pandasdb_core.errors import Unauthorized
+from pandasdb_core.adapters.aws_access import user_bucket_name, user_data_policy
+from pandasdb_core.adapters.s3 import error_code
+from pandasdb_core.errors import InvalidArgument, StoreUnavailable, Unauthorized
 from pandasdb_core.store import DEFAULT_CHUNK_ROWS
 from pandasdb_core.wire import PRESIGN_SECONDS
 
@@ -45,10 +51,6 @@ SESSION_SECONDS = 3600
 REFRESH_AFTER = 2400
 
 
-def _buckets() -> dict[str, str]:
-    return json.loads(os.environ.get("PANDASDB_BUCKETS", "{}"))
-
-
 def _client_ids() -> set[str]:
     return {c.strip() for c in os.environ.get("PANDASDB_CLIENT_IDS", "").split(",") if c.strip()}
 
@@ -58,15 +60,24 @@ def resolve_store(caller: Caller) -> StoreContext:
     allowed = _client_ids()
     if allowed and caller.client_id not in allowed:
         raise Unauthorized("the token was issued to another app client")
-    bucket = _buckets().get(caller.username)
-    if bucket is None:
-        raise Unauthorized(f"user {caller.username!r} has no storage provisioned")
+    bucket = caller_bucket(caller)
     with _lock:
         built_at, ctx = _stores.get(caller.user_id, (0.0, None))
         if ctx is None or time.time() - built_at > REFRESH_AFTER:
             ctx = _build(caller, bucket)
             _stores[caller.user_id] = (time.time(), ctx)
         return ctx
+
+
+def caller_bucket(caller: Caller) -> str:
+    """The caller's bucket, from the stage's prefix and their ``sub`` alone."""
+    prefix = os.environ.get("PANDASDB_BUCKET_PREFIX")
+    if not prefix:
+        raise StoreUnavailable("the function has no PANDASDB_BUCKET_PREFIX configured")
+    try:
+        return user_bucket_name(prefix, caller.user_id)
+    except InvalidArgument:
+        raise Unauthorized(f"user {caller.username!r} has no storage provisioned") from None
 
 
 def scoped_session(caller: Caller, bucket: str) -> Any:
@@ -93,19 +104,42 @@ def scoped_session(caller: Caller, bucket: str) -> Any:
     )
 
 
+def presigning_client(session: Any) -> Any:
+    """An S3 client that presigns with SigV4 (``X-Amz-Algorithm=AWS4-HMAC-SHA256``)."""
+    import boto3
+    from botocore.config import Config
+
+    session = session or boto3.session.Session()
+    return session.client("s3", config=Config(signature_version="s3v4"))
+
+
+def _require_bucket(s3: Any, bucket: str, caller: Caller) -> None:
+    """A user confirmed in Cognito whose bucket is missing gets a clear 401, not a 503."""
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        if error_code(exc) in ("404", "NoSuchBucket", "NotFound"):
+            raise Unauthorized(f"user {caller.username!r} has no storage provisioned") from None
+        raise
+
+
 def _build(caller: Caller, bucket: str) -> StoreContext:
+    session = scoped_session(caller, bucket)
+    s3 = presigning_client(session)
+    _require_bucket(s3, bucket, caller)
     store = pdb.open(
         f"s3://{bucket}",
         table=os.environ["PANDASDB_TABLE"],
         owner=caller.user_id,
-        session=scoped_session(caller, bucket),
+        session=session,
         chunk_rows=int(os.environ.get("PANDASDB_CHUNK_ROWS", DEFAULT_CHUNK_ROWS)),
     )
-    client: Any = store.blobs.client  # type: ignore[attr-defined]
 
     def presign(method: str, key: str) -> str:
         operation = {"GET": "get_object", "PUT": "put_object"}[method]
-        return client.generate_presigned_url(
+        return s3.generate_presigned_url(
             operation, Params={"Bucket": bucket, "Key": key}, ExpiresIn=PRESIGN_SECONDS
         )
 

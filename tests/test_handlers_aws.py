@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import polars as pl
@@ -15,6 +16,7 @@ import pandasdb_core as pdb
 from lambdas import aws as aws_entry
 from lambdas.context import StoreContext
 from lambdas.handler import make_handler
+from pandasdb_core.adapters.aws_access import user_bucket_name
 from pandasdb_core.adapters.memory import MemoryBlobStore, MemoryMetadataStore
 from pandasdb_core.errors import CommitConflict
 
@@ -72,12 +74,18 @@ def event(
     }
 
 
+#: the stage's bucket prefix; a user's bucket is user_bucket_name(PREFIX, their sub)
+PREFIX = "pdb-prod-123456789012"
+
+
+def bucket_of(claims: dict) -> str:
+    return user_bucket_name(PREFIX, claims["sub"])
+
+
 @pytest.fixture
 def deployed(aws, monkeypatch):
-    """Two provisioned users (buckets + table) and their verified Cognito claims."""
-    s3 = boto3.client("s3")
-    for bucket in ("pandasdb-prod-alice", "pandasdb-prod-bob"):
-        s3.create_bucket(Bucket=bucket)
+    """Two provisioned users (buckets named from their sub + table) and their verified
+    Cognito claims."""
     from pandasdb_core.adapters.dynamodb import create_table
 
     create_table(boto3.client("dynamodb"), "pandasdb-prod-meta")
@@ -88,14 +96,14 @@ def deployed(aws, monkeypatch):
     )
     client_id = client["UserPoolClient"]["ClientId"]
     monkeypatch.setenv("PANDASDB_TABLE", "pandasdb-prod-meta")
-    monkeypatch.setenv(
-        "PANDASDB_BUCKETS", json.dumps({"alice": "pandasdb-prod-alice", "bob": "pandasdb-prod-bob"})
-    )
+    monkeypatch.setenv("PANDASDB_BUCKET_PREFIX", PREFIX)
     monkeypatch.setenv("PANDASDB_CLIENT_IDS", client_id)
     monkeypatch.setattr(aws_entry, "_stores", {})
     tokens = {user: cognito_claims(user, pool, client_id) for user in ("alice", "bob")}
     claims = {user: t["IdToken"] for user, t in tokens.items()}
     claims["alice-access"] = tokens["alice"]["AccessToken"]
+    for user in ("alice", "bob"):
+        boto3.client("s3").create_bucket(Bucket=bucket_of(claims[user]))
     other = idp.create_user_pool_client(
         UserPoolId=pool, ClientName="other-app", ExplicitAuthFlows=["USER_PASSWORD_AUTH"]
     )["UserPoolClient"]["ClientId"]
@@ -132,7 +140,7 @@ def test_upload_read_list_versions_delete_on_s3_and_dynamodb(deployed):
     )
     assert status == 200, body
     keys = json.loads(body)["keys"]
-    stored = boto3.client("s3").list_objects_v2(Bucket="pandasdb-prod-alice")["Contents"]
+    stored = boto3.client("s3").list_objects_v2(Bucket=bucket_of(alice))["Contents"]
     assert sorted(o["Key"] for o in stored) == sorted(keys)
     items = boto3.client("dynamodb").scan(TableName="pandasdb-prod-meta")["Items"]
     assert all(i["pk"]["S"].startswith(alice["sub"] + "#") for i in items)
@@ -183,14 +191,14 @@ def test_storage_follows_the_claims_never_the_request(deployed):
     for path in (
         "/dataframes/ledger",
         "/dataframes/ledger/versions",
-        "/dataframes/pandasdb-prod-alice/ledger",
+        f"/dataframes/{bucket_of(alice)}/ledger",
         "/dataframes/..%2Fledger",
     ):
         status, _, body = call(event("GET", path, bob))
         assert status in (400, 404) and b"42" not in body
     assert json.loads(call(event("GET", "/dataframes", bob))[2]) == []
     assert call(event("DELETE", "/dataframes/ledger", bob))[0] == 404
-    assert "Contents" not in boto3.client("s3").list_objects_v2(Bucket="pandasdb-prod-bob")
+    assert "Contents" not in boto3.client("s3").list_objects_v2(Bucket=bucket_of(bob))
     assert call(event("GET", "/dataframes/ledger", alice))[0] == 200
 
 
@@ -210,15 +218,20 @@ def test_a_token_issued_to_another_app_client_gets_401(deployed):
 
 
 def test_a_user_without_provisioned_storage_gets_401(deployed):
-    stranger = dict(deployed["alice"], **{"cognito:username": "mallory", "sub": "m-1"})
-    assert call(event("GET", "/dataframes", stranger))[0] == 401
+    """A confirmed user whose bucket does not exist (or whose sub cannot name one) gets a
+    clear 401, not a 5xx."""
+    unprovisioned = "7d444840-9dc0-11d1-b245-5ffdce74fad2"
+    for sub in (unprovisioned, "m-1"):
+        stranger = dict(deployed["alice"], **{"cognito:username": "mallory", "sub": sub})
+        status, _, body = call(event("GET", "/dataframes", stranger))
+        assert status == 401 and "no storage provisioned" in json.loads(body)["message"]
 
 
 def test_staged_upload_through_a_presigned_s3_url(deployed):
     alice = deployed["alice"]
     status, _, body = call(event("POST", "/dataframes/staging", alice))
     staged = json.loads(body)
-    assert status == 200 and "pandasdb-prod-alice" in staged["url"]
+    assert status == 200 and bucket_of(alice) in staged["url"]
     frame = pl.DataFrame({"x": list(range(1000))})
     buf = io.BytesIO()
     frame.write_parquet(buf)
@@ -233,8 +246,21 @@ def test_staged_upload_through_a_presigned_s3_url(deployed):
     )
     assert status == 200, body
     assert json.loads(body)["rows"] == 1000
-    leftovers = boto3.client("s3").list_objects_v2(Bucket="pandasdb-prod-alice", Prefix=".staging/")
+    leftovers = boto3.client("s3").list_objects_v2(Bucket=bucket_of(alice), Prefix=".staging/")
     assert "Contents" not in leftovers, "the staged object is removed after the commit"
+
+
+def test_presigned_urls_are_sigv4(deployed):
+    """S3's SigV2 deprecation notice: buckets created since June 2020, and SSE-KMS objects,
+    refuse SigV2 signatures, which boto3 still makes for presigned URLs unless the client is
+    configured with signature_version="s3v4" (moto accepts both)."""
+    status, _, body = call(event("POST", "/dataframes/staging", deployed["alice"]))
+    assert status == 200
+    query = parse_qs(urlsplit(json.loads(body)["url"]).query)
+    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+    assert query["X-Amz-Credential"][0].endswith("/us-east-1/s3/aws4_request")
+    assert "X-Amz-Signature" in query and "X-Amz-Expires" in query
+    assert "Signature" not in query and "AWSAccessKeyId" not in query
 
 
 def test_large_results_answer_303_with_a_presigned_s3_url(deployed):
@@ -324,8 +350,8 @@ def test_each_caller_assumes_the_data_role_with_their_own_session_policy(deploye
         policy = json.loads(params["Policy"])
         buckets = {r for s in policy["Statement"] for r in s["Resource"] if ":s3:" in r}
         assert buckets == {
-            f"arn:aws:s3:::pandasdb-prod-{user}",
-            f"arn:aws:s3:::pandasdb-prod-{user}/*",
+            f"arn:aws:s3:::{bucket_of(deployed[user])}",
+            f"arn:aws:s3:::{bucket_of(deployed[user])}/*",
         }
         keys = [
             s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]

@@ -1,107 +1,57 @@
 """The Pulumi program under Pulumi's unit-test mocks (no Pulumi CLI, no AWS): policies that
-every deployment must satisfy."""
+every deployment must satisfy. The rules AWS documents and mocks do not enforce have their
+own tests, each naming its source, in test_aws_rules_infra.py."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
+from types import SimpleNamespace
 
-import pulumi
 import pytest
+from infra_mocks import ACCOUNT, deploy, named, of, sub_of
 
 from infra.config import StackSettings, UserSpec, parse_users
-from pandasdb_core.adapters.aws_access import user_data_policy
+from infra.routes import gateway_methods
+from pandasdb_core.adapters.aws_access import user_bucket_name, user_data_policy
+from pandasdb_core.http_routes import ROUTES
 
 DATA_PREFIXES = ("s3:", "dynamodb:")
-
-
-class Mocks(pulumi.runtime.Mocks):
-    """Records every resource; fills in the outputs the program reads (arns, names, urls)."""
-
-    def __init__(self) -> None:
-        self.resources: list[tuple[str, str, dict]] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        outputs = dict(args.inputs)
-        name, kind = args.name, args.typ
-        arn = f"arn:aws:{kind.split(':')[1].split('/')[0]}:us-east-1:123456789012:{name}"
-        outputs.setdefault("arn", arn)
-        if kind == "aws:s3/bucket:Bucket":
-            outputs.update(bucket=name, arn=f"arn:aws:s3:::{name}")
-        elif kind == "aws:dynamodb/table:Table":
-            outputs.update(name=name, arn=f"arn:aws:dynamodb:us-east-1:123456789012:table/{name}")
-        elif kind == "aws:lambda/function:Function":
-            outputs["invokeArn"] = f"arn:aws:apigateway:us-east-1:lambda:path/{name}"
-        elif kind == "aws:apigateway/restApi:RestApi":
-            outputs.update(name=name, rootResourceId="root", executionArn=f"arn:exec:{name}")
-        elif kind == "aws:apigateway/stage:Stage":
-            outputs["invokeUrl"] = f"https://api.example/{args.inputs['stageName']}"
-        elif kind == "aws:cloudwatch/logGroup:LogGroup":
-            outputs["arn"] = f"arn:aws:logs:us-east-1:123456789012:log-group:{args.inputs['name']}"
-        self.resources.append((kind, name, outputs))
-        return [f"{name}-id", outputs]
-
-    def call(self, args: pulumi.runtime.MockCallArgs):
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {
-                "accountId": "123456789012",
-                "arn": "arn:aws:iam::123456789012:user/x",
-                "userId": "x",
-            }
-        if args.token == "aws:index/getRegion:getRegion":
-            return {"name": "us-east-1", "region": "us-east-1", "id": "us-east-1"}
-        return {}
+PREFIX = f"pdb-prod-{ACCOUNT}"
+SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 
 
 @pytest.fixture(scope="module")
 def deployed():
-    mocks = Mocks()
-    pulumi.runtime.set_mocks(mocks, project="pandasdb", stack="prod", preview=False)
-    from infra.program import build
-
     settings = StackSettings(
         users=(UserSpec("alice", "alice@example.com"), UserSpec("bob")),
         alarm_email="ops@example.com",
         log_retention_days=14,
     )
-    outputs = {}
-
-    @pulumi.runtime.test
-    def run():
-        stage = build(settings, pulumi.AssetArchive({}))
-        return pulumi.Output.all(stage.api.url, stage.auth.pool.id).apply(
-            lambda values: outputs.update(url=values[0])
-        )
-
-    run()
-    return mocks.resources, outputs
+    return deploy(settings)
 
 
-def of(resources, kind: str) -> list[dict]:
-    return [outputs for typ, _, outputs in resources if typ == kind]
+def bucket_of(user: str) -> str:
+    return user_bucket_name(PREFIX, sub_of(user))
 
 
-def named(resources, kind: str) -> dict[str, dict]:
-    return {name: outputs for typ, name, outputs in resources if typ == kind}
-
-
-def test_two_users_two_hardened_buckets(deployed):
-    resources, _ = deployed
-    buckets = named(resources, "aws:s3/bucket:Bucket")
-    assert sorted(buckets) == ["pandasdb-access-logs", "pandasdb-alice", "pandasdb-bob"]
+def test_two_users_two_hardened_buckets_plus_logs_and_artifacts(deployed):
+    resources, outputs = deployed
+    buckets = {b["bucket"]: name for name, b in named(resources, "aws:s3/bucket:Bucket").items()}
+    users = {bucket_of("alice"), bucket_of("bob")}
+    assert set(buckets) == users | {f"{PREFIX}-logs", f"{PREFIX}-artifacts"}
+    assert sorted(outputs["buckets"]) == sorted(users)
     for kind in (
-        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        SSE,
         "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
         "aws:s3/bucketPolicy:BucketPolicy",
         "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+        LIFECYCLE,
     ):
         assert sorted(r["bucket"] for r in of(resources, kind)) == sorted(
-            f"{b}-id" for b in buckets
+            f"{b}-id" for b in buckets.values()
         ), kind
-    for sse in of(
-        resources,
-        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-    ):
-        assert sse["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
     for block in of(resources, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"):
         assert all(
             block[k] is True
@@ -113,18 +63,23 @@ def test_two_users_two_hardened_buckets(deployed):
             )
         )
     for policy in of(resources, "aws:s3/bucketPolicy:BucketPolicy"):
-        deny = json.loads(policy["policy"])["Statement"][0]
+        deny = json.loads(policy["policy"])["Statement"][-1]
         assert deny["Effect"] == "Deny"
         assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    logging = of(resources, "aws:s3/bucketLogging:BucketLogging")
-    assert sorted(r["targetPrefix"] for r in logging) == ["alice/", "bob/"]
-    rules = [
-        r["rules"]
-        for r in of(resources, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
-    ]
-    user_rules = [rs for rs in rules if len(rs) == 3]
-    assert len(user_rules) == 2
-    assert all(rs[0]["filter"]["prefix"] == ".staging/" for rs in user_rules)
+    user_ids = {f"{buckets[b]}-id" for b in users}
+    versioned = {v["bucket"] for v in of(resources, "aws:s3/bucketVersioning:BucketVersioning")}
+    logged = {r["bucket"]: r for r in of(resources, "aws:s3/bucketLogging:BucketLogging")}
+    assert versioned == user_ids and set(logged) == user_ids
+    assert {r["targetBucket"] for r in logged.values()} == {f"{PREFIX}-logs"}
+
+
+def test_user_buckets_are_named_from_the_cognito_sub(deployed):
+    resources, _ = deployed
+    users = {u["username"]: u for u in of(resources, "aws:cognito/user:User")}
+    assert sorted(users) == ["alice", "bob"]
+    buckets = named(resources, "aws:s3/bucket:Bucket")
+    for user in users:
+        assert buckets[f"pandasdb-user-{user}"]["bucket"] == bucket_of(user)
 
 
 def test_table_has_pitr_encryption_and_the_adapters_keys(deployed):
@@ -132,6 +87,7 @@ def test_table_has_pitr_encryption_and_the_adapters_keys(deployed):
     (table,) = of(resources, "aws:dynamodb/table:Table")
     assert table["pointInTimeRecovery"] == {"enabled": True}
     assert table["serverSideEncryption"] == {"enabled": True}
+    assert table["deletionProtectionEnabled"] is True
     assert (table["hashKey"], table["rangeKey"], table["billingMode"]) == (
         "pk",
         "sk",
@@ -139,32 +95,97 @@ def test_table_has_pitr_encryption_and_the_adapters_keys(deployed):
     )
 
 
-def test_every_method_but_options_uses_the_cognito_authorizer(deployed):
+def full_paths(resources) -> dict[str, str]:
+    """API Gateway resource id -> its full path, from the mocked resources."""
+    parts = {
+        f"{name}-id": (r["pathPart"], r["parentId"])
+        for name, r in named(resources, "aws:apigateway/resource:Resource").items()
+    }
+
+    def path(rid: str) -> str:
+        if rid == "root":
+            return ""
+        part, parent = parts[rid]
+        return f"{path(parent)}/{part}"
+
+    return {rid: path(rid) or "/" for rid in [*parts, "root"]}
+
+
+def gateway_match(deployed_methods: dict[tuple[str, str], dict], method: str, path: str):
+    """The deployed method API Gateway picks for ``method path``: a static resource wins over
+    a greedy ``{proxy+}`` sibling (API Gateway developer guide, "Set up a proxy integration
+    with a proxy resource")."""
+    candidates = [
+        (resource, m)
+        for (resource, m) in deployed_methods
+        if m == method
+        and (
+            resource == path
+            or (
+                resource.endswith("/{proxy+}")
+                and fnmatch.fnmatch(path, resource.replace("{proxy+}", "?*"))
+            )
+        )
+    ]
+    if not candidates:
+        return None
+    best = max(candidates, key=lambda c: ("{proxy+}" not in c[0], len(c[0])))
+    return deployed_methods[best]
+
+
+def deployed_methods(resources) -> dict[tuple[str, str], dict]:
+    paths = full_paths(resources)
+    return {
+        (paths[m["resourceId"]], m["httpMethod"]): m
+        for m in of(resources, "aws:apigateway/method:Method")
+    }
+
+
+def test_deployed_methods_serve_exactly_the_route_table(deployed):
+    """Every route of the table reaches the function through a deployed method with the
+    route's authorization, and every deployed method serves a route of the table (or is its
+    resource's CORS preflight)."""
     resources, _ = deployed
-    methods = of(resources, "aws:apigateway/method:Method")
-    assert len(methods) == 9  # 5 authorised methods on 4 resources, plus 4 preflights
-    for method in methods:
-        if method["httpMethod"] == "OPTIONS":
-            assert method["authorization"] == "NONE"
+    methods = deployed_methods(resources)
+    used = set()
+    for route in ROUTES:
+        concrete = route.path.replace("{name}", "sales/2024/daily")
+        found = gateway_match(methods, route.method, concrete)
+        assert found is not None, route
+        assert found["authorization"] == ("COGNITO_USER_POOLS" if route.auth else "NONE"), route
+        used.add(id(found))
+    for (resource, method), m in methods.items():
+        if method == "OPTIONS":
+            assert m["authorization"] == "NONE" and "authorizerId" not in m, resource
         else:
-            assert method["authorization"] == "COGNITO_USER_POOLS"
-            assert method["authorizerId"] == "pandasdb-api-cognito-id"
-            assert method["requestValidatorId"] == "pandasdb-api-validator-id"
-    parents = {
-        r["pathPart"]: r["parentId"] for r in of(resources, "aws:apigateway/resource:Resource")
-    }
-    assert parents == {
-        "dataframes": "root",
-        "upload": "pandasdb-api-dataframes-id",
-        "staging": "pandasdb-api-dataframes-id",
-        "{proxy+}": "pandasdb-api-dataframes-id",
-    }
+            assert id(m) in used, (resource, method)
+            assert m["authorizerId"] == "pandasdb-api-cognito-id"
+            assert m["requestValidatorId"] == "pandasdb-api-validator-id"
     integrations = of(resources, "aws:apigateway/integration:Integration")
+    assert len(integrations) == len(methods)
     assert {i["uri"] for i in integrations} == {
         "arn:aws:apigateway:us-east-1:lambda:path/pandasdb-api"
     }
-    (authorizer,) = of(resources, "aws:apigateway/authorizer:Authorizer")
-    assert authorizer["type"] == "COGNITO_USER_POOLS"
+
+
+def Route(method: str, path: str, auth: bool = True) -> SimpleNamespace:
+    return SimpleNamespace(method=method, path=path, auth=auth)
+
+
+def test_routes_without_auth_get_no_authorizer_and_conflicts_are_refused():
+    methods = gateway_methods([Route("GET", "/auth/config", auth=False), Route("GET", "/a")])
+    assert [(m.resource, m.method, m.auth) for m in methods] == [
+        ("/a", "GET", True),
+        ("/a", "OPTIONS", False),
+        ("/auth/config", "GET", False),
+        ("/auth/config", "OPTIONS", False),
+    ]
+    with pytest.raises(ValueError, match="cannot tell them apart"):
+        gateway_methods([Route("GET", "/f/{name}"), Route("GET", "/f/{name}/x", auth=False)])
+
+
+def test_stage_logging_tracing_and_throttling(deployed):
+    resources, _ = deployed
     (stage,) = of(resources, "aws:apigateway/stage:Stage")
     assert stage["stageName"] == "prod" and stage["xrayTracingEnabled"] is True
     assert "destinationArn" in stage["accessLogSettings"]
@@ -172,26 +193,25 @@ def test_every_method_but_options_uses_the_cognito_authorizer(deployed):
     assert throttle["settings"]["throttlingRateLimit"] == 50.0
 
 
-def test_every_log_group_has_a_retention(deployed):
+def test_every_log_group_has_the_configured_retention(deployed):
     resources, _ = deployed
     groups = of(resources, "aws:cloudwatch/logGroup:LogGroup")
-    assert len(groups) == 3
+    assert len(groups) == 4  # two functions, API access and execution logs
     assert all(g["retentionInDays"] == 14 for g in groups)
 
 
 def _statements(resources) -> list[tuple[str, dict]]:
-    found = []
-    for kind in ("aws:iam/rolePolicy:RolePolicy",):
-        for name, outputs in named(resources, kind).items():
-            for statement in json.loads(outputs["policy"])["Statement"]:
-                found.append((name, statement))
-    return found
+    return [
+        (name, statement)
+        for name, outputs in named(resources, "aws:iam/rolePolicy:RolePolicy").items()
+        for statement in json.loads(outputs["policy"])["Statement"]
+    ]
 
 
 def test_no_policy_has_wildcard_actions_or_wildcard_data_resources(deployed):
     resources, _ = deployed
     statements = _statements(resources)
-    assert len(statements) >= 7
+    assert len(statements) >= 8
     for name, statement in statements:
         actions = (
             statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
@@ -201,60 +221,78 @@ def test_no_policy_has_wildcard_actions_or_wildcard_data_resources(deployed):
             assert all(r != "*" and not r.endswith(":*:*") for r in statement["Resource"])
 
 
-def test_data_role_reaches_only_this_stages_buckets_and_table(deployed):
+def test_data_role_reaches_only_this_stages_user_buckets_and_table(deployed):
+    resources, _ = deployed
+    policies = named(resources, "aws:iam/rolePolicy:RolePolicy")
+    policy = json.loads(policies["pandasdb-api-data-access"]["policy"])
+    reached = {r for s in policy["Statement"] for r in s["Resource"]}
+    pattern = f"arn:aws:s3:::{PREFIX}-{'?' * 32}"
+    assert reached == {
+        pattern,
+        f"{pattern}/*",
+        f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/pandasdb-meta",
+    }
+    s3 = [r for r in reached if r.startswith("arn:aws:s3:::") and not r.endswith("/*")]
+    for bucket in (bucket_of("alice"), bucket_of("bob")):
+        assert fnmatch.fnmatchcase(f"arn:aws:s3:::{bucket}", s3[0])
+    for other in (f"{PREFIX}-logs", f"{PREFIX}-artifacts", f"pdb-prod-eu-{ACCOUNT}-x"):
+        assert not fnmatch.fnmatchcase(f"arn:aws:s3:::{other}", s3[0]), other
+    function = json.loads(policies["pandasdb-api-function-access"]["policy"])
+    assume = [s for s in function["Statement"] if s["Action"] == ["sts:AssumeRole"]]
+    assert assume[0]["Resource"] == [f"arn:aws:iam::{ACCOUNT}:role/pandasdb-api-data-role"]
+    roles = named(resources, "aws:iam/role:Role")
+    trust = json.loads(roles["pandasdb-api-data-role"]["assumeRolePolicy"])
+    assert trust["Statement"][0]["Principal"] == {
+        "AWS": f"arn:aws:iam::{ACCOUNT}:role/pandasdb-api-function-role"
+    }
+
+
+def test_sign_up_trigger_may_only_configure_user_buckets(deployed):
     resources, _ = deployed
     policy = json.loads(
-        named(resources, "aws:iam/rolePolicy:RolePolicy")["pandasdb-api-data-access"]["policy"]
+        named(resources, "aws:iam/rolePolicy:RolePolicy")["pandasdb-provisioning-access"]["policy"]
     )
-    resources_named = {r for s in policy["Statement"] for r in s["Resource"]}
-    assert resources_named == {
-        "arn:aws:s3:::pandasdb-alice/*",
-        "arn:aws:s3:::pandasdb-bob/*",
-        "arn:aws:s3:::pandasdb-alice",
-        "arn:aws:s3:::pandasdb-bob",
-        "arn:aws:dynamodb:us-east-1:123456789012:table/pandasdb-meta",
-    }
-    function = json.loads(
-        named(resources, "aws:iam/rolePolicy:RolePolicy")["pandasdb-api-function-access"]["policy"]
-    )
-    assume = [s for s in function["Statement"] if s["Action"] == ["sts:AssumeRole"]]
-    assert len(assume) == 1 and "data-role" in assume[0]["Resource"][0]
+    (logs, buckets) = policy["Statement"]
+    assert buckets["Resource"] == [f"arn:aws:s3:::{PREFIX}-{'?' * 32}"]
+    assert "s3:CreateBucket" in buckets["Action"]
+    assert not any(a in buckets["Action"] for a in ("s3:GetObject", "s3:PutObject"))
+    (pool,) = of(resources, "aws:cognito/userPool:UserPool")
+    functions = named(resources, "aws:lambda/function:Function")
+    assert pool["lambdaConfig"]["postConfirmation"] == functions["pandasdb-provisioning"]["arn"]
+    invoke = [
+        p
+        for p in of(resources, "aws:lambda/permission:Permission")
+        if p["principal"] == "cognito-idp.amazonaws.com"
+    ]
+    assert invoke[0]["sourceArn"] == pool["arn"]
 
 
 @pytest.mark.parametrize("user", ["alice", "bob"])
 def test_a_users_session_names_only_their_bucket_and_key_prefix(user):
-    doc = user_data_policy(
-        f"arn:aws:s3:::pandasdb-{user}", "arn:aws:dynamodb:r:1:table/t", f"sub-{user}"
-    )
+    bucket = bucket_of(user)
+    doc = user_data_policy(f"arn:aws:s3:::{bucket}", "arn:aws:dynamodb:r:1:table/t", sub_of(user))
     s3_resources = {r for s in doc["Statement"] for r in s["Resource"] if ":s3:" in r}
-    assert s3_resources == {f"arn:aws:s3:::pandasdb-{user}", f"arn:aws:s3:::pandasdb-{user}/*"}
+    assert s3_resources == {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"}
     leading = [
         s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
         for s in doc["Statement"]
         if "Condition" in s
     ]
-    assert leading == [[f"sub-{user}#*"]]
-    item_actions = [a for s in doc["Statement"] if "Condition" in s for a in s["Action"]]
-    unconditioned = [
-        a
-        for s in doc["Statement"]
-        if "Condition" not in s
-        for a in s["Action"]
-        if a.startswith("dynamodb:")
-    ]
-    assert "dynamodb:Query" in item_actions and unconditioned == ["dynamodb:DescribeTable"]
+    assert leading == [[f"{sub_of(user)}#*"]]
 
 
 def test_function_configuration(deployed):
     resources, outputs = deployed
-    (function,) = of(resources, "aws:lambda/function:Function")
-    assert function["runtime"] == "python3.11" and function["handler"] == "lambdas.aws.handler"
-    env = function["environment"]["variables"]
-    assert json.loads(env["PANDASDB_BUCKETS"]) == {"alice": "pandasdb-alice", "bob": "pandasdb-bob"}
+    functions = named(resources, "aws:lambda/function:Function")
+    api = functions["pandasdb-api"]
+    assert api["handler"] == "lambdas.aws.handler"
+    assert functions["pandasdb-provisioning"]["handler"] == "lambdas.provisioning.handler"
+    env = api["environment"]["variables"]
+    assert env["PANDASDB_BUCKET_PREFIX"] == PREFIX and "PANDASDB_BUCKETS" not in env
     assert env["PANDASDB_TABLE"] == "pandasdb-meta"
     (client_name,) = named(resources, "aws:cognito/userPoolClient:UserPoolClient")
     assert env["PANDASDB_CLIENT_IDS"] == f"{client_name}-id"  # the mocks' id for a resource
-    assert function["tracingConfig"] == {"mode": "Active"}
+    assert api["tracingConfig"] == {"mode": "Active"}
     assert outputs["url"] == "https://api.example/prod"
 
 
@@ -268,18 +306,16 @@ def test_monitoring_dashboard_and_alarms(deployed):
         "Function errors and throttles",
         "Function duration (ms)",
         "Table throttles",
-        "Bucket bytes",
+        "Stored bytes (user buckets)",
     ]
     alarms = named(resources, "aws:cloudwatch/metricAlarm:MetricAlarm")
     assert sorted(alarms) == [
         "pandasdb-monitoring-api-5xx-rate",
         "pandasdb-monitoring-function-errors",
+        "pandasdb-monitoring-provisioning-errors",
     ]
-    topic = "pandasdb-monitoring-alarms"
-    assert all(
-        a["alarmActions"] == [f"arn:aws:sns:us-east-1:123456789012:{topic}"]
-        for a in alarms.values()
-    )
+    topic = f"arn:aws:sns:us-east-1:{ACCOUNT}:pandasdb-monitoring-alarms"
+    assert all(a["alarmActions"] == [topic] for a in alarms.values())
     (subscription,) = of(resources, "aws:sns/topicSubscription:TopicSubscription")
     assert subscription["endpoint"] == "ops@example.com"
 
@@ -289,8 +325,6 @@ def test_cognito_admin_created_users_and_password_policy(deployed):
     (pool,) = of(resources, "aws:cognito/userPool:UserPool")
     assert pool["adminCreateUserConfig"] == {"allowAdminCreateUserOnly": True}
     assert pool["passwordPolicy"]["minimumLength"] >= 12
-    users = of(resources, "aws:cognito/user:User")
-    assert sorted(u["username"] for u in users) == ["alice", "bob"]
     (client,) = of(resources, "aws:cognito/userPoolClient:UserPoolClient")
     assert client["generateSecret"] is False
 
@@ -298,15 +332,28 @@ def test_cognito_admin_created_users_and_password_policy(deployed):
 @pytest.mark.parametrize(
     "raw, message",
     [
-        ([], "non-empty"),
         (["Alice"], "a-z0-9"),
         (["a", "a"], "twice"),
-        ("alice", "non-empty"),
+        ("alice", "must be a list"),
     ],
 )
 def test_bad_user_config_is_refused(raw, message):
     with pytest.raises(ValueError, match=message):
         parse_users(raw)
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"bucket_prefix": "Prod_Data"}, "pandasdb:bucketPrefix"),
+        ({"bucket_prefix": "p" * 31}, "pandasdb:bucketPrefix: .* at most 30"),
+        ({"lambda_memory_mb": 64}, "pandasdb:lambdaMemoryMb"),
+        ({"staging_days": 0}, "pandasdb:stagingDays"),
+    ],
+)
+def test_bad_stack_settings_name_their_key(settings, message):
+    with pytest.raises(ValueError, match=message):
+        StackSettings(users=(), **settings)
 
 
 USER_MAPS = {"variables", "attributes", "dimensions", "triggers", "tags", "requestParameters"}
