@@ -21,6 +21,7 @@ from pandasdb_core.adapters.aws_access import (
     BUCKET_NAME_MAX,
     user_bucket_arn_pattern,
     user_bucket_name,
+    user_data_policy,
 )
 from pandasdb_core.errors import StoreUnavailable
 from pandasdb_core.wire import MEDIA_TYPES
@@ -166,8 +167,9 @@ def test_a_thousand_users_deploy_within_every_aws_size_limit(thousand_users):
     role's inline policies total at most 10,240 characters, a trust policy at most 2,048;
     an AssumeRole session policy at most 2,048. S3: a bucket policy at most 20 KB, at most
     10,000 general purpose buckets per account by default (S3 user guide, "General purpose
-    bucket quotas"). CloudWatch: a dashboard graph draws at most 500 series, so per-user
-    series come from SEARCH expressions."""
+    bucket quotas"). CloudWatch: at most 500 widgets per dashboard ("Dashboard body structure
+    and syntax"), 500 series per graph and 1,024 characters per search expression ("CloudWatch
+    search expression syntax"), so per-user series come from SEARCH expressions."""
     resources, outputs = thousand_users
     assert len(outputs["buckets"]) == 1000 < 10_000
     for name, function in functions(resources).items():
@@ -181,15 +183,14 @@ def test_a_thousand_users_deploy_within_every_aws_size_limit(thousand_users):
     for policy in of(resources, "aws:s3/bucketPolicy:BucketPolicy"):
         assert len(policy["policy"]) <= 20 * 1024
     (dashboard,) = of(resources, "aws:cloudwatch/dashboard:Dashboard")
-    series = [
-        m
-        for w in json.loads(dashboard["dashboardBody"])["widgets"]
-        for m in w["properties"]["metrics"]
-    ]
-    assert len(series) <= 500 and len(dashboard["dashboardBody"]) < 10_000
+    widgets = json.loads(dashboard["dashboardBody"])["widgets"]
+    assert len(widgets) <= 500
+    for widget in widgets:
+        metrics = widget["properties"]["metrics"]
+        assert len(metrics) <= 500
+        searches = [m[0]["expression"] for m in metrics if isinstance(m[0], dict)]
+        assert all(len(e) <= 1024 for e in searches if e.startswith("SEARCH"))
     # the longest session policy a request can carry
-    from pandasdb_core.adapters.aws_access import user_data_policy
-
     longest = user_bucket_name("p" * 30, "f" * 8 + "-ffff" * 3 + "-" + "f" * 12)
     table = f"arn:aws:dynamodb:ap-southeast-2:{ACCOUNT}:table/pandasdb-meta-{'x' * 200}"
     session = json.dumps(user_data_policy(f"arn:aws:s3:::{longest}", table, "f" * 36))
