@@ -8,6 +8,7 @@ Configuration (set by the Pulumi program):
   environment holds nothing per user and stays within Lambda's 4 KB at any number of users;
 - ``PANDASDB_DATA_ROLE_ARN``: the role holding the data permissions; each request assumes it
   with a session policy naming only the caller's bucket and DynamoDB key prefix;
+- ``PANDASDB_USER_POOL_ID``: the Cognito user pool (what ``GET /auth/config`` names);
 - ``PANDASDB_CLIENT_IDS``: comma-separated app client ids whose tokens are accepted (API
   Gateway's Cognito authorizer checks signature, issuer and expiry but not the audience);
 - ``PANDASDB_CHUNK_ROWS``: rows per chunk file for new frames;
