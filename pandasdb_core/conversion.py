@@ -3,17 +3,27 @@
 pandas is imported only when a pandas frame comes in or is asked for, so the server path can
 run on polars alone.
 
+What comes back into pandas is what went in: integers (nullable ones too, up to ``Int64``'s
+and ``UInt64``'s extremes) never pass through float64; categoricals keep categories of any
+type (strings, ints, floats, bools, dates, datetimes, durations), their order and ``ordered``;
+a fixed-offset time zone (``+05:30``), which polars lacks, is stored as UTC and restored.
+What cannot be stored exactly (periods, intervals, lists, objects of mixed types) is refused
+before anything is written, with an error naming the column.
+
 Example
 -------
 >>> import pandas as pd
->>> frame, schema = to_polars(pd.DataFrame({"a": [1, 2]}))
->>> frame.shape
-(2, 1)
+>>> df = pd.DataFrame({"a": pd.array([2**63 - 1, None], dtype="Int64")})
+>>> frame, schema = to_polars(df)
+>>> to_pandas(frame, schema)["a"].tolist() == [2**63 - 1, pd.NA]
+True
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,6 +32,7 @@ import polars as pl
 from .errors import InvalidArgument
 from .schema import INDEX_PREFIX, Schema, capture, polars_schema
 
+#: pandas' nullable counterpart of each numpy integer/bool dtype
 _NULLABLE = {
     "int8": "Int8",
     "int16": "Int16",
@@ -33,6 +44,10 @@ _NULLABLE = {
     "uint64": "UInt64",
     "bool": "boolean",
 }
+#: pandas dtypes built from a polars column's values and null mask, never through float64
+_MASKED = {*_NULLABLE.values(), "Float32", "Float64"}
+#: what the rust side of polars raises when it panics (a BaseException, not an Exception)
+PanicException = pl.exceptions.PanicException
 
 
 @dataclass(frozen=True)
@@ -51,11 +66,10 @@ def _check_names(names: list[Any]) -> None:
     bad = [n for n in names if not isinstance(n, str) or n == ""]
     if bad:
         raise InvalidArgument(f"columns: column names must be non-empty strings, got {bad[:5]!r}")
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = sorted(n for n, count in Counter(names).items() if count > 1)
     if dupes:
         raise InvalidArgument(f"columns: duplicated column names {dupes!r}")
-    reserved = [n for n in names if n.startswith(INDEX_PREFIX)]
-    if reserved:
+    if any(n.startswith(INDEX_PREFIX) for n in names):
         raise InvalidArgument(f"columns: names starting with {INDEX_PREFIX!r} are reserved")
 
 
@@ -63,6 +77,13 @@ def to_polars(df: Any) -> tuple[pl.DataFrame, Schema]:
     """Turn a pandas or polars frame into a polars frame plus its captured schema.
 
     A pandas index other than an unnamed RangeIndex is kept as ``__index_level_i__`` columns.
+    Raises :class:`InvalidArgument` or :class:`SchemaMismatch` naming a column that cannot
+    be stored exactly.
+
+    Example
+    -------
+    >>> to_polars(pl.DataFrame({"a": [1]}))[1]["columns"][0]["dtype"]
+    {'type': 'Int64'}
     """
     if isinstance(df, PreparedFrame):
         return df.frame, df.schema
@@ -88,24 +109,82 @@ def to_polars(df: Any) -> tuple[pl.DataFrame, Schema]:
         df.index = df.index.set_names(levels)
         df = df.reset_index()
     pandas_dtypes: dict[str, dict[str, Any]] = {}
-    for name in df.columns:
-        dtype = df[name].dtype
+    in_utc: dict[str, Any] = {}
+    for name, dtype in df.dtypes.items():
         entry: dict[str, Any] = {"pandas": str(dtype)}
         if isinstance(dtype, pd.CategoricalDtype):
-            cats = dtype.categories
-            if cats.dtype.kind in "OUT" or str(cats.dtype) in ("str", "string"):
-                entry.update(categories=[str(c) for c in cats], ordered=bool(dtype.ordered))
+            entry.update(_describe_categories(name, dtype))
+        elif isinstance(dtype, pd.DatetimeTZDtype) and _fixed_offset(name, dtype):
+            in_utc[name] = df[name].dt.tz_convert("UTC")
         pandas_dtypes[name] = entry
+    if in_utc:
+        df = df.copy(deep=False)
+        for name, series in in_utc.items():
+            df[name] = series
+    frame = _from_pandas(df)
+    return frame, capture(frame, pandas_dtypes, index_names)
+
+
+def _fixed_offset(name: str, dtype: Any) -> bool:
+    """Whether a tz-aware column has a fixed offset other than UTC (polars has no such zone),
+    after checking that pandas can rebuild its dtype from the recorded name."""
+    offset = dtype.tz.utcoffset(None)
+    if offset is None or offset == dt.timedelta(0):
+        return False
+    import pandas as pd
+
     try:
-        frame = pl.from_pandas(df)
-    except Exception as exc:  # pyarrow raises many types; find the column to name it
+        same = pd.api.types.pandas_dtype(str(dtype)) == dtype
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        raise InvalidArgument(
+            f"column {name!r}: time zone {dtype.tz!r} is a fixed offset pandas cannot name "
+            "back; convert it with .dt.tz_convert(datetime.timezone(offset)) or to an IANA zone"
+        )
+    return True
+
+
+def _describe_categories(name: str, dtype: Any) -> dict[str, Any]:
+    """A categorical's categories as JSON values that rebuild them exactly, with their dtype.
+
+    Ints and bools stay themselves, floats become ``repr`` text (exact, and JSON has no inf),
+    datetimes and durations integer counts of their unit, dates ISO text.
+    """
+    cats = dtype.categories
+    kind = cats.dtype.kind
+    values: list[Any]
+    cats_dtype = str(cats.dtype)
+    if kind in "iub":
+        values = cats.tolist()
+    elif kind == "f":
+        values = [repr(float(c)) for c in cats]
+    elif kind in "mM":
+        values = cats.asi8.tolist()
+    elif all(isinstance(c, str) for c in cats):
+        values = list(cats)
+    elif all(type(c) is dt.date for c in cats):
+        values, cats_dtype = [c.isoformat() for c in cats], "date"
+    else:
+        kinds = sorted({type(c).__name__ for c in cats})
+        raise InvalidArgument(
+            f"column {name!r}: a categorical with categories of {cats.dtype} ({kinds}) cannot be "
+            "stored; categories may be strings, numbers, bools, dates, datetimes or durations"
+        )
+    return {"categories": values, "categories_dtype": cats_dtype, "ordered": bool(dtype.ordered)}
+
+
+def _from_pandas(df: Any) -> pl.DataFrame:
+    try:
+        return pl.from_pandas(df)
+    except (Exception, PanicException) as exc:  # pyarrow and polars raise many types
         for name in df.columns:
             try:
                 pl.from_pandas(df[[name]])
-            except Exception as col_exc:
-                raise InvalidArgument(f"column {name!r} cannot be stored: {col_exc}") from col_exc
-        raise InvalidArgument(f"dataframe cannot be stored: {exc}") from exc
-    return frame, capture(frame, pandas_dtypes, index_names)
+            except (Exception, PanicException) as col_exc:
+                reason = _first_line(col_exc)
+                raise InvalidArgument(f"column {name!r} cannot be stored: {reason}") from None
+        raise InvalidArgument(f"dataframe cannot be stored: {_first_line(exc)}") from None
 
 
 def prepare_from_wire(frame: pl.DataFrame, sent: Any) -> PreparedFrame:
@@ -113,6 +192,12 @@ def prepare_from_wire(frame: pl.DataFrame, sent: Any) -> PreparedFrame:
 
     Only the pandas parts of ``sent`` are taken (dtype names, categories, index names), and
     only after checking their shape; polars dtypes always come from the frame itself.
+
+    Example
+    -------
+    >>> sent = {"columns": [{"name": "a", "pandas": "Int64"}], "index": []}
+    >>> prepare_from_wire(pl.DataFrame({"a": [1]}), sent).schema["columns"][0]["pandas"]
+    'Int64'
     """
     if not isinstance(sent, dict) or not isinstance(sent.get("columns"), list):
         raise InvalidArgument("schema: expected an object with a 'columns' list")
@@ -128,55 +213,49 @@ def prepare_from_wire(frame: pl.DataFrame, sent: Any) -> PreparedFrame:
     if levels != expected:
         raise InvalidArgument(f"columns: index columns must be named {expected!r}")
     _check_names([c for c in frame.columns if not c.startswith(INDEX_PREFIX)])
+    present = set(frame.columns)
     pandas_dtypes: dict[str, dict[str, Any]] = {}
     for entry in sent["columns"]:
-        if not isinstance(entry, dict) or entry.get("name") not in frame.columns:
+        if not isinstance(entry, dict) or entry.get("name") not in present:
             continue
         pandas = entry.get("pandas")
         categories = entry.get("categories")
+        cats_dtype = entry.get("categories_dtype")
         if pandas is not None and (not isinstance(pandas, str) or len(pandas) > 64):
             raise InvalidArgument(f"schema: column {entry['name']!r} has an invalid pandas dtype")
         if categories is not None and (
-            not isinstance(categories, list) or not all(isinstance(c, str) for c in categories)
+            not isinstance(categories, list)
+            or not all(isinstance(c, str | int | float | bool) for c in categories)
         ):
             raise InvalidArgument(f"schema: column {entry['name']!r} has invalid categories")
+        if cats_dtype is not None and (not isinstance(cats_dtype, str) or len(cats_dtype) > 64):
+            raise InvalidArgument(
+                f"schema: column {entry['name']!r} has an invalid categories dtype"
+            )
         pandas_dtypes[entry["name"]] = {
             "pandas": pandas,
             "categories": categories,
+            "categories_dtype": cats_dtype,
             "ordered": bool(entry.get("ordered")),
         }
     return PreparedFrame(frame, capture(frame, pandas_dtypes, index))
 
 
 def to_pandas(frame: pl.DataFrame, schema: Schema) -> Any:
-    """Turn a polars frame read from the store into pandas with the recorded dtypes/index."""
+    """Turn a polars frame read from the store into pandas with the recorded dtypes/index.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> frame, schema = to_polars(pd.DataFrame({"u": pd.array([2**64 - 1, None], "UInt64")}))
+    >>> to_pandas(frame, schema)["u"].dtype
+    UInt64Dtype()
+    """
     import pandas as pd
 
     recorded = {c["name"]: c for c in schema["columns"]}
-    out = frame.to_pandas()
-    for name in out.columns:
-        col = recorded.get(name)
-        if col is None or col["pandas"] is None:
-            continue
-        target: Any = col["pandas"]
-        if target == "category":
-            series = (
-                out[name]
-                if isinstance(out[name].dtype, pd.CategoricalDtype)
-                else out[name].astype("category")
-            )
-            if col["categories"] is not None:
-                # astype() keeps the current category order; set_categories imposes ours
-                series = series.cat.set_categories(col["categories"], ordered=bool(col["ordered"]))
-            out[name] = series
-            continue
-        if target in _NULLABLE and out[name].isna().any():
-            # older rows lack a column added later: keep ints/bools, as pandas' nullable types
-            target = _NULLABLE[target]
-        # metadata from an old or foreign writer may not apply: then keep what the data gives
-        if str(out[name].dtype) != str(target):
-            with contextlib.suppress(TypeError, ValueError):
-                out[name] = out[name].astype(target)
+    columns = {s.name: _pandas_column(s, recorded.get(s.name)) for s in frame.iter_columns()}
+    out = pd.DataFrame(columns, index=pd.RangeIndex(frame.height))
     levels = [n for n in out.columns if n.startswith(INDEX_PREFIX)]
     if levels:
         out = out.set_index(levels)
@@ -184,8 +263,112 @@ def to_pandas(frame: pl.DataFrame, schema: Schema) -> Any:
     return out
 
 
+def _pandas_column(series: pl.Series, col: dict[str, Any] | None) -> Any:
+    """One column in pandas, exactly: the recorded pandas dtype if it applies, else the
+    closest exact one (a nullable integer rather than float64 when there are nulls)."""
+    import pandas as pd
+
+    target: str | None = col.get("pandas") if col else None
+    dtype = series.dtype
+    if target == "category":
+        return _categorical(series, col or {})
+    if target == "object":
+        # objects as they went in: None for nulls, dates as dates, Decimals as Decimals
+        return pd.Series(series.to_list(), dtype=object, name=series.name)
+    nullable = _NULLABLE.get(target or "", target)
+    if dtype.is_integer() or dtype == pl.Boolean:
+        if series.null_count() or target in _MASKED:
+            out = pd.Series(_masked(series), name=series.name)
+        else:
+            out = pd.Series(series.to_numpy(), name=series.name)
+        # older rows lack a column added later: a numpy int/bool dtype becomes nullable
+        target = nullable if series.null_count() else target
+    elif dtype.is_float() and target in _MASKED:
+        out = pd.Series(_masked(series), name=series.name)
+    else:
+        out = series.to_pandas()
+    if target is not None and str(out.dtype) != target:
+        # metadata from an old or foreign writer may not apply: then keep what the data gives
+        with contextlib.suppress(TypeError, ValueError, OverflowError):
+            out = out.astype(target)
+    return out
+
+
+def _masked(series: pl.Series) -> Any:
+    """A pandas masked array (Int64, UInt64, boolean, Float64...) from values and nulls."""
+    import pandas as pd
+
+    mask = series.is_null().to_numpy()
+    if series.dtype == pl.Boolean:
+        return pd.arrays.BooleanArray(series.fill_null(False).to_numpy(), mask)
+    values = series.fill_null(0).to_numpy()
+    if series.dtype.is_float():
+        return pd.arrays.FloatingArray(values, mask)
+    return pd.arrays.IntegerArray(values, mask)
+
+
+def _categorical(series: pl.Series, col: dict[str, Any]) -> Any:
+    """A categorical with the recorded categories and order; a value outside them (written
+    by an older schema) adds a category rather than being lost."""
+    import pandas as pd
+
+    if series.dtype == pl.Categorical or isinstance(series.dtype, pl.Enum):
+        series = series.cast(pl.String)
+    # values as the categories hold them: dates as datetime.date, not as timestamps
+    as_dates = col.get("categories_dtype") == "date"
+    values = _pandas_column(series, {"pandas": "object"} if as_dates else None)
+    ordered = bool(col.get("ordered"))
+    categories = _category_index(col)
+    if categories is None:
+        return pd.Series(pd.Categorical(values, ordered=ordered), name=series.name)
+    unknown = values[values.notna() & ~values.isin(categories)]
+    if len(unknown):
+        categories = categories.append(pd.Index(pd.unique(unknown)))
+    return pd.Series(
+        pd.Categorical(values, categories=categories, ordered=ordered), name=series.name
+    )
+
+
+def _category_index(col: dict[str, Any]) -> Any:
+    """Rebuild recorded categories (see :func:`_describe_categories`); None if absent or not
+    rebuildable, so that the data's own categories are used."""
+    import numpy as np
+    import pandas as pd
+
+    values, kind = col.get("categories"), col.get("categories_dtype")
+    if values is None:
+        return None
+    try:
+        if kind is None:  # written before categories had a recorded dtype: strings
+            return pd.Index(values)
+        if kind == "date":
+            return pd.Index([dt.date.fromisoformat(v) for v in values], dtype=object)
+        dtype = pd.api.types.pandas_dtype(kind)
+        if dtype.kind in "mM":
+            unit = (
+                dtype.unit if isinstance(dtype, pd.DatetimeTZDtype) else np.datetime_data(dtype)[0]
+            )
+            counts = np.array(values, dtype="int64").view(f"{dtype.kind}8[{unit}]")
+            index = pd.Index(counts)
+            if isinstance(dtype, pd.DatetimeTZDtype):
+                index = index.tz_localize("UTC").tz_convert(dtype.tz)
+            return index
+        if dtype.kind == "f":
+            return pd.Index([float(v) for v in values], dtype=dtype)
+        return pd.Index(values, dtype=dtype)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 def output_polars(frame: pl.DataFrame, schema: Schema) -> pl.DataFrame:
-    """A frame for ``engine="polars"``: stored index levels become ordinary named columns."""
+    """A frame for ``engine="polars"``: stored index levels become ordinary named columns.
+
+    Example
+    -------
+    >>> s = {"columns": [], "index": ["k"]}
+    >>> output_polars(pl.DataFrame({"__index_level_0__": [1], "a": [2]}), s).columns
+    ['k', 'a']
+    """
     names = schema["index"]
     renames = {}
     for col in frame.columns:
@@ -224,6 +407,22 @@ def to_engine(frame: pl.DataFrame, schema: Schema, engine: Engine) -> Any:
 
 
 def empty_frame(schema: Schema, columns: list[str]) -> pl.DataFrame:
-    """A zero-row polars frame with the schema's dtypes for ``columns``."""
+    """A zero-row polars frame with the schema's dtypes for ``columns``.
+
+    Example
+    -------
+    >>> empty_frame({"columns": [{"name": "a", "dtype": {"type": "Int8"}, "since": 1}]}, ["a"])
+    shape: (0, 1)
+    ┌─────┐
+    │ a   │
+    │ --- │
+    │ i8  │
+    ╞═════╡
+    └─────┘
+    """
     dtypes = polars_schema(schema)
     return pl.DataFrame(schema={c: dtypes[c] for c in columns})
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]

@@ -15,6 +15,7 @@ import polars as pl
 
 from .errors import SchemaMismatch
 
+#: dtypes stored by name alone; Float16 only where polars has it (releases after 1.33)
 _SIMPLE: dict[str, type[pl.DataType]] = {
     name: getattr(pl, name)
     for name in (
@@ -26,6 +27,7 @@ _SIMPLE: dict[str, type[pl.DataType]] = {
         "UInt16",
         "UInt32",
         "UInt64",
+        "Float16",
         "Float32",
         "Float64",
         "Boolean",
@@ -36,6 +38,7 @@ _SIMPLE: dict[str, type[pl.DataType]] = {
         "Categorical",
         "Binary",
     )
+    if hasattr(pl, name)
 }
 
 
@@ -70,4 +73,6 @@ def dtype_from_json(data: dict[str, Any]) -> pl.DataType:
         return pl.Enum(data["categories"])
     if kind == "Decimal":
         return pl.Decimal(data["precision"], data["scale"])
+    if kind not in _SIMPLE:
+        raise SchemaMismatch(f"dtype {kind!r} is not one pandasdb stores (a newer writer's?)")
     return _SIMPLE[kind]()

@@ -1,11 +1,27 @@
 """Validation of the names that become storage paths: frame names, external keys, columns.
 
-One place decides what a safe name is, so no path built from user input can escape a store.
+One place decides what a safe name is, so no path built from user input can escape a store,
+and no accepted name can make a path or key that a file system, S3 or DynamoDB refuses:
+
+- A path segment (a part of a frame name between ``/``, an external key, a partition column)
+  becomes a folder name on a file system, so it is at most ``MAX_SEGMENT_BYTES`` = 255 bytes:
+  POSIX ``NAME_MAX`` on Linux file systems (``getconf NAME_MAX /``; ext4, xfs, APFS, NTFS).
+- An S3 object key is at most 1,024 bytes of UTF-8 ("Creating object key names", Amazon S3
+  User Guide: https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html), and a
+  DynamoDB sort key value at most 1,024 bytes, a partition key 2,048 ("Service, account, and
+  table quotas in Amazon DynamoDB": https://docs.aws.amazon.com/amazondynamodb/latest/
+  developerguide/ServiceQuotas.html). Chunk keys add folders and a uuid to the frame name;
+  the longest is an ID layout's on a 255-byte column
+  (``{name}/{column}/from_-9223372036854775808_to_9223372036854775807/{uuid}.parquet``),
+  ``CHUNK_KEY_OVERHEAD`` = 346 bytes, so a frame name is at most ``MAX_NAME_BYTES`` = 678
+  bytes. The metadata stores keep the name as ``frame#{name}`` in a sort key: far within.
 
 Example
 -------
 >>> validate_frame_name("sales/daily")
 'sales/daily'
+>>> MAX_NAME_BYTES
+678
 """
 
 from __future__ import annotations
@@ -14,27 +30,51 @@ import re
 
 from .errors import InvalidName
 
-MAX_NAME_BYTES = 1024
+#: S3's limit on an object key, and DynamoDB's on a sort key value (UTF-8 bytes)
+MAX_KEY_BYTES = 1024
+#: POSIX NAME_MAX: the longest file or folder name (bytes) on common file systems
+MAX_SEGMENT_BYTES = 255
+#: each layout's chunk key after the frame name, at its longest: a 255-byte column or
+#: external key, int64's widest bounds, ".parquet" (longer than ".csv.gz")
+_LONGEST_KEY_TAILS = {
+    "date": f"/{'c' * MAX_SEGMENT_BYTES}/YYYY-MM-DD/{'u' * 32}.parquet",
+    "id": f"/{'c' * MAX_SEGMENT_BYTES}/from_{-(2**63)}_to_{2**63 - 1}/{'u' * 32}.parquet",
+    "batch": f"/external_key/{'k' * MAX_SEGMENT_BYTES}/YYYY-MM-DD/HH:MM:SS_{'u' * 32}.parquet",
+}
+#: the most any chunk key adds to its frame's name
+CHUNK_KEY_OVERHEAD = max(len(tail) for tail in _LONGEST_KEY_TAILS.values())
+#: the longest frame name whose every chunk key fits in MAX_KEY_BYTES
+MAX_NAME_BYTES = MAX_KEY_BYTES - CHUNK_KEY_OVERHEAD
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
+_KEY_SEGMENT = re.compile(r"[A-Za-z0-9._:-]+")
 
 
 def _check_segment(segment: str, field: str, whole: str) -> None:
+    size = len(segment.encode("utf-8"))
+    if size > MAX_SEGMENT_BYTES:
+        raise InvalidName(
+            f"{field} {_short(whole)}: segment {_short(segment)} is {size:,} bytes; a path "
+            f"segment may have at most {MAX_SEGMENT_BYTES} (a file system's NAME_MAX)"
+        )
     if segment == "":
-        raise InvalidName(f"{field} {whole!r} has an empty path segment")
+        raise InvalidName(f"{field} {_short(whole)} has an empty path segment")
     if segment in (".", ".."):
-        raise InvalidName(f"{field} {whole!r} has a {segment!r} segment")
+        raise InvalidName(f"{field} {_short(whole)} has a {segment!r} segment")
     if segment.startswith("."):
-        raise InvalidName(f"{field} {whole!r}: segment {segment!r} may not start with '.'")
+        raise InvalidName(f"{field} {_short(whole)}: segment {segment!r} may not start with '.'")
     if not _SEGMENT.fullmatch(segment):
-        bad = sorted({ch for ch in segment if not _SEGMENT.fullmatch(ch)})
-        raise InvalidName(f"{field} {whole!r} contains characters outside [A-Za-z0-9._-]: {bad!r}")
+        bad = sorted({ch for ch in segment if not _SEGMENT.fullmatch(ch)})[:20]
+        raise InvalidName(
+            f"{field} {_short(whole)} contains characters outside [A-Za-z0-9._-]: {bad!r}"
+        )
 
 
 def validate_frame_name(name: object, field: str = "name") -> str:
     """Return ``name`` if it is a valid frame name, else raise :class:`InvalidName`.
 
-    Valid names are ``[A-Za-z0-9._-]`` segments joined by ``/``, at most 1024 bytes, with no
-    empty segment, no ``.``/``..`` segment, no segment starting with ``.``, no leading ``/``.
+    Valid names are ``[A-Za-z0-9._-]`` segments joined by ``/``, at most ``MAX_NAME_BYTES``
+    (678) bytes and ``MAX_SEGMENT_BYTES`` (255) per segment, with no empty segment, no
+    ``.``/``..`` segment, no segment starting with ``.``, no leading ``/``.
 
     Example
     -------
@@ -47,17 +87,23 @@ def validate_frame_name(name: object, field: str = "name") -> str:
         raise InvalidName(f"{field} must be a string, got {type(name).__name__}")
     if name == "":
         raise InvalidName(f"{field} is empty")
-    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
-        raise InvalidName(f"{field} is longer than {MAX_NAME_BYTES} bytes")
+    size = len(name.encode("utf-8"))
+    if size > MAX_NAME_BYTES:
+        raise InvalidName(
+            f"{field} is {size:,} bytes; at most {MAX_NAME_BYTES} fit, because chunk keys add "
+            f"up to {CHUNK_KEY_OVERHEAD} bytes to it and an S3 or DynamoDB key may not be "
+            f"longer than {MAX_KEY_BYTES} bytes"
+        )
     if name.startswith("/"):
-        raise InvalidName(f"{field} {name!r} starts with '/'")
+        raise InvalidName(f"{field} {_short(name)} starts with '/'")
     for segment in name.split("/"):
         _check_segment(segment, field, name)
     return name
 
 
 def validate_segment(value: object, field: str) -> str:
-    """Return ``value`` if it is one valid path segment (an external key, a partition column).
+    """Return ``value`` if it is one valid path segment (an external key, a partition column):
+    the name alphabet, at most ``MAX_SEGMENT_BYTES`` (255) bytes.
 
     Example
     -------
@@ -66,10 +112,8 @@ def validate_segment(value: object, field: str) -> str:
     """
     if not isinstance(value, str):
         raise InvalidName(f"{field} must be a string, got {type(value).__name__}")
-    if len(value.encode("utf-8")) > MAX_NAME_BYTES:
-        raise InvalidName(f"{field} is longer than {MAX_NAME_BYTES} bytes")
     if "/" in value:
-        raise InvalidName(f"{field} {value!r} may not contain '/'")
+        raise InvalidName(f"{field} {_short(value)} may not contain '/'")
     _check_segment(value, field, value)
     return value
 
@@ -87,7 +131,18 @@ def validate_blob_key(key: str) -> str:
     """
     if not isinstance(key, str) or not key or key.startswith("/"):
         raise InvalidName(f"blob key {key!r} must be a non-empty relative path")
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise InvalidName(f"blob key {_short(key)} is longer than {MAX_KEY_BYTES:,} bytes")
     for segment in key.split("/"):
-        if segment in ("", ".", "..") or not re.fullmatch(r"[A-Za-z0-9._:-]+", segment):
-            raise InvalidName(f"blob key {key!r} has an invalid segment {segment!r}")
+        if (
+            segment in ("", ".", "..")
+            or len(segment) > MAX_SEGMENT_BYTES
+            or not _KEY_SEGMENT.fullmatch(segment)
+        ):
+            raise InvalidName(f"blob key {_short(key)} has an invalid segment {_short(segment)}")
     return key
+
+
+def _short(text: str) -> str:
+    """``text`` quoted, cut to a readable length for an error message."""
+    return repr(text) if len(text) <= 80 else f"{text[:60]!r}... ({len(text):,} characters)"

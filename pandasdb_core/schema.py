@@ -4,7 +4,7 @@ The schema is a JSON-able dict kept in the frame's head::
 
     {"columns": [{"name": "ts", "dtype": {...polars dtype...}, "since": 1,
                   "pandas": "datetime64[ns, UTC]" | None, "categories": [...] | None,
-                  "ordered": False}, ...],
+                  "categories_dtype": "int64" | None, "ordered": False}, ...],
      "index": ["date"]}          # real names of index levels stored as __index_level_i__
 
 Example
@@ -17,6 +17,7 @@ Example
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import polars as pl
@@ -33,7 +34,10 @@ def capture(
     pandas_dtypes: dict[str, dict[str, Any]] | None = None,
     index: list[str | None] | None = None,
 ) -> Schema:
-    """Describe ``frame`` (plus what is known of its pandas origin) as an unversioned schema."""
+    """Describe ``frame`` (plus what is known of its pandas origin) as an unversioned schema.
+
+    Raises :class:`SchemaMismatch` naming the first column of a dtype pandasdb cannot store.
+    """
     pandas_dtypes = pandas_dtypes or {}
     columns = []
     for name, dtype in frame.schema.items():
@@ -55,16 +59,17 @@ def merge_schema(current: Schema | None, incoming: Schema, *, version: int) -> S
 
     New columns are appended (``since`` = ``version``); a column whose type differs from the
     recorded one raises :class:`SchemaMismatch` naming it. A column recorded as all-null
-    (``Null``) takes the first real type it is given.
+    (``Null``) takes the first real type it is given, with its pandas details. An unordered
+    categorical gains the categories a later upload brings (appended in their order); an
+    ordered one keeps its categories and order, so an upload with others is refused.
     """
     if current is None:
         columns = [dict(c, since=version) for c in incoming["columns"]]
         return {"columns": columns, "index": incoming["index"]}
-    known = {c["name"]: c for c in current["columns"]}
     merged = [dict(c) for c in current["columns"]]
     by_name = {c["name"]: c for c in merged}
     for col in incoming["columns"]:
-        old = known.get(col["name"])
+        old = by_name.get(col["name"])
         if old is None:
             merged.append(dict(col, since=version))
         elif col["dtype"] != old["dtype"] and col["dtype"]["type"] != "Null":
@@ -73,8 +78,28 @@ def merge_schema(current: Schema | None, incoming: Schema, *, version: int) -> S
                     f"column {col['name']!r} was recorded as {dtype_from_json(old['dtype'])} "
                     f"and cannot change to {dtype_from_json(col['dtype'])}; nothing was written"
                 )
-            by_name[col["name"]].update(dtype=col["dtype"], pandas=col["pandas"])
+            old.update({k: v for k, v in col.items() if k not in ("name", "since")})
+        elif old.get("categories") is not None and col.get("categories") is not None:
+            old["categories"] = _merged_categories(old, col)
     return {"columns": merged, "index": current["index"]}
+
+
+def _merged_categories(old: dict[str, Any], new: dict[str, Any]) -> list[Any]:
+    if new["categories"] == old["categories"] and bool(new["ordered"]) == bool(old["ordered"]):
+        return list(old["categories"])
+    if (
+        old["ordered"]
+        or new["ordered"]
+        or new.get("categories_dtype") != old.get("categories_dtype")
+    ):
+        raise SchemaMismatch(
+            f"column {new['name']!r} is a categorical recorded with categories "
+            f"{old['categories'][:10]!r} (ordered={bool(old['ordered'])}); this upload's are "
+            f"{new['categories'][:10]!r} (ordered={bool(new['ordered'])}), which would change "
+            "the meaning of stored values; nothing was written"
+        )
+    known = {json.dumps(c) for c in old["categories"]}
+    return list(old["categories"]) + [c for c in new["categories"] if json.dumps(c) not in known]
 
 
 def polars_schema(schema: Schema, as_of: int | None = None) -> dict[str, pl.DataType]:
@@ -88,13 +113,22 @@ def polars_schema(schema: Schema, as_of: int | None = None) -> dict[str, pl.Data
 
 def align(frame: pl.DataFrame, schema: Schema) -> pl.DataFrame:
     """Order ``frame``'s columns as the schema does, adding absent ones as nulls and casting
-    all-null columns to their recorded type."""
-    dtypes = polars_schema(schema)
+    all-null columns to their recorded type.
+
+    Linear in the number of columns: a frame of thousands of columns is common.
+
+    Example
+    -------
+    >>> s = capture(pl.DataFrame({"a": [1], "b": ["x"]}))
+    >>> align(pl.DataFrame({"b": ["y"]}), s).columns
+    ['a', 'b']
+    """
+    have = frame.schema
     exprs = []
-    for name, dtype in dtypes.items():
-        if name not in frame.columns:
+    for name, dtype in polars_schema(schema).items():
+        if name not in have:
             exprs.append(pl.lit(None, dtype=dtype).alias(name))
-        elif frame.schema[name] != dtype:
+        elif have[name] != dtype:
             exprs.append(pl.col(name).cast(dtype))
         else:
             exprs.append(pl.col(name))
