@@ -1,44 +1,46 @@
-"""The routes of the HTTP API (Powertools for AWS Lambda), bound to a store resolver.
+"""The HTTP API (Powertools for AWS Lambda), built from the route table of
+:mod:`pandasdb_core.http_routes`: one handler function per route, bound to a store resolver.
 
-Routes run against the caller's :class:`StoreContext`, which a middleware resolves from the
-authorizer claims before any route runs. Powertools' resolver holds the current event on the
-app, so an app serves one request at a time, as a Lambda container does.
+Each route's query parameters build its request type, which validates them; routes that need
+a token resolve the caller's store from the authorizer claims first. A handler gets a
+:class:`Call` (the request, the caller's store, the event) and answers a Response.
 
 Example
 -------
 >>> import pandasdb_core as pdb
 >>> from lambdas.context import StoreContext
 >>> app = build_app(lambda caller: StoreContext(pdb.open("memory://"), lambda m, k: k))
->>> sorted(app.get_openapi_schema().paths)[:2]
-['/dataframes', '/dataframes/staging']
+>>> sorted(HANDLERS) == sorted(r.name for r in ROUTES)
+True
 """
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
 import os
 import time
-import uuid
-from contextvars import ContextVar
-from typing import Annotated, Any, Literal
-from urllib.parse import quote, unquote
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
 
 import polars as pl
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.metrics import MetricUnit
 
 from pandasdb_core import errors
 from pandasdb_core.conversion import output_polars
+from pandasdb_core.http_routes import ROUTES, Route
+from pandasdb_core.operations import ReadRequest, UploadRequest
 from pandasdb_core.wire import (
     MAX_INLINE_REQUEST,
     MAX_INLINE_RESPONSE,
     MEDIA_TYPES,
     PRESIGN_SECONDS,
-    STAGING_PREFIX,
     WireFormat,
     error_body,
     frame_to_bytes,
@@ -48,11 +50,8 @@ from pandasdb_core.wire import (
 from .context import StoreContext, StoreResolver
 from .identity import caller_from_claims
 from .observability import logger, metrics
+from .openapi import docs_page, openapi_document
 from .payloads import frame_from_bytes, frame_from_records, frame_from_text
-
-#: the app and StoreContext of the request being handled (set by the resolve_caller
-#: middleware; a ContextVar so that several apps in one process never see each other's)
-_current: ContextVar[tuple[APIGatewayRestResolver, StoreContext]] = ContextVar("pandasdb_request")
 
 STATUS = {
     errors.InvalidName: 400,
@@ -62,20 +61,11 @@ STATUS = {
     errors.FrameNotFound: 404,
     errors.VersionNotFound: 404,
     errors.CommitConflict: 409,
+    errors.ChunkMissing: 409,
     errors.PayloadTooLarge: 413,
     errors.Unauthorized: 401,
     errors.StoreUnavailable: 503,
 }
-#: the upload's settings, as query parameters or JSON body fields
-UPLOAD_SETTINGS = (
-    "dataframe_name",
-    "columns_keys",
-    "external_key",
-    "keep_last",
-    "format",
-    "chunk_rows",
-)
-UPLOAD_FIELDS = {"dataframe", *UPLOAD_SETTINGS}
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -88,132 +78,78 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     )
 
 
-def _ctx() -> StoreContext:
-    return _current.get()[1]
+@dataclass(frozen=True)
+class Call:
+    """One request as a route's handler sees it."""
 
+    app: APIGatewayRestResolver
+    #: the caller's store (None on routes that need no token)
+    ctx: StoreContext | None
+    #: the route's request object, built from the query string and path (None: it has none)
+    request: Any
 
-def _event() -> Any:
-    return _current.get()[0].current_event
+    @property
+    def store_ctx(self) -> StoreContext:
+        """The caller's store, on routes that need a token."""
+        assert self.ctx is not None, "a route without auth has no store"
+        return self.ctx
 
+    def header(self, name: str) -> str | None:
+        """A request header, whatever its case."""
+        headers = self.app.current_event.headers or {}
+        return next((v for k, v in headers.items() if k.lower() == name.lower()), None)
 
-def _check_params(*allowed: str) -> None:
-    given = set(_event().resolved_query_string_parameters or {})
-    unknown = sorted(given - set(allowed))
-    if unknown:
-        raise errors.InvalidArgument(
-            f"unknown query parameter(s) {unknown!r}; allowed: {sorted(allowed)!r}"
-        )
-
-
-def _raw_body() -> bytes:
-    event = _event()
-    if event.body is None:
-        return b""
-    if event.is_base64_encoded:
-        import base64
-
-        return base64.b64decode(event.body)
-    return event.body.encode("utf-8")
-
-
-def _parse_columns_keys(value: Any) -> dict[str, str] | None:
-    if value is None or isinstance(value, dict):
-        return value
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("{"):
-            try:
-                return json.loads(text)
-            except json.JSONDecodeError:
-                raise errors.InvalidArgument("columns_keys is not valid JSON") from None
-        # also "ts:Date,user_id:ID" for humans with curl
-        pairs = [p.split(":", 1) for p in text.split(",") if p]
-        if all(len(p) == 2 for p in pairs):
-            return {k.strip(): v.strip() for k, v in pairs}
-    raise errors.InvalidArgument(
-        'columns_keys must be an object like {"ts": "Date"} or text like ts:Date,id:ID'
-    )
-
-
-def _frame_name(name: str) -> str:
-    return unquote(name)
+    def body(self) -> bytes:
+        """The request body's bytes."""
+        event = self.app.current_event
+        if event.body is None:
+            return b""
+        if event.is_base64_encoded:
+            return base64.b64decode(event.body)
+        return event.body.encode("utf-8")
 
 
 # ---------------------------------------------------------------------------------- upload
 
 
-def upload(
-    dataframe_name: Annotated[str | None, Query(max_length=2048)] = None,
-    columns_keys: Annotated[str | None, Query(description='e.g. {"ts": "Date"}')] = None,
-    external_key: Annotated[str | None, Query(max_length=2048)] = None,
-    keep_last: Annotated[bool, Query()] = False,
-    format: Annotated[Literal["csv.gz", "parquet"] | None, Query()] = None,
-    chunk_rows: Annotated[int | None, Query(ge=1, le=100_000_000)] = None,
-    staged: Annotated[str | None, Query(pattern=r"^[0-9a-f]{32}$")] = None,
-):
-    _check_params(*UPLOAD_SETTINGS, "staged")
-    ctx = _ctx()
-    event = _event()
-    body = _raw_body()
-    fields: dict[str, Any] = {
-        "dataframe_name": dataframe_name,
-        "columns_keys": columns_keys,
-        "external_key": external_key,
-        "keep_last": keep_last,
-        "format": format,
-        "chunk_rows": chunk_rows,
-    }
-    staged_key = None
-    if staged is not None:
-        if body:
-            raise errors.InvalidArgument("staged: send either a body or staged=<id>, not both")
-        staged_key = f"{STAGING_PREFIX}uploads/{staged}"
-        try:
-            data = ctx.store.blobs.get(staged_key)
-        except errors.BlobNotFound:
-            raise errors.InvalidArgument(f"staged: no staged upload {staged!r}") from None
-        frame = frame_from_bytes(data)
+def upload(call: Call) -> Response:
+    """``POST /dataframes/upload``: a JSON body, a raw CSV/parquet body, or staged data."""
+    ctx = call.store_ctx
+    event = call.app.current_event
+    params = event.multi_value_query_string_parameters or {}
+    body = call.body()
+    if len(body) > MAX_INLINE_REQUEST:
+        raise errors.PayloadTooLarge(
+            f"body of {len(body):,} bytes is over {MAX_INLINE_REQUEST:,}; stage it with "
+            "POST /dataframes/staging"
+        )
+    kind = media_format(call.header("content-type"))
+    if kind == "json" or (kind is None and body[:1] in (b"{", b"[")):
+        fields = _json_object(body)
+        if "dataframe" not in fields:
+            raise errors.InvalidArgument("dataframe is required")
+        data = fields.pop("dataframe")
+        request = UploadRequest.from_sources(params, fields)
+        frame = frame_from_text(data) if isinstance(data, str) else frame_from_records(data)
     else:
-        kind = media_format(event.headers.get("content-type") or event.headers.get("Content-Type"))
-        if len(body) > MAX_INLINE_REQUEST:
-            raise errors.PayloadTooLarge(
-                f"body of {len(body):,} bytes is over {MAX_INLINE_REQUEST:,}; stage it with "
-                "POST /dataframes/staging"
-            )
-        if not body:
+        request = UploadRequest.from_query(params)
+        if request.staged is not None:
+            if body:
+                raise errors.InvalidArgument("staged: send either a body or staged=<id>, not both")
+            frame = frame_from_bytes(ctx.store.staging.take_upload(request.staged))
+        elif not body:
             raise errors.InvalidArgument("dataframe: the request has no body")
-        if kind == "json" or (kind is None and body[:1] in (b"{", b"[")):
-            frame, fields = _json_upload(body, fields)
         else:
             frame = frame_from_bytes(body)
-    name = fields["dataframe_name"]
-    if not name:
-        raise errors.InvalidArgument("dataframe_name is required")
-    keep = fields["keep_last"]
-    if not isinstance(keep, bool):
-        raise errors.InvalidArgument(f"keep_last must be true or false, got {keep!r}")
-    commit = ctx.store.upload(
-        frame,
-        name,
-        columns_keys=_parse_columns_keys(fields["columns_keys"]),
-        external_key=fields["external_key"],
-        keep_last=keep,
-        chunk_rows=fields["chunk_rows"],
-        format=fields["format"],
-    )
-    if staged_key:
-        ctx.store.blobs.delete([staged_key])
+    commit = ctx.store.write(frame, request.options)
+    if request.staged is not None:
+        ctx.store.staging.discard_upload(request.staged)
     metrics.add_metric(name="RowsWritten", unit=MetricUnit.Count, value=commit.rows)
     metrics.add_metric(name="BytesWritten", unit=MetricUnit.Bytes, value=commit.bytes)
     metrics.add_metric(name="ChunksWritten", unit=MetricUnit.Count, value=commit.chunks)
     logger.info(
         "upload committed",
-        extra={
-            "frame": name,
-            "version": commit.version,
-            "rows": commit.rows,
-            "chunks": commit.chunks,
-        },
+        extra={"frame": commit.name, "version": commit.version, "rows": commit.rows},
     )
     return json_response(
         200,
@@ -228,106 +164,52 @@ def upload(
     )
 
 
-def _json_upload(body: bytes, fields: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+def _json_object(body: bytes) -> dict[str, Any]:
     try:
         payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise errors.InvalidArgument(f"body is not valid JSON: {exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise errors.InvalidArgument(f"body is not valid JSON: {reason}") from None
     if not isinstance(payload, dict):
         raise errors.InvalidArgument("body must be a JSON object with a 'dataframe' field")
-    unknown = sorted(set(payload) - UPLOAD_FIELDS)
-    if unknown:
-        raise errors.InvalidArgument(
-            f"unknown field(s) {unknown!r}; allowed: {sorted(UPLOAD_FIELDS)!r}"
-        )
-    if "dataframe" not in payload:
-        raise errors.InvalidArgument("dataframe is required")
-    data = payload.pop("dataframe")
-    merged = dict(fields)
-    for key, value in payload.items():
-        if value is not None:
-            merged[key] = value
-    if merged["chunk_rows"] is not None and (
-        isinstance(merged["chunk_rows"], bool) or not isinstance(merged["chunk_rows"], int)
-    ):
-        raise errors.InvalidArgument("chunk_rows must be a positive integer")
-    frame = frame_from_text(data) if isinstance(data, str) else frame_from_records(data)
-    return frame, merged
+    return payload
 
 
-def staging():
-    _check_params()
-    upload_id = uuid.uuid4().hex
-    url = _ctx().presign("PUT", f"{STAGING_PREFIX}uploads/{upload_id}")
+def staging(call: Call) -> Response:
+    """``POST /dataframes/staging``: a presigned URL to PUT a large upload to."""
+    ctx = call.store_ctx
+    upload_id = ctx.store.staging.new_upload_id()
+    url = ctx.presign("PUT", ctx.store.staging.upload_key(upload_id))
     return json_response(200, {"upload_id": upload_id, "url": url, "expires_in": PRESIGN_SECONDS})
 
 
 # ---------------------------------------------------------------------------------- reads
 
 
-def list_frames(prefix: Annotated[str, Query(max_length=2048)] = ""):
-    _check_params("prefix")
-    return json_response(200, [_info(f) for f in _ctx().store.list(prefix)])
+def list_frames(call: Call) -> Response:
+    """``GET /dataframes``: the caller's frames."""
+    records = call.store_ctx.store.list(call.request.prefix)
+    return json_response(200, [dataclasses.asdict(r) for r in records])
 
 
-def versions(name: str):
-    _check_params()
-    return json_response(200, [_info(v) for v in _ctx().store.versions(_frame_name(name))])
+def versions(call: Call) -> Response:
+    """``GET /dataframes/{name}/versions``: a frame's history."""
+    records = call.store_ctx.store.versions(call.request.name)
+    return json_response(200, [dataclasses.asdict(r) for r in records])
 
 
-def get_frame(
-    name: str,
-    external_key: Annotated[str | None, Query(max_length=2048)] = None,
-    use_last: Annotated[bool, Query()] = False,
-    start_date: Annotated[str | None, Query(max_length=64)] = None,
-    end_date: Annotated[str | None, Query(max_length=64)] = None,
-    partition_value: Annotated[list[str] | None, Query()] = None,
-    start_id: Annotated[str | None, Query(max_length=32)] = None,
-    end_id: Annotated[str | None, Query(max_length=32)] = None,
-    columns: Annotated[list[str] | None, Query()] = None,
-    as_of: Annotated[int | None, Query()] = None,
-    format: Annotated[Literal["json", "csv", "parquet"] | None, Query()] = None,
-):
-    _check_params(
-        "external_key",
-        "use_last",
-        "start_date",
-        "end_date",
-        "partition_value",
-        "start_id",
-        "end_id",
-        "columns",
-        "as_of",
-        "format",
-    )
-    fmt: WireFormat = (
-        format
-        or media_format(_event().headers.get("accept") or _event().headers.get("Accept"))
-        or "json"
-    )
-    ids: Any = None
-    if partition_value:
-        ids = [v for value in partition_value for v in value.split(",") if v != ""]
-        if len(ids) == 1:
-            ids = ids[0]
-    wanted = [c for value in columns for c in value.split(",")] if columns else None
-    frame, schema = _ctx().store.read(
-        _frame_name(name),
-        external_key=external_key,
-        use_last=use_last,
-        start_date=start_date,
-        end_date=end_date,
-        partition_value=ids,
-        start_id=start_id,
-        end_id=end_id,
-        columns=wanted,
-        as_of=as_of,
-    )
+def read_frame(call: Call) -> Response:
+    """``GET /dataframes/{name}``: the frame, as JSON records, CSV or parquet."""
+    request: ReadRequest = call.request
+    fmt: WireFormat = request.format or media_format(call.header("accept")) or "json"
+    frame, schema = call.store_ctx.store.read(request.query)
     metrics.add_metric(name="RowsRead", unit=MetricUnit.Count, value=frame.height)
-    return _frame_response(frame, schema, fmt)
+    return _frame_response(call.store_ctx, frame, schema, fmt)
 
 
-def _frame_response(frame: pl.DataFrame, schema: dict[str, Any], fmt: WireFormat) -> Response:
+def _frame_response(
+    ctx: StoreContext, frame: pl.DataFrame, schema: dict[str, Any], fmt: WireFormat
+) -> Response:
     if fmt == "parquet":
         data = frame_to_bytes(frame, "parquet", schema)
     else:
@@ -335,10 +217,7 @@ def _frame_response(frame: pl.DataFrame, schema: dict[str, Any], fmt: WireFormat
     metrics.add_metric(name="BytesRead", unit=MetricUnit.Bytes, value=len(data))
     headers = {"X-Pandasdb-Rows": str(frame.height)}
     if len(data) > MAX_INLINE_RESPONSE:
-        ctx = _ctx()
-        key = f"{STAGING_PREFIX}results/{uuid.uuid4().hex}.{fmt}"
-        ctx.store.blobs.put(key, data)
-        url = ctx.presign("GET", key)
+        url = ctx.presign("GET", ctx.store.staging.put_result(data, fmt))
         return json_response(
             303,
             {
@@ -359,45 +238,86 @@ def _frame_response(frame: pl.DataFrame, schema: dict[str, Any], fmt: WireFormat
     )
 
 
-def delete_frame(name: str):
-    _check_params()
-    frame = _frame_name(name)
-    _ctx().store.delete(frame)
-    return json_response(200, {"deleted": frame})
+def delete_frame(call: Call) -> Response:
+    """``DELETE /dataframes/{name}``."""
+    call.store_ctx.store.delete(call.request.name)
+    return json_response(200, {"deleted": call.request.name})
 
 
-def _info(record: Any) -> dict[str, Any]:
-    import dataclasses
+def openapi(call: Call) -> Response:
+    """``GET /openapi.json``."""
+    return json_response(200, openapi_document())
 
-    return dataclasses.asdict(record)
+
+def docs(call: Call) -> Response:
+    """``GET /docs``."""
+    return Response(status_code=200, content_type="text/html; charset=utf-8", body=docs_page())
+
+
+#: route name -> its handler (a test checks this matches the route table one to one)
+HANDLERS: dict[str, Callable[[Call], Response]] = {
+    "upload": upload,
+    "staging": staging,
+    "list": list_frames,
+    "versions": versions,
+    "read": read_frame,
+    "delete": delete_frame,
+    "openapi": openapi,
+    "docs": docs,
+}
 
 
 # ---------------------------------------------------------------------------------- app
 
 
-def route_path(path: str, method: str) -> str:
-    """Percent-encode a frame name's slashes so ``/dataframes/<name>`` routes match.
+def powertools_path(route: Route) -> str:
+    """A route's path in Powertools' syntax (``{name}`` -> ``<name>``).
 
     Example
     -------
-    >>> route_path("/dataframes/sales/daily/versions", "GET")
-    '/dataframes/sales%2Fdaily/versions'
+    >>> from pandasdb_core.http_routes import ROUTES_BY_NAME
+    >>> powertools_path(ROUTES_BY_NAME["versions"])
+    '/dataframes/<name>/versions'
     """
-    prefix = "/dataframes/"
-    if not path.startswith(prefix) or method not in ("GET", "DELETE"):
-        return path
-    rest = path[len(prefix) :]
-    suffix = ""
-    if method == "GET" and rest.endswith("/versions"):
-        rest, suffix = rest[: -len("/versions")], "/versions"
-    return prefix + quote(unquote(rest), safe="") + suffix
+    return route.path.replace("{", "<").replace("}", ">")
+
+
+def _endpoint(app: APIGatewayRestResolver, route: Route, resolve: StoreResolver) -> Callable:
+    handle = HANDLERS[route.name]
+
+    def endpoint(**path: str) -> Response:
+        event = app.current_event
+        ctx = None
+        if route.auth:
+            ctx = resolve(caller_from_claims(event.request_context.authorizer.claims))
+        fixed = {key: unquote(value) for key, value in path.items()}
+        params = event.multi_value_query_string_parameters or {}
+        if route.request is None:
+            if params:
+                raise errors.UnknownParameter(f"{route.path} takes no query parameters")
+            request = None
+        elif route.body:
+            request = None  # the handler reads the query and the body together
+        else:
+            request = route.request.from_query(params, **fixed)
+        try:
+            return handle(Call(app, ctx, request))
+        except errors.PandasDBError:
+            raise
+        except pl.exceptions.PanicException as exc:
+            # a panic in the data engine is a BaseException: answer it, never crash the
+            # request (user data is what reaches the engine's corners)
+            first = (str(exc).strip().splitlines() or ["panic"])[0][:200]
+            raise errors.InvalidArgument(f"the data could not be processed: {first}") from None
+
+    endpoint.__name__ = f"route_{route.name}"
+    return endpoint
 
 
 def build_app(resolve: StoreResolver) -> APIGatewayRestResolver:
     """The API bound to ``resolve`` (caller -> StoreContext)."""
     origins = [o.strip() for o in os.environ.get("PANDASDB_CORS_ORIGINS", "*").split(",")]
     app = APIGatewayRestResolver(
-        enable_validation=True,
         cors=CORSConfig(
             allow_origin=origins[0],
             extra_origins=origins[1:],
@@ -406,15 +326,6 @@ def build_app(resolve: StoreResolver) -> APIGatewayRestResolver:
             max_age=600,
         ),
     )
-
-    def resolve_caller(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
-        claims = app.current_event.request_context.authorizer.claims
-        caller = caller_from_claims(claims)
-        token = _current.set((app, resolve(caller)))
-        try:
-            return next_middleware(app)
-        finally:
-            _current.reset(token)
 
     def timed(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
         started = time.perf_counter()
@@ -427,38 +338,9 @@ def build_app(resolve: StoreResolver) -> APIGatewayRestResolver:
                 value=(time.perf_counter() - started) * 1000,
             )
 
-    app.use([timed, resolve_caller])
-    app.post(
-        "/dataframes/upload",
-        summary="Upload a frame as a new version",
-        description=(
-            "Body: JSON `{dataframe, dataframe_name, columns_keys, external_key, keep_last}` where "
-            "`dataframe` is CSV text, a list of records or an object of columns; or a raw "
-            "`text/csv` or parquet body with those fields as query parameters; or no body and "
-            "`staged=<upload_id>` for data PUT to a URL from `POST /dataframes/staging`."
-        ),
-        tags=["dataframes"],
-    )(upload)
-    app.post(
-        "/dataframes/staging",
-        summary="Get a presigned URL to PUT a large upload to",
-        description="PUT the CSV or parquet body to `url`, then POST /dataframes/upload?staged=ID.",
-        tags=["dataframes"],
-    )(staging)
-    app.get("/dataframes", summary="List frames", tags=["dataframes"])(list_frames)
-    app.get(
-        "/dataframes/<name>/versions", summary="Version history of a frame", tags=["dataframes"]
-    )(versions)
-    app.get(
-        "/dataframes/<name>",
-        summary="Read a frame",
-        description=(
-            "`name` may contain `/` (or `%2F`). Returns JSON records by default, or CSV/parquet "
-            "by `format` or `Accept`. Results over 4 MB answer 303 with a presigned URL."
-        ),
-        tags=["dataframes"],
-    )(get_frame)
-    app.delete("/dataframes/<name>", summary="Delete a frame", tags=["dataframes"])(delete_frame)
+    app.use([timed])
+    for route in ROUTES:
+        app.route(powertools_path(route), method=route.method)(_endpoint(app, route, resolve))
 
     @app.exception_handler(errors.PandasDBError)
     def pandasdb_error(exc: errors.PandasDBError) -> Response:
@@ -466,14 +348,6 @@ def build_app(resolve: StoreResolver) -> APIGatewayRestResolver:
         if status >= 500:
             logger.error("store unavailable", extra={"reason": str(exc)})
         return json_response(status, error_body(exc.code, str(exc)))
-
-    @app.exception_handler(RequestValidationError)
-    def invalid_request(exc: RequestValidationError) -> Response:
-        problems = []
-        for err in exc.errors():
-            loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body")]
-            problems.append(f"{'.'.join(loc) or 'request'}: {err.get('msg', 'invalid')}")
-        return json_response(400, error_body("invalid_argument", "; ".join(problems)))
 
     @app.not_found
     def no_route(exc: NotFoundError) -> Response:

@@ -18,16 +18,38 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
-from .api import build_app, route_path
+from pandasdb_core.http_routes import find
+
+from .api import build_app
 from .context import StoreResolver
 from .observability import logger, metrics
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
+def route_path(path: str, method: str) -> tuple[str, str]:
+    """The path Powertools matches (a frame name's ``/`` percent-encoded, so that the name is
+    one path segment) and the route's metric label.
+
+    Example
+    -------
+    >>> route_path("/dataframes/sales/daily/versions", "GET")
+    ('/dataframes/sales%2Fdaily/versions', 'GET /dataframes/{name}/versions')
+    """
+    plain = unquote(path)
+    route = find(method, plain)
+    if route is None:
+        return path, f"{method} unknown"
+    params = route.path_params(plain) or {}
+    return route.url(**params), f"{method} {route.path}"
+
+
 def make_handler(resolve: StoreResolver) -> Handler:
-    """Build the handler for ``resolve`` (caller -> the caller's store)."""
+    """Build the handler for ``resolve`` (caller -> the caller's store). One handler serves
+    one request at a time (Powertools keeps the current event on its app), as a Lambda
+    container does; a server running requests in parallel builds one per thread."""
     app = build_app(resolve)
 
     @metrics.log_metrics
@@ -35,24 +57,15 @@ def make_handler(resolve: StoreResolver) -> Handler:
         request_context = event.get("requestContext") or {}
         logger.set_correlation_id(request_context.get("requestId"))
         method = event.get("httpMethod", "")
-        event = {**event, "path": route_path(event.get("path", ""), method)}
-        metrics.add_dimension(name="route", value=f"{method} {_route_label(event['path'])}")
+        path, label = route_path(event.get("path", ""), method)
+        event = {**event, "path": path}
+        metrics.add_dimension(name="route", value=label)
         response = app.resolve(event, context)
-        logger.info(
-            "request",
-            extra={"method": method, "path": event["path"], "status": response["statusCode"]},
-        )
+        logger.info("request", extra={"route": label, "status": response["statusCode"]})
         return response
 
     handler.app = app  # type: ignore[attr-defined]
     return handler
-
-
-def _route_label(path: str) -> str:
-    parts = path.split("/")
-    if len(parts) >= 3 and parts[1] == "dataframes" and parts[2] not in ("upload", "staging"):
-        parts[2] = "{name}"
-    return "/".join(parts)
 
 
 __all__ = ["make_handler"]

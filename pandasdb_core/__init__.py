@@ -1,5 +1,8 @@
 """pandasdb: a partitioned, chunked, versioned store for pandas and polars DataFrames.
 
+``import pandasdb_core`` loads only what the embedded store needs; the SDK (``connect``) and
+the AWS adapters load on first use.
+
 Example
 -------
 >>> import pandas as pd, pandasdb_core as pdb
@@ -10,10 +13,12 @@ Example
 
 from __future__ import annotations
 
-from .client import connect
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     BlobExists,
     BlobNotFound,
+    ChunkMissing,
     CommitConflict,
     FrameNotFound,
     InvalidArgument,
@@ -24,15 +29,37 @@ from .errors import (
     SchemaMismatch,
     StoreUnavailable,
     Unauthorized,
+    UnknownParameter,
     VersionNotFound,
 )
+from .frame_store import FrameStore
 from .opening import open
 from .records import Commit, FrameInfo, VacuumReport, VersionInfo
 from .store import Store
 
+if TYPE_CHECKING:
+    from .client import RemoteStore
+
+
+def connect(url: str, token: str | None = None, **options: Any) -> RemoteStore:
+    """Connect to a pandasdb HTTP API (see :func:`pandasdb_core.client.connect`).
+
+    Example
+    -------
+    >>> import pandasdb_core as pdb
+    >>> pdb.connect("http://127.0.0.1:8000/")
+    <pandasdb RemoteStore http://127.0.0.1:8000>
+    """
+    from .client import connect as connect_client  # requests loads only for the SDK
+
+    return connect_client(url, token, **options)
+
+
 __all__ = [
     "open",
+    "connect",
     "Store",
+    "FrameStore",
     "Commit",
     "FrameInfo",
     "VersionInfo",
@@ -40,15 +67,16 @@ __all__ = [
     "PandasDBError",
     "InvalidName",
     "InvalidArgument",
+    "UnknownParameter",
     "InvalidPartition",
     "SchemaMismatch",
     "FrameNotFound",
     "VersionNotFound",
+    "ChunkMissing",
     "BlobNotFound",
     "BlobExists",
     "CommitConflict",
     "StoreUnavailable",
     "Unauthorized",
     "PayloadTooLarge",
-    "connect",
 ]

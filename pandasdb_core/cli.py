@@ -22,7 +22,9 @@ from typing import Any
 import polars as pl
 
 from . import opening
+from .conversion import to_engine
 from .errors import PandasDBError
+from .operations import ListQuery, ReadQuery, UploadOptions, VacuumOptions
 from .store import Store
 
 DEFAULT_STORE = "./pandasdb-data"
@@ -66,18 +68,10 @@ def _print_records(records: Sequence[Any], as_json: bool) -> None:
 
 
 def cmd_upload(db: Store, args: argparse.Namespace) -> None:
+    options = UploadOptions.from_cli(args, name=args.name)
     frame = _read_input(args.file)
-    keys = {c: "Date" for c in args.date_col} | {c: "ID" for c in args.id_col}
     started = time.perf_counter()
-    commit = db.upload(
-        frame,
-        args.name,
-        columns_keys=keys or None,
-        external_key=args.external_key,
-        keep_last=args.keep_last,
-        chunk_rows=args.chunk_rows,
-        format=args.format,
-    )
+    commit = db.write(frame, options)
     print(
         f"{commit.name}: version {commit.version}, {commit.rows} rows in {commit.chunks} chunk(s), "
         f"{commit.bytes:,} bytes, {time.perf_counter() - started:.2f}s"
@@ -85,29 +79,15 @@ def cmd_upload(db: Store, args: argparse.Namespace) -> None:
 
 
 def cmd_get(db: Store, args: argparse.Namespace) -> None:
-    ids: Any = args.partition_value
-    if ids is not None and len(ids) == 1:
-        ids = ids[0]
-    frame = db.get(
-        args.name,
-        external_key=args.external_key,
-        use_last=args.use_last,
-        start_date=args.start_date,
-        end_date=args.end_date,
-        partition_value=ids,
-        start_id=args.start_id,
-        end_id=args.end_id,
-        columns=args.columns.split(",") if args.columns else None,
-        as_of=args.as_of,
-        engine="polars",
-    )
+    frame, schema = db.read(ReadQuery.from_cli(args, name=args.name))
+    frame = to_engine(frame, schema, "polars")
     _write_output(frame, args.output)
     if args.output not in (None, "-"):
         print(f"{args.name}: {frame.height} rows -> {args.output}")
 
 
 def cmd_ls(db: Store, args: argparse.Namespace) -> None:
-    _print_records(db.list(args.prefix), args.json)
+    _print_records(db.list(ListQuery.from_cli(args).prefix), args.json)
 
 
 def cmd_versions(db: Store, args: argparse.Namespace) -> None:
@@ -120,11 +100,7 @@ def cmd_rm(db: Store, args: argparse.Namespace) -> None:
 
 
 def cmd_vacuum(db: Store, args: argparse.Namespace) -> None:
-    report = db.vacuum(
-        retain_versions=args.retain_versions,
-        grace_seconds=args.grace_seconds,
-        dry_run=args.dry_run,
-    )
+    report = db.vacuum(**VacuumOptions.from_cli(args).model_dump())
     verb = "would remove" if report.dry_run else "removed"
     print(
         f"{verb} {len(report.blobs_deleted)} file(s), {report.bytes_freed:,} bytes; "
@@ -172,30 +148,17 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("upload", help="upload a CSV or parquet file as a new version")
     up.add_argument("file", help="a .csv, .csv.gz or .parquet file ('-' for CSV on stdin)")
     up.add_argument("name", help="frame name, e.g. sales/daily")
-    up.add_argument("--date-col", action="append", default=[], help="partition by day of COL")
-    up.add_argument("--id-col", action="append", default=[], help="partition by id ranges of COL")
-    up.add_argument("--external-key", help="batch key for frames without partitions")
-    up.add_argument("--keep-last", action="store_true", help="drop earlier batches of the key")
-    up.add_argument("--chunk-rows", type=int, help="rows per chunk file (new frames)")
-    up.add_argument("--format", choices=["csv.gz", "parquet"], help="file format (new frames)")
+    UploadOptions.add_cli_arguments(up)
     up.set_defaults(func=cmd_upload)
 
     get = sub.add_parser("get", help="read a frame to a file or stdout (CSV)")
     get.add_argument("name")
     get.add_argument("-o", "--output", help=".csv, .csv.gz or .parquet file (default: stdout)")
-    get.add_argument("--start-date")
-    get.add_argument("--end-date")
-    get.add_argument("--partition-value", type=int, action="append", help="an id (repeatable)")
-    get.add_argument("--start-id", type=int)
-    get.add_argument("--end-id", type=int)
-    get.add_argument("--columns", help="comma-separated column names")
-    get.add_argument("--as-of", type=int, help="read this version")
-    get.add_argument("--external-key")
-    get.add_argument("--use-last", action="store_true")
+    ReadQuery.add_cli_arguments(get)
     get.set_defaults(func=cmd_get)
 
     ls = sub.add_parser("ls", help="list frames")
-    ls.add_argument("--prefix", default="")
+    ListQuery.add_cli_arguments(ls)
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_ls)
 
@@ -209,9 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     rm.set_defaults(func=cmd_rm)
 
     vac = sub.add_parser("vacuum", help="remove files no retained version references")
-    vac.add_argument("--retain-versions", type=int, help="keep only the newest N versions")
-    vac.add_argument("--grace-seconds", type=float, default=3600.0)
-    vac.add_argument("--dry-run", action="store_true")
+    VacuumOptions.add_cli_arguments(vac)
     vac.set_defaults(func=cmd_vacuum)
 
     check = sub.add_parser("check", help="verify every committed chunk against its checksum")

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 from collections.abc import Sequence
-from typing import Any, Literal
-from urllib.parse import quote
+from typing import Any
 
 import polars as pl
 import requests
@@ -30,7 +28,10 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
 from . import errors
-from .conversion import check_engine, to_engine, to_polars
+from .conversion import Engine, check_engine, to_engine, to_polars
+from .http_routes import ROUTES_BY_NAME
+from .operations import DeleteRequest, FrameRef, ListQuery, ReadQuery, UploadOptions
+from .operations.base import takes
 from .records import Commit, FrameInfo, VersionInfo
 from .wire import MAX_INLINE_REQUEST, MEDIA_TYPES, frame_to_bytes, parquet_schema
 
@@ -182,46 +183,37 @@ class RemoteStore:
 
     # the store's methods ---------------------------------------------------
 
-    def upload(
-        self,
-        df: Any,
-        name: str,
-        *,
-        columns_keys: dict[str, str] | None = None,
-        external_key: str | None = None,
-        keep_last: bool = False,
-        chunk_rows: int | None = None,
-        format: str | None = None,
-    ) -> Commit:
-        """Upload ``df`` as a new version of ``name`` (see :meth:`Store.upload`)."""
+    @takes(UploadOptions)
+    def upload(self, df: Any, name: str, **options: Any) -> Commit:
+        """Upload ``df`` as a new version of ``name`` (see :meth:`Store.upload`).
+
+        Parameters
+        ----------
+        df
+            A pandas or polars DataFrame with at least one row.
+        name
+            ``[A-Za-z0-9._-]`` segments joined by ``/``.
+        <options>
+        """
+        opts = UploadOptions.build(name=name, **options)
         frame, schema = to_polars(df)
         data = frame_to_bytes(frame, "parquet", schema)
-        params: dict[str, Any] = {"dataframe_name": name, "keep_last": str(keep_last).lower()}
-        if columns_keys is not None:
-            params["columns_keys"] = json.dumps(columns_keys)
-        for key, value in (
-            ("external_key", external_key),
-            ("chunk_rows", chunk_rows),
-            ("format", format),
-        ):
-            if value is not None:
-                params[key] = value
+        params = opts.to_query()
+        path = ROUTES_BY_NAME["upload"].url()
         if len(data) <= MAX_INLINE_REQUEST:
             response = self._call(
                 "POST",
-                "/dataframes/upload",
+                path,
                 params=params,
                 data=data,
                 headers={"Content-Type": MEDIA_TYPES["parquet"]},
             )
         else:
-            staged = self._call("POST", "/dataframes/staging").json()
+            staged = self._call("POST", ROUTES_BY_NAME["staging"].url()).json()
             put = self._send("PUT", staged["url"], data=self._body(data, "uploading"))
             if put.status_code >= 400:
                 raise self._error(put, None)
-            response = self._call(
-                "POST", "/dataframes/upload", params={**params, "staged": staged["upload_id"]}
-            )
+            response = self._call("POST", path, params={**params, "staged": staged["upload_id"]})
         body = response.json()
         return Commit(
             name=body["name"],
@@ -232,47 +224,29 @@ class RemoteStore:
             bytes=body["bytes"],
         )
 
-    def get(
-        self,
-        name: str,
-        *,
-        external_key: str | None = None,
-        use_last: bool = False,
-        start_date: Any = None,
-        end_date: Any = None,
-        partition_value: Any = None,
-        start_id: Any = None,
-        end_id: Any = None,
-        columns: Sequence[str] | None = None,
-        as_of: int | None = None,
-        engine: Literal["pandas", "polars"] = "pandas",
-    ) -> Any:
-        """Read ``name`` (see :meth:`Store.get`); large results arrive by presigned URL."""
+    @takes(ReadQuery)
+    def get(self, name: str, *, engine: Engine = "pandas", **filters: Any) -> Any:
+        """Read ``name`` (see :meth:`Store.get`); large results arrive by presigned URL.
+
+        Parameters
+        ----------
+        name
+            The frame.
+        engine
+            ``"pandas"`` (default) or ``"polars"``.
+        <options>
+        """
         check_engine(engine)
-        params: dict[str, Any] = {"format": "parquet"}
-        if use_last:
-            params["use_last"] = "true"
-        for key, value in (
-            ("external_key", external_key),
-            ("start_date", start_date),
-            ("end_date", end_date),
-            ("start_id", start_id),
-            ("end_id", end_id),
-            ("as_of", as_of),
-        ):
-            if value is not None:
-                params[key] = str(value)
-        if partition_value is not None:
-            values = (
-                partition_value
-                if isinstance(partition_value, list | tuple | set)
-                else [partition_value]
-            )
-            params["partition_value"] = [str(v) for v in values]
-        if columns is not None:
-            params["columns"] = list(columns)
+        query = ReadQuery.build(name=name, **filters)
         response = self._call(
-            "GET", f"/dataframes/{quote(name, safe='')}", name=name, params=params, stream=True
+            "GET",
+            ROUTES_BY_NAME["read"].url(name=name),
+            name=name,
+            params={**query.to_query(), "format": "parquet"},
+            # API Gateway answers binary only when the first Accept type is a binary media
+            # type; with */* the client would get base64 text
+            headers={"Accept": MEDIA_TYPES["parquet"]},
+            stream=True,
         )
         data = self._download(response)
         frame = pl.read_parquet(io.BytesIO(data))
@@ -294,17 +268,20 @@ class RemoteStore:
 
     def list(self, prefix: str = "") -> list[FrameInfo]:
         """Frames whose name starts with ``prefix``."""
-        rows = self._call("GET", "/dataframes", params={"prefix": prefix}).json()
+        query = ListQuery.build(prefix=prefix)
+        rows = self._call("GET", ROUTES_BY_NAME["list"].url(), params=query.to_query()).json()
         return [_record(FrameInfo, row) for row in rows]
 
     def versions(self, name: str) -> list[VersionInfo]:
         """The version history of ``name``."""
-        rows = self._call("GET", f"/dataframes/{quote(name, safe='')}/versions", name=name)
+        ref = FrameRef.build(name=name)
+        rows = self._call("GET", ROUTES_BY_NAME["versions"].url(name=ref.name), name=name)
         return [_record(VersionInfo, row) for row in rows.json()]
 
     def delete(self, name: str) -> None:
         """Delete ``name``."""
-        self._call("DELETE", f"/dataframes/{quote(name, safe='')}", name=name)
+        request = DeleteRequest.build(name=name)
+        self._call("DELETE", ROUTES_BY_NAME["delete"].url(name=request.name), name=name)
 
 
 def _record(cls: type, row: dict[str, Any]) -> Any:

@@ -20,11 +20,13 @@ __all__ = [
     "PandasDBError",
     "InvalidName",
     "InvalidArgument",
+    "UnknownParameter",
     "InvalidPartition",
     "SchemaMismatch",
     "FrameNotFound",
     "VersionNotFound",
     "BlobNotFound",
+    "ChunkMissing",
     "BlobExists",
     "CommitConflict",
     "StoreUnavailable",
@@ -50,6 +52,11 @@ class InvalidArgument(PandasDBError, ValueError):
     """A parameter has a value pandasdb cannot use (the message names it)."""
 
     code = "invalid_argument"
+
+
+class UnknownParameter(InvalidArgument, TypeError):
+    """A keyword, query parameter or field the operation does not have (the message names
+    the closest valid one). Also a ``TypeError``, as Python's own for a bad keyword."""
 
 
 class InvalidPartition(PandasDBError, ValueError):
@@ -84,6 +91,13 @@ class BlobNotFound(PandasDBError, LookupError):
     """A blob key is absent from the blob store."""
 
     code = "blob_not_found"
+
+
+class ChunkMissing(PandasDBError, LookupError):
+    """A chunk file a committed version references is gone: removed by a vacuum while a read
+    of an older version ran, or deleted outside pandasdb (``check()`` finds the latter)."""
+
+    code = "chunk_missing"
 
 
 class BlobExists(PandasDBError, ValueError):

@@ -18,6 +18,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 
+from .errors import CommitConflict
 from .names import validate_blob_key
 from .records import BlobInfo, ChunkRecord, FrameHead, PartitionValue, VersionRecord
 
@@ -75,8 +76,10 @@ class MetadataStore(ABC):
 
     Implementers: ``commit`` must be atomic with respect to the head. Chunk records may become
     visible before the head moves (readers ignore chunks whose ``txn`` no version carries), but
-    the head and the version record must change together, and only if the head still has the
-    version the writer read.
+    the head and the version record must change together, and only if the head is still the
+    one the writer read: the same ``frame_id`` *and* the same version. Comparing the version
+    alone lets a writer commit "on version 1" of a frame that was deleted and created again
+    meanwhile, erasing an acknowledged commit (the ABA problem).
     """
 
     @abstractmethod
@@ -90,11 +93,11 @@ class MetadataStore(ABC):
         version: VersionRecord,
         chunks: Sequence[ChunkRecord],
         *,
-        expected: int,
+        expected: FrameHead | None,
     ) -> None:
-        """Make ``head`` current (its version is ``expected + 1``; ``expected`` 0 creates the
-        frame), record ``version`` and index ``chunks``, all at once, or raise
-        :class:`CommitConflict` and change nothing visible."""
+        """Make ``head`` current, record ``version`` and index ``chunks``, all at once, if the
+        frame's head is still ``expected`` (same ``frame_id`` and version; None: the frame
+        must not exist), or raise :class:`CommitConflict` and change nothing visible."""
 
     @abstractmethod
     def versions(self, frame_id: str) -> list[VersionRecord]:
@@ -113,18 +116,39 @@ class MetadataStore(ABC):
 
     @abstractmethod
     def frames(self, prefix: str = "") -> list[FrameHead]:
-        """Heads of every frame whose name starts with ``prefix``, sorted by name."""
+        """Heads of every frame whose name starts with ``prefix`` (literally, case-sensitive),
+        sorted by name."""
 
     @abstractmethod
-    def drop_frame(self, name: str, *, expected: int) -> None:
+    def drop_frame(self, name: str, *, expected: FrameHead) -> None:
         """Remove the frame and its records if its head is still ``expected``, else raise
         :class:`CommitConflict`."""
 
     @abstractmethod
-    def update_head(self, head: FrameHead, *, expected: int) -> None:
-        """Replace the head's bookkeeping fields (``min_version``) without a new version, if
-        its version is still ``expected``; else raise :class:`CommitConflict`."""
+    def update_head(self, head: FrameHead, *, expected: FrameHead) -> None:
+        """Replace the head's bookkeeping fields (``min_version``...) without a new version,
+        if the head is still ``expected``; else raise :class:`CommitConflict`."""
 
     @abstractmethod
     def forget_chunks(self, frame_id: str, chunks: Sequence[ChunkRecord]) -> None:
         """Delete these chunk records from the index (used by vacuum)."""
+
+
+def same_head(current: FrameHead | None, expected: FrameHead | None) -> bool:
+    """Whether ``current`` is still the head a writer read as ``expected`` (the commit
+    condition every adapter applies).
+
+    Example
+    -------
+    >>> same_head(None, None)
+    True
+    """
+    if current is None or expected is None:
+        return current is None and expected is None
+    return current.frame_id == expected.frame_id and current.version == expected.version
+
+
+def conflict(name: str, expected: FrameHead | None) -> CommitConflict:
+    """The error of a commit whose head moved."""
+    seen = f"version {expected.version}" if expected else "no frame"
+    return CommitConflict(f"frame {name!r} changed since it was read ({seen})")

@@ -1,4 +1,15 @@
-"""Plain-dict forms of the metadata records, for adapters that store JSON (SQLite, DynamoDB).
+"""Plain-JSON forms of the metadata records, for adapters that store JSON (SQLite, DynamoDB),
+with a format version and the migrations from older formats.
+
+Every head and version record is written with ``"v": RECORD_FORMAT``. Readers accept every
+older format (each migration lifts a record one format up) and refuse a newer one with a
+clear error instead of misreading it.
+
+Format history:
+
+- 1 (pandasdb 0.1): no ``v``; frames without ``columns_keys`` have no layouts.
+- 2: frames without ``columns_keys`` have the explicit ``batch`` layout; heads carry
+  ``previous_min_version`` and ``retired_at``.
 
 Example
 -------
@@ -11,9 +22,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from typing import Any
 
+from .errors import StoreUnavailable
 from .records import ChunkRecord, FrameHead, Layout, VersionRecord
+
+RECORD_FORMAT = 2
+Migration = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def layouts_to_json(layouts: tuple[Layout, ...]) -> list[list[str]]:
@@ -26,28 +42,56 @@ def layouts_from_json(data: list[list[str]]) -> tuple[Layout, ...]:
     return tuple(Layout(kind, column) for kind, column in data)  # type: ignore[arg-type]
 
 
-def head_to_json(head: FrameHead) -> str:
-    """Serialise a head to a JSON string."""
-    data = dataclasses.asdict(head)
-    data["layouts"] = layouts_to_json(head.layouts)
+def _head_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    if not data["layouts"]:
+        data["layouts"] = [["batch", ""]]
+    return data
+
+
+#: format N -> the function lifting a record of format N to N + 1
+_HEAD_MIGRATIONS: dict[int, Migration] = {1: _head_1_to_2}
+_VERSION_MIGRATIONS: dict[int, Migration] = {1: dict}
+
+
+def _dump(record: Any, **override: Any) -> str:
+    data = {"v": RECORD_FORMAT, **dataclasses.asdict(record), **override}
     return json.dumps(data, separators=(",", ":"))
 
 
-def head_from_json(text: str) -> FrameHead:
-    """Inverse of :func:`head_to_json`."""
+def _load(text: str, migrations: dict[int, Migration]) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(text)
+    found = data.pop("v", 1)
+    if not isinstance(found, int) or found > RECORD_FORMAT:
+        raise StoreUnavailable(
+            f"this store holds records of format {found}, written by a newer pandasdb; this "
+            f"version reads formats up to {RECORD_FORMAT}: upgrade pandasdb"
+        )
+    for step in range(found, RECORD_FORMAT):
+        data = migrations[step](data)
+    return data
+
+
+def head_to_json(head: FrameHead) -> str:
+    """Serialise a head to a JSON string."""
+    return _dump(head, layouts=layouts_to_json(head.layouts))
+
+
+def head_from_json(text: str) -> FrameHead:
+    """Inverse of :func:`head_to_json`; accepts every older format."""
+    data = _load(text, _HEAD_MIGRATIONS)
     data["layouts"] = layouts_from_json(data["layouts"])
     return FrameHead(**data)
 
 
 def version_to_json(version: VersionRecord) -> str:
     """Serialise a version record to a JSON string."""
-    return json.dumps(dataclasses.asdict(version), separators=(",", ":"))
+    return _dump(version)
 
 
 def version_from_json(text: str) -> VersionRecord:
-    """Inverse of :func:`version_to_json`."""
-    return VersionRecord(**json.loads(text))
+    """Inverse of :func:`version_to_json`; accepts every older format."""
+    data = _load(text, _VERSION_MIGRATIONS)
+    return VersionRecord(**data)
 
 
 def chunk_to_dict(chunk: ChunkRecord) -> dict[str, Any]:

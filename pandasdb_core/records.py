@@ -47,6 +47,15 @@ class FrameHead:
     updated_at: float
     #: the oldest version ``as_of`` may still read (raised by ``vacuum(retain_versions=...)``)
     min_version: int = 1
+    #: the floor before the last raise of ``min_version``, and when it was raised: vacuum frees
+    #: what only older versions read once the raise is older than its grace period, so a
+    #: reader that resolved a version just before the raise still finds its files
+    previous_min_version: int = 1
+    retired_at: float = 0.0
+
+    def freeable_floor(self, cutoff: float) -> int:
+        """The oldest version whose files vacuum must keep, for a grace ``cutoff`` (epoch s)."""
+        return self.min_version if self.retired_at <= cutoff else self.previous_min_version
 
 
 @dataclass(frozen=True)
@@ -142,15 +151,16 @@ class VacuumReport:
 
 @dataclass(frozen=True)
 class CheckReport:
-    """What ``check`` found: committed chunk files that are missing or whose bytes differ
-    from the checksum recorded at commit."""
+    """What ``check`` found: committed chunk files that are missing, whose bytes differ from
+    the checksum recorded at commit, or that do not decode with the frame's schema."""
 
     frames: int
     chunks_checked: int
     missing: tuple[str, ...]
     corrupt: tuple[str, ...]
+    undecodable: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """True when every committed chunk is present and intact."""
-        return not self.missing and not self.corrupt
+        """True when every committed chunk is present, intact and readable."""
+        return not self.missing and not self.corrupt and not self.undecodable

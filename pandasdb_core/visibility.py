@@ -29,17 +29,16 @@ def committed(
 def live(
     chunks: Iterable[ChunkRecord], versions: Sequence[VersionRecord], as_of: int
 ) -> list[ChunkRecord]:
-    """The chunks version ``as_of`` reads, ordered by partition, then commit order."""
+    """The chunks version ``as_of`` reads (in index order; the layout kind orders rows)."""
     dropped_before: dict[str | None, int] = {}
     for v in versions:
         if v.version <= as_of and v.keep_last:
             dropped_before[v.external_key] = v.version
-    seen = [
+    return [
         c
         for c in committed(chunks, versions)
         if c.version <= as_of and c.version >= dropped_before.get(c.external_key, 0)
     ]
-    return sorted(seen, key=lambda c: (c.lo, c.version, c.seq))
 
 
 def garbage(

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import polars as pl
 
 from .schema import Schema
+from .staging import STAGING_PREFIX  # noqa: F401 - where lambdas has always imported it from
 
 WireFormat = Literal["json", "csv", "parquet"]
 MEDIA_TYPES: dict[str, str] = {
@@ -34,8 +35,6 @@ SCHEMA_KEY = "pandasdb.schema"
 #: base64 inflates binary bodies by a third)
 MAX_INLINE_REQUEST = 6 * 1024 * 1024
 MAX_INLINE_RESPONSE = 4 * 1024 * 1024
-#: where staged uploads and large results live in a user's bucket (names cannot start with .)
-STAGING_PREFIX = ".staging/"
 PRESIGN_SECONDS = 900
 
 

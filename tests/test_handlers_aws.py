@@ -289,24 +289,17 @@ def test_unresolvable_conflicts_answer_409():
         def commit(self, *args, **kwargs):
             raise CommitConflict("frame 'f' moved past version 0")
 
-    store = pdb.Store(MemoryBlobStore(), AlwaysMoved())
+    store = pdb.Store(MemoryBlobStore(), AlwaysMoved(), commit_timeout=0.2)
     handle = make_handler(lambda caller: StoreContext(store, lambda m, k: k))
-    import pandasdb_core.store as store_module
-
-    original = store_module.COMMIT_TIMEOUT
-    store_module.COMMIT_TIMEOUT = 0.2
-    try:
-        response = handle(
-            event(
-                "POST",
-                "/dataframes/upload",
-                {"sub": "u1"},
-                body=json.dumps({"dataframe": "a\n1\n", "dataframe_name": "f"}),
-            ),
-            None,
-        )
-    finally:
-        store_module.COMMIT_TIMEOUT = original
+    response = handle(
+        event(
+            "POST",
+            "/dataframes/upload",
+            {"sub": "u1"},
+            body=json.dumps({"dataframe": "a\n1\n", "dataframe_name": "f"}),
+        ),
+        None,
+    )
     assert response["statusCode"] == 409
     assert json.loads(response["body"])["error"] == "conflict"
 

@@ -19,8 +19,9 @@ offset by 2**63 and zero-padded. A span item holds the widest ``hi - lo`` of the
 chunks, so an id lookup is a ``Query`` over ``[lo - span, hi]`` and never a ``Scan``.
 
 A commit writes its chunk items first (tagged with the commit's ``txn``), then one
-``TransactWriteItems`` puts the head (only if its version is still the expected one), the
-version record and the span. Readers ignore chunk items whose ``txn`` no version carries.
+``TransactWriteItems`` puts the head (only if its frame id and version are still the ones the
+writer read), the version record and the span. Readers ignore chunk items whose ``txn`` no
+version carries.
 
 Example
 -------
@@ -47,7 +48,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from ..errors import CommitConflict, InvalidArgument, StoreUnavailable
-from ..ports import MetadataStore
+from ..ports import MetadataStore, conflict
 from ..record_codec import (
     chunk_from_dict,
     chunk_to_dict,
@@ -196,20 +197,25 @@ class DynamoDBMetadataStore(MetadataStore):
         with ThreadPoolExecutor(max_workers=min(self.workers, len(batches))) as pool:
             list(pool.map(send, batches))
 
-    def _transact(self, items: list[dict[str, Any]], name: str, expected: int) -> None:
+    def _transact(self, items: list[dict[str, Any]], name: str, expected: FrameHead | None) -> None:
         try:
             self.client.transact_write_items(TransactItems=items)
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "TransactionCanceledException":
-                raise CommitConflict(f"frame {name!r} moved past version {expected}") from None
+                raise conflict(name, expected) from None
             raise
 
-    def _head_condition(self, expected: int) -> dict[str, Any]:
-        if expected == 0:
+    @staticmethod
+    def _head_condition(expected: FrameHead | None) -> dict[str, Any]:
+        if expected is None:
             return {"ConditionExpression": "attribute_not_exists(pk)"}
+        # the frame's identity too: a frame deleted and created again restarts at version 1
         return {
-            "ConditionExpression": "version = :expected",
-            "ExpressionAttributeValues": {":expected": {"N": str(expected)}},
+            "ConditionExpression": "version = :version AND frame_id = :frame",
+            "ExpressionAttributeValues": {
+                ":version": {"N": str(expected.version)},
+                ":frame": {"S": expected.frame_id},
+            },
         }
 
     # the port ------------------------------------------------------------
@@ -243,7 +249,7 @@ class DynamoDBMetadataStore(MetadataStore):
         version: VersionRecord,
         chunks: Sequence[ChunkRecord],
         *,
-        expected: int,
+        expected: FrameHead | None,
     ) -> None:
         head_item = self._head_item(head)
         # a span read here is current whenever the commit succeeds: any commit in between
@@ -333,8 +339,8 @@ class DynamoDBMetadataStore(MetadataStore):
         )
         return [head_from_json(zlib.decompress(i["body"]["B"]).decode()) for i in items]
 
-    def drop_frame(self, name: str, *, expected: int) -> None:
-        head = self.head(name)
+    def drop_frame(self, name: str, *, expected: FrameHead) -> None:
+        head = expected
         self._transact(
             [
                 {
@@ -348,8 +354,6 @@ class DynamoDBMetadataStore(MetadataStore):
             name,
             expected,
         )
-        if head is None:
-            return
         # the frame is gone once its head is; the rest is unreachable and tidied best-effort
         keys = [
             {"pk": i["pk"], "sk": i["sk"]}
@@ -359,7 +363,7 @@ class DynamoDBMetadataStore(MetadataStore):
                 ProjectionExpression="pk, sk",
             )
         ]
-        for layout in [lay.tag for lay in head.layouts] or ["batch"]:
+        for layout in [lay.tag for lay in head.layouts]:
             keys.extend(
                 {"pk": i["pk"], "sk": i["sk"]}
                 for i in self._query(
@@ -370,7 +374,7 @@ class DynamoDBMetadataStore(MetadataStore):
             )
         self._batch([{"DeleteRequest": {"Key": k}} for k in keys])
 
-    def update_head(self, head: FrameHead, *, expected: int) -> None:
+    def update_head(self, head: FrameHead, *, expected: FrameHead) -> None:
         self._transact(
             [
                 {

@@ -12,8 +12,8 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 
-from ..errors import BlobExists, BlobNotFound, CommitConflict
-from ..ports import BlobStore, MetadataStore
+from ..errors import BlobExists, BlobNotFound
+from ..ports import BlobStore, MetadataStore, conflict, same_head
 from ..records import BlobInfo, ChunkRecord, FrameHead, PartitionValue, VersionRecord
 from .ranges import overlaps
 
@@ -63,10 +63,9 @@ class MemoryMetadataStore(MetadataStore):
         with self._lock:
             return self._heads.get(name)
 
-    def _check(self, name: str, expected: int) -> None:
-        current = self._heads.get(name)
-        if (current.version if current else 0) != expected:
-            raise CommitConflict(f"frame {name!r} moved past version {expected}")
+    def _check(self, name: str, expected: FrameHead | None) -> None:
+        if not same_head(self._heads.get(name), expected):
+            raise conflict(name, expected)
 
     def commit(
         self,
@@ -74,7 +73,7 @@ class MemoryMetadataStore(MetadataStore):
         version: VersionRecord,
         chunks: Sequence[ChunkRecord],
         *,
-        expected: int,
+        expected: FrameHead | None,
     ) -> None:
         with self._lock:
             self._check(head.name, expected)
@@ -106,14 +105,14 @@ class MemoryMetadataStore(MetadataStore):
                 key=lambda h: h.name,
             )
 
-    def drop_frame(self, name: str, *, expected: int) -> None:
+    def drop_frame(self, name: str, *, expected: FrameHead) -> None:
         with self._lock:
             self._check(name, expected)
             head = self._heads.pop(name)
             self._versions.pop(head.frame_id, None)
             self._chunks.pop(head.frame_id, None)
 
-    def update_head(self, head: FrameHead, *, expected: int) -> None:
+    def update_head(self, head: FrameHead, *, expected: FrameHead) -> None:
         with self._lock:
             self._check(head.name, expected)
             self._heads[head.name] = head

@@ -20,8 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import CommitConflict
-from ..ports import MetadataStore
+from ..ports import MetadataStore, conflict
 from ..record_codec import head_from_json, head_to_json, version_from_json, version_to_json
 from ..records import ChunkRecord, FrameHead, PartitionValue, VersionRecord
 
@@ -75,10 +74,12 @@ class SQLiteMetadataStore(MetadataStore):
         db.execute("COMMIT")
 
     @staticmethod
-    def _check(db: sqlite3.Connection, name: str, expected: int) -> None:
-        row = db.execute("SELECT version FROM heads WHERE name = ?", (name,)).fetchone()
-        if (row[0] if row else 0) != expected:
-            raise CommitConflict(f"frame {name!r} moved past version {expected}")
+    def _check(db: sqlite3.Connection, name: str, expected: FrameHead | None) -> None:
+        row = db.execute("SELECT frame_id, version FROM heads WHERE name = ?", (name,)).fetchone()
+        found = (row[0], row[1]) if row else None
+        wanted = (expected.frame_id, expected.version) if expected else None
+        if found != wanted:
+            raise conflict(name, expected)
 
     def head(self, name: str) -> FrameHead | None:
         row = self._conn().execute("SELECT body FROM heads WHERE name = ?", (name,)).fetchone()
@@ -90,7 +91,7 @@ class SQLiteMetadataStore(MetadataStore):
         version: VersionRecord,
         chunks: Sequence[ChunkRecord],
         *,
-        expected: int,
+        expected: FrameHead | None,
     ) -> None:
         with self._tx() as db:
             self._check(db, head.name, expected)
@@ -148,14 +149,15 @@ class SQLiteMetadataStore(MetadataStore):
         return [ChunkRecord(*row) for row in self._conn().execute(sql, args)]
 
     def frames(self, prefix: str = "") -> list[FrameHead]:
-        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        # substr() compares bytes of the literal prefix: LIKE would ignore case and treat
+        # '_' and '%' as wildcards
         rows = self._conn().execute(
-            "SELECT body FROM heads WHERE name LIKE ? ESCAPE '\\' ORDER BY name",
-            (escaped + "%",),
+            "SELECT body FROM heads WHERE substr(name, 1, length(?)) = ? ORDER BY name",
+            (prefix, prefix),
         )
         return [head_from_json(r[0]) for r in rows]
 
-    def drop_frame(self, name: str, *, expected: int) -> None:
+    def drop_frame(self, name: str, *, expected: FrameHead) -> None:
         with self._tx() as db:
             self._check(db, name, expected)
             (frame_id,) = db.execute(
@@ -165,7 +167,7 @@ class SQLiteMetadataStore(MetadataStore):
             db.execute("DELETE FROM versions WHERE frame_id = ?", (frame_id,))
             db.execute("DELETE FROM chunks WHERE frame_id = ?", (frame_id,))
 
-    def update_head(self, head: FrameHead, *, expected: int) -> None:
+    def update_head(self, head: FrameHead, *, expected: FrameHead) -> None:
         with self._tx() as db:
             self._check(db, head.name, expected)
             db.execute("UPDATE heads SET body = ? WHERE name = ?", (head_to_json(head), head.name))

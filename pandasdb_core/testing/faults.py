@@ -106,7 +106,7 @@ class FaultyMetadataStore(MetadataStore):
         version: VersionRecord,
         chunks: Sequence[ChunkRecord],
         *,
-        expected: int,
+        expected: FrameHead | None,
     ) -> None:
         self._run("commit", lambda: self.inner.commit(head, version, chunks, expected=expected))
 
@@ -125,10 +125,10 @@ class FaultyMetadataStore(MetadataStore):
     def frames(self, prefix: str = "") -> list[FrameHead]:
         return self._run("frames", lambda: self.inner.frames(prefix))
 
-    def drop_frame(self, name: str, *, expected: int) -> None:
+    def drop_frame(self, name: str, *, expected: FrameHead) -> None:
         self._run("drop_frame", lambda: self.inner.drop_frame(name, expected=expected))
 
-    def update_head(self, head: FrameHead, *, expected: int) -> None:
+    def update_head(self, head: FrameHead, *, expected: FrameHead) -> None:
         self._run("update_head", lambda: self.inner.update_head(head, expected=expected))
 
     def forget_chunks(self, frame_id: str, chunks: Sequence[ChunkRecord]) -> None:

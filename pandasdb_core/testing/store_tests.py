@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from dataclasses import replace
 
 import pytest
 
@@ -155,13 +156,13 @@ class MetadataStoreTests:
             _head("f", 1),
             _version(1, "t1"),
             [_chunk(1, "t1", "2024-01-01", "2024-01-01")],
-            expected=0,
+            expected=None,
         )
         meta.commit(
             _head("f", 2),
             _version(2, "t2"),
             [_chunk(2, "t2", "2024-01-02", "2024-01-02")],
-            expected=1,
+            expected=_head("f", 1),
         )
         head = meta.head("f")
         assert head is not None and head.version == 2 and head.layouts == (Layout("date", "ts"),)
@@ -169,11 +170,13 @@ class MetadataStoreTests:
         assert len(meta.chunks("F", "date:ts")) == 2
 
     def test_stale_commit_conflicts_and_changes_nothing(self, meta: MetadataStore) -> None:
-        meta.commit(_head("f", 1), _version(1, "t1"), [], expected=0)
+        meta.commit(_head("f", 1), _version(1, "t1"), [], expected=None)
         with pytest.raises(CommitConflict):
-            meta.commit(_head("f", 1), _version(1, "tX"), [_chunk(1, "tX", "a", "a")], expected=0)
+            meta.commit(
+                _head("f", 1), _version(1, "tX"), [_chunk(1, "tX", "a", "a")], expected=None
+            )
         with pytest.raises(CommitConflict):
-            meta.commit(_head("f", 3), _version(3, "t3"), [], expected=2)
+            meta.commit(_head("f", 3), _version(3, "t3"), [], expected=_head("f", 2))
         assert meta.head("f").version == 1  # type: ignore[union-attr]
         versions = meta.versions("F")
         assert [(v.version, v.txn) for v in versions] == [(1, "t1")]
@@ -181,12 +184,12 @@ class MetadataStoreTests:
         assert committed(meta.chunks("F", "date:ts"), versions) == []
 
     def test_concurrent_commits_one_winner_per_version(self, meta: MetadataStore) -> None:
-        meta.commit(_head("f", 1), _version(1, "t1"), [], expected=0)
+        meta.commit(_head("f", 1), _version(1, "t1"), [], expected=None)
         outcomes: list[str] = []
 
         def attempt(i: int) -> None:
             try:
-                meta.commit(_head("f", 2), _version(2, f"w{i}"), [], expected=1)
+                meta.commit(_head("f", 2), _version(2, f"w{i}"), [], expected=_head("f", 1))
                 outcomes.append("won")
             except CommitConflict:
                 outcomes.append("lost")
@@ -203,7 +206,7 @@ class MetadataStoreTests:
         days = [f"2024-01-{d:02d}" for d in range(1, 11)]
         chunks = [_chunk(1, "t1", d, d, seq=i) for i, d in enumerate(days)]
         ids = [_chunk(1, "t1", lo, lo + 9, layout="id:uid") for lo in range(-50, 50, 10)]
-        meta.commit(_head("f", 1), _version(1, "t1"), chunks + ids, expected=0)
+        meta.commit(_head("f", 1), _version(1, "t1"), chunks + ids, expected=None)
         found = meta.chunks("F", "date:ts", "2024-01-03", "2024-01-05")
         assert sorted(c.lo for c in found) == ["2024-01-03", "2024-01-04", "2024-01-05"]
         assert len(meta.chunks("F", "date:ts", None, "2024-01-02")) == 2
@@ -215,29 +218,55 @@ class MetadataStoreTests:
 
     def test_frames_by_prefix_sorted(self, meta: MetadataStore) -> None:
         for i, name in enumerate(["sales/b", "sales/a", "other", "sales_x"]):
-            meta.commit(_head(name, 1, frame_id=f"id{i}"), _version(1, "t"), [], expected=0)
+            meta.commit(_head(name, 1, frame_id=f"id{i}"), _version(1, "t"), [], expected=None)
         assert [h.name for h in meta.frames("sales/")] == ["sales/a", "sales/b"]
         assert [h.name for h in meta.frames()] == ["other", "sales/a", "sales/b", "sales_x"]
 
+    def test_prefix_is_literal_and_case_sensitive(self, meta: MetadataStore) -> None:
+        for i, name in enumerate(["Sales/a", "sales/a", "salesXa", "sales_a", "s%a"]):
+            meta.commit(_head(name, 1, frame_id=f"id{i}"), _version(1, "t"), [], expected=None)
+        assert [h.name for h in meta.frames("sales/")] == ["sales/a"]
+        assert [h.name for h in meta.frames("sales_")] == ["sales_a"]
+        assert [h.name for h in meta.frames("s%")] == ["s%a"]
+        assert [h.name for h in meta.frames("S")] == ["Sales/a"]
+
     def test_drop_frame_is_conditional(self, meta: MetadataStore) -> None:
-        meta.commit(_head("f", 1), _version(1, "t1"), [_chunk(1, "t1", "a", "a")], expected=0)
+        meta.commit(_head("f", 1), _version(1, "t1"), [_chunk(1, "t1", "a", "a")], expected=None)
         with pytest.raises(CommitConflict):
-            meta.drop_frame("f", expected=5)
-        meta.drop_frame("f", expected=1)
+            meta.drop_frame("f", expected=_head("f", 5))
+        meta.drop_frame("f", expected=_head("f", 1))
         assert meta.head("f") is None
         assert meta.frames() == []
-        meta.commit(_head("f", 1, frame_id="G"), _version(1, "t9"), [], expected=0)
+        meta.commit(_head("f", 1, frame_id="G"), _version(1, "t9"), [], expected=None)
         assert meta.head("f").frame_id == "G"  # type: ignore[union-attr]
+
+    def test_a_frame_created_again_is_not_the_frame_a_writer_read(
+        self, meta: MetadataStore
+    ) -> None:
+        """ABA: a writer read version 1 of frame F; meanwhile F is deleted and a new frame of
+        the same name reaches version 1 again. The writer's commit "on version 1" must fail,
+        or it would erase the new frame's acknowledged commit."""
+        first = _head("f", 1, frame_id="F")
+        meta.commit(first, _version(1, "t1"), [], expected=None)
+        meta.drop_frame("f", expected=first)
+        second = _head("f", 1, frame_id="G")
+        meta.commit(second, _version(1, "g1"), [_chunk(1, "g1", "a", "a")], expected=None)
+        with pytest.raises(CommitConflict):
+            meta.commit(_head("f", 2, frame_id="F"), _version(2, "t2"), [], expected=first)
+        with pytest.raises(CommitConflict):
+            meta.update_head(replace(first, rows=99), expected=first)
+        with pytest.raises(CommitConflict):
+            meta.drop_frame("f", expected=first)
+        assert meta.head("f") == second
+        assert [v.txn for v in meta.versions("G")] == ["g1"]
 
     def test_update_head_and_forget_chunks(self, meta: MetadataStore) -> None:
         c1, c2 = _chunk(1, "t1", "a", "a"), _chunk(1, "t1", "b", "b")
-        meta.commit(_head("f", 1), _version(1, "t1"), [c1, c2], expected=0)
-        from dataclasses import replace
-
-        meta.update_head(replace(_head("f", 1), min_version=1, rows=42), expected=1)
+        meta.commit(_head("f", 1), _version(1, "t1"), [c1, c2], expected=None)
+        meta.update_head(replace(_head("f", 1), min_version=1, rows=42), expected=_head("f", 1))
         assert meta.head("f").rows == 42  # type: ignore[union-attr]
         with pytest.raises(CommitConflict):
-            meta.update_head(_head("f", 1), expected=7)
+            meta.update_head(_head("f", 1), expected=_head("f", 7))
         meta.forget_chunks("F", [c1])
         assert [c.chunk_id for c in meta.chunks("F", "date:ts")] == [c2.chunk_id]
 
@@ -255,7 +284,7 @@ class MetadataStoreTests:
             keep_last=True,
         )
         head = _head("f", 1)
-        meta.commit(head, version, [chunk], expected=0)
+        meta.commit(head, version, [chunk], expected=None)
         assert meta.head("f") == head
         assert meta.versions("F") == [version]
         assert meta.chunks("F", "id:uid") == [chunk]

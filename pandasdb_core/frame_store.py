@@ -1,0 +1,45 @@
+"""``FrameStore``: the interface the embedded store and the SDK share, so code written
+against one runs against the other.
+
+Options of ``upload`` and ``get`` are the fields of :class:`~pandasdb_core.operations.UploadOptions`
+and :class:`~pandasdb_core.operations.ReadQuery`; both implementations build those objects from
+their keyword arguments (their signatures and docs come from the same fields).
+
+Example
+-------
+>>> import pandasdb_core as pdb
+>>> isinstance(pdb.open("memory://"), FrameStore)
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from .conversion import Engine
+from .records import Commit, FrameInfo, VersionInfo
+
+
+@runtime_checkable
+class FrameStore(Protocol):
+    """What every pandasdb store offers, embedded or over HTTP."""
+
+    def upload(self, df: Any, name: str, **options: Any) -> Commit:
+        """Store ``df`` as a new version of ``name``."""
+        ...
+
+    def get(self, name: str, *, engine: Engine = "pandas", **filters: Any) -> Any:
+        """Read ``name`` with filters, projection and time travel."""
+        ...
+
+    def list(self, prefix: str = "") -> list[FrameInfo]:
+        """The frames whose name starts with ``prefix``."""
+        ...
+
+    def versions(self, name: str) -> list[VersionInfo]:
+        """A frame's retained versions."""
+        ...
+
+    def delete(self, name: str) -> None:
+        """Delete a frame."""
+        ...

@@ -1,0 +1,129 @@
+"""The HTTP API as one table: every route's method, path, request type and whether it needs a
+token. The Lambda app (``lambdas``), the deployed API Gateway resources (``infra``), the
+OpenAPI document, the docs page, the metric labels and the SDK's URLs are all derived from
+it, so a route exists everywhere or nowhere.
+
+A ``{name}`` path parameter is a frame name, which may contain ``/``.
+
+Example
+-------
+>>> route = find("GET", "/dataframes/sales/daily/versions")
+>>> route.name, route.path_params("/dataframes/sales/daily/versions")
+('versions', {'name': 'sales/daily'})
+>>> ROUTES_BY_NAME["read"].url(name="sales/daily")
+'/dataframes/sales%2Fdaily'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import quote, unquote
+
+from .operations import (
+    DeleteRequest,
+    FrameRef,
+    ListQuery,
+    Operation,
+    ReadRequest,
+    UploadRequest,
+)
+
+#: the parameter of a path segment that may hold ``/``
+_PARAM = re.compile(r"\{(\w+)\}")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route of the HTTP API."""
+
+    #: identifies the route's handler and its metric label
+    name: str
+    method: str
+    #: the path template, e.g. ``/dataframes/{name}/versions``
+    path: str
+    #: the request type its query parameters build (None: it takes none)
+    request: type[Operation] | None
+    summary: str
+    description: str = ""
+    #: whether the caller must present a token
+    auth: bool = True
+    #: a route of the original PandasDB backend's protocol, kept for its clients
+    compat: bool = False
+    #: the handler builds the request from the query and the body together
+    body: bool = False
+
+    @property
+    def static(self) -> str:
+        """The path up to its first parameter (the whole path if it has none)."""
+        return self.path.split("{", 1)[0].rstrip("/") if "{" in self.path else self.path
+
+    @property
+    def suffix(self) -> str:
+        """What follows the parameter (``/versions``), or ""."""
+        return _PARAM.split(self.path)[-1] if "{" in self.path else ""
+
+    def _pattern(self) -> re.Pattern[str]:
+        regex = re.escape(self.path)
+        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>.+)", regex)
+        return re.compile(f"^{regex}$")
+
+    def path_params(self, path: str) -> dict[str, str] | None:
+        """The parameters of ``path`` (raw, percent-decoded) if it matches, else None."""
+        found = self._pattern().match(path)
+        if found is None:
+            return None
+        return {k: unquote(v) for k, v in found.groupdict().items()}
+
+    def url(self, **params: str) -> str:
+        """The path for these parameters, each percent-encoded (``/`` too)."""
+        return _PARAM.sub(lambda m: quote(params[m.group(1)], safe=""), self.path)
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "upload",
+        "POST",
+        "/dataframes/upload",
+        UploadRequest,
+        "Upload a frame as a new version",
+        "Body: JSON `{dataframe, dataframe_name, columns_keys, external_key, keep_last}` where "
+        "`dataframe` is CSV text, a list of records or an object of columns; or a raw "
+        "`text/csv` or parquet body with those fields as query parameters; or no body and "
+        "`staged=<upload_id>` for data PUT to a URL from `POST /dataframes/staging`.",
+        body=True,
+    ),
+    Route(
+        "staging",
+        "POST",
+        "/dataframes/staging",
+        None,
+        "Get a presigned URL to PUT a large upload to",
+        "PUT the CSV or parquet body to `url`, then POST /dataframes/upload?staged=ID.",
+    ),
+    Route("list", "GET", "/dataframes", ListQuery, "List frames"),
+    Route("versions", "GET", "/dataframes/{name}/versions", FrameRef, "Version history of a frame"),
+    Route(
+        "read",
+        "GET",
+        "/dataframes/{name}",
+        ReadRequest,
+        "Read a frame",
+        "`name` may contain `/` (or `%2F`). Returns JSON records by default, or CSV/parquet by "
+        "`format` or `Accept`. Results over 4 MB answer 303 with a presigned URL.",
+    ),
+    Route("delete", "DELETE", "/dataframes/{name}", DeleteRequest, "Delete a frame"),
+    Route("openapi", "GET", "/openapi.json", None, "This API's OpenAPI document", auth=False),
+    Route("docs", "GET", "/docs", None, "This API's documentation page", auth=False),
+)
+ROUTES_BY_NAME = {route.name: route for route in ROUTES}
+
+
+def find(method: str, path: str) -> Route | None:
+    """The route serving ``method`` on ``path``: static routes before parameterised ones,
+    and among those the longest suffix first (``/x/versions`` is the versions route)."""
+    candidates = [r for r in ROUTES if r.method == method]
+    for route in sorted(candidates, key=lambda r: ("{" in r.path, -len(r.suffix))):
+        if route.path_params(path) is not None:
+            return route
+    return None

@@ -1,0 +1,73 @@
+"""The registry of layout kinds, and ``columns_keys`` parsed into layouts.
+
+Example
+-------
+>>> parse_columns_keys({"ts": "date", "uid": "ID"})
+(Layout(kind='date', column='ts'), Layout(kind='id', column='uid'))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InvalidArgument
+from ..names import validate_segment
+from ..records import Layout
+from .base import LayoutKind, PlannedChunk, Selection, WriteContext
+from .batch import BATCH, DEFAULT_KEY, BatchKind
+from .date import DateKind, utc_datetimes
+from .ids import IdKind, integer_ids
+
+#: every kind, by stored name; the order is the order reads prefer when several are asked
+KINDS: dict[str, LayoutKind] = {kind.name: kind for kind in (DateKind(), IdKind(), BatchKind())}
+_BY_USER_NAME = {kind.user_name.lower(): kind for kind in KINDS.values() if kind.user_name}
+
+
+def kind_of(layout: Layout) -> LayoutKind:
+    """The kind object of a stored layout."""
+    return KINDS[layout.kind]
+
+
+def parse_columns_keys(columns_keys: Any) -> tuple[Layout, ...]:
+    """Validate ``columns_keys`` (``{column: "Date" | "ID"}``, any case) into layouts; none
+    means the batch layout."""
+    if columns_keys is None or columns_keys == {}:
+        return (BATCH,)
+    if not isinstance(columns_keys, dict):
+        raise InvalidArgument(
+            f"columns_keys must map column names to {_choices()}, got {columns_keys!r}"
+        )
+    layouts = []
+    for column, kind in columns_keys.items():
+        validate_segment(column, "columns_keys column")
+        found = _BY_USER_NAME.get(kind.lower()) if isinstance(kind, str) else None
+        if found is None:
+            raise InvalidArgument(f"columns_keys[{column!r}] must be {_choices()}, got {kind!r}")
+        layouts.append(Layout(found.name, column))  # type: ignore[arg-type]
+    return tuple(layouts)
+
+
+def _choices() -> str:
+    return " or ".join(repr(k.user_name) for k in KINDS.values() if k.user_name)
+
+
+def describe(layouts: tuple[Layout, ...]) -> str:
+    """Layouts as users wrote them: ``ts (Date), uid (ID)``, or ``batches``."""
+    shown = [f"{lay.column} ({kind_of(lay).user_name})" for lay in layouts if lay.column]
+    return ", ".join(shown) or "batches (no columns_keys)"
+
+
+__all__ = [
+    "BATCH",
+    "DEFAULT_KEY",
+    "KINDS",
+    "LayoutKind",
+    "PlannedChunk",
+    "Selection",
+    "WriteContext",
+    "describe",
+    "integer_ids",
+    "kind_of",
+    "parse_columns_keys",
+    "utc_datetimes",
+]

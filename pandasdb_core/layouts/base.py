@@ -1,0 +1,115 @@
+"""What a layout kind is: how it cuts a frame into chunk files and how it narrows a read.
+
+A kind is one object in the registry of :mod:`pandasdb_core.layouts`; a frame's stored
+:class:`~pandasdb_core.records.Layout` names its kind and column. Adding a kind is one new
+class and one registry line.
+
+Example
+-------
+>>> from pandasdb_core.layouts import kind_of
+>>> from pandasdb_core.records import Layout
+>>> kind_of(Layout("date", "ts")).user_name
+'Date'
+"""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import polars as pl
+
+from ..records import ChunkRecord, Format, Layout, PartitionValue
+
+if TYPE_CHECKING:
+    from ..operations import ReadQuery
+
+RowFilter = Callable[[pl.DataFrame], pl.Series]
+
+
+@dataclass(frozen=True)
+class PlannedChunk:
+    """A chunk to write: its layout tag, partition bounds, blob key and rows."""
+
+    layout: str
+    lo: PartitionValue
+    hi: PartitionValue
+    key: str
+    frame: pl.DataFrame
+    external_key: str | None = None
+
+
+@dataclass(frozen=True)
+class WriteContext:
+    """What cutting a frame needs besides the frame: where, how big, which format, when."""
+
+    name: str
+    chunk_rows: int
+    fmt: Format
+    external_key: str
+    now: Any  # datetime.datetime in UTC
+
+    def key(self, folder: str, stem: str = "") -> str:
+        """A new chunk file's key: ``{name}/{folder}/{stem}{uuid}.{fmt}``."""
+        return f"{self.name}/{folder}/{stem}{uuid.uuid4().hex}.{self.fmt}"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """How one layout narrows a read: the index range to query, which chunks of it to keep,
+    which rows of them to keep, and the columns the row filter reads."""
+
+    lo: PartitionValue | None = None
+    hi: PartitionValue | None = None
+    keep_chunks: Callable[[list[ChunkRecord]], list[ChunkRecord]] | None = None
+    keep_rows: RowFilter | None = None
+    reads: tuple[str, ...] = ()
+
+
+def slices(frame: pl.DataFrame, chunk_rows: int) -> Iterator[pl.DataFrame]:
+    """``frame`` in pieces of at most ``chunk_rows`` rows."""
+    for start in range(0, frame.height, chunk_rows):
+        yield frame.slice(start, chunk_rows)
+
+
+def spare_name(frame: pl.DataFrame, stem: str) -> str:
+    """A column name ``frame`` does not have, for a helper column (users may name a column
+    anything, including the helper's usual name)."""
+    name = stem
+    while name in frame.columns:
+        name += "_"
+    return name
+
+
+class LayoutKind(ABC):
+    """One way of laying rows out in files."""
+
+    #: the stored name (``Layout.kind``)
+    name: ClassVar[str]
+    #: the name users give in ``columns_keys`` (any case), or "" for a kind they cannot ask for
+    user_name: ClassVar[str]
+    #: the :class:`~pandasdb_core.operations.ReadQuery` fields this kind answers
+    filters: ClassVar[tuple[str, ...]]
+
+    def asked(self, query: ReadQuery) -> bool:
+        """Whether ``query`` uses any of this kind's filters."""
+        return any(getattr(query, f) not in (None, False) for f in self.filters)
+
+    @abstractmethod
+    def check(self, frame: pl.DataFrame, layout: Layout) -> None:
+        """Raise :class:`InvalidPartition` if ``frame``'s column does not fit this kind."""
+
+    @abstractmethod
+    def plan(self, frame: pl.DataFrame, layout: Layout, where: WriteContext) -> list[PlannedChunk]:
+        """Cut ``frame`` into chunks with their keys and partition bounds."""
+
+    @abstractmethod
+    def select(self, query: ReadQuery, layout: Layout) -> Selection:
+        """How ``query``'s filters of this kind narrow a read of ``layout``."""
+
+    def order(self, chunks: Sequence[ChunkRecord]) -> list[ChunkRecord]:
+        """Chunks in the order their rows are returned: by partition, then commit order."""
+        return sorted(chunks, key=lambda c: (c.lo, c.version, c.seq))

@@ -1,0 +1,145 @@
+"""The Date layout: one folder per calendar day (UTC) of a column,
+``{name}/{column}/{YYYY-MM-DD}/{uuid}.{fmt}``.
+
+Example
+-------
+>>> import polars as pl
+>>> utc_datetimes(pl.Series("ts", ["2024-01-01T23:30:00-02:00"])).dt.date().to_list()
+[datetime.date(2024, 1, 2)]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from ..errors import InvalidArgument, InvalidPartition
+from ..records import Layout
+from ..values import INT64_MAX, INT64_MIN, DateBound
+from .base import LayoutKind, PlannedChunk, RowFilter, Selection, WriteContext, slices, spare_name
+
+if TYPE_CHECKING:
+    from ..operations import ReadQuery
+
+_NS_PER = {"ns": 1, "us": 1_000, "ms": 1_000_000}
+
+
+def utc_datetimes(series: pl.Series) -> pl.Series:
+    """A Date-layout column as naive UTC datetimes, or :class:`InvalidPartition` if it holds
+    anything but dates (strings must parse as dates)."""
+    name = series.name
+    dtype = series.dtype
+    if isinstance(dtype, pl.Datetime):
+        out = (
+            series.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+            if dtype.time_zone
+            else series
+        )
+    elif dtype == pl.Date:
+        out = series.cast(pl.Datetime("us"))
+    elif dtype == pl.String:
+        out = _parse_text(series)
+    else:
+        raise InvalidPartition(
+            f"column {name!r} is a Date partition but has dtype {dtype}, not a date or datetime"
+        )
+    nulls = out.null_count()
+    if nulls:
+        raise InvalidPartition(f"column {name!r} is a Date partition but has {nulls} null value(s)")
+    return out
+
+
+def _parse_text(series: pl.Series) -> pl.Series:
+    try:
+        out = series.str.to_datetime(strict=False)
+    except pl.exceptions.PolarsError:  # no format could be inferred from the first values
+        out = _parse_iso(series)
+    if isinstance(out.dtype, pl.Datetime) and out.dtype.time_zone:
+        out = out.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    bad = series.filter(out.is_null() & series.is_not_null())
+    if len(bad):
+        raise InvalidPartition(
+            f"column {series.name!r} is a Date partition but holds {len(bad)} value(s) that are "
+            f"not dates, e.g. {bad[0]!r}"
+        )
+    return out
+
+
+def _parse_iso(series: pl.Series) -> pl.Series:
+    """Parse ISO date strings one distinct value at a time; unparseable values become null."""
+    parsed: dict[str, dt.datetime | None] = {}
+    for value in series.drop_nulls().unique().to_list():
+        try:
+            moment = dt.datetime.fromisoformat(value.strip())
+            if moment.tzinfo is not None:
+                moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+        except (ValueError, OverflowError):
+            moment = None
+        parsed[value] = moment
+    return series.replace_strict(parsed, default=None, return_dtype=pl.Datetime("us"))
+
+
+def _compare(moments: pl.Series, bound_ns: int, op: str) -> pl.Series:
+    """``moments >= bound`` or ``<=``, exact in the column's own time unit, for bounds far
+    outside what that unit can hold."""
+    per = _NS_PER[moments.dtype.time_unit]  # type: ignore[attr-defined]
+    # ceil for a lower bound, floor for an upper one: no value between units is lost
+    limit = -(-bound_ns // per) if op == ">=" else bound_ns // per
+    if limit > INT64_MAX or limit < INT64_MIN:
+        everything = (limit < INT64_MIN) if op == ">=" else (limit > INT64_MAX)
+        return pl.Series(moments.name, [everything] * len(moments), dtype=pl.Boolean)
+    ticks = moments.to_physical()
+    return ticks >= limit if op == ">=" else ticks <= limit
+
+
+def _rows_between(column: str, lo: DateBound | None, hi: DateBound | None) -> RowFilter:
+    def keep(frame: pl.DataFrame) -> pl.Series:
+        moments = utc_datetimes(frame[column])
+        mask = pl.Series(column, [True] * frame.height, dtype=pl.Boolean)
+        if lo is not None:
+            mask = mask & _compare(moments, lo.ns, ">=")
+        if hi is not None:
+            mask = mask & _compare(moments, hi.end_ns, "<=")
+        return mask
+
+    return keep
+
+
+class DateKind(LayoutKind):
+    """Partition by the calendar day (UTC) of a date, datetime or ISO-text column."""
+
+    name = "date"
+    user_name = "Date"
+    filters = ("start_date", "end_date")
+
+    def check(self, frame: pl.DataFrame, layout: Layout) -> None:
+        utc_datetimes(frame[layout.column])
+
+    def plan(self, frame: pl.DataFrame, layout: Layout, where: WriteContext) -> list[PlannedChunk]:
+        # group on the date itself and format only the distinct days: formatting every row as
+        # text costs more than the grouping
+        day_col = spare_name(frame, "__day__")
+        days = utc_datetimes(frame[layout.column]).dt.date().alias(day_col)
+        groups = frame.with_columns(days).partition_by(
+            day_col, as_dict=True, maintain_order=True, include_key=False
+        )
+        planned = []
+        for (date,), group in sorted(groups.items()):
+            day = date.isoformat()
+            for part in slices(group, where.chunk_rows):
+                key = where.key(f"{layout.column}/{day}")
+                planned.append(PlannedChunk(layout.tag, day, day, key, part))
+        return planned
+
+    def select(self, query: ReadQuery, layout: Layout) -> Selection:
+        lo, hi = query.start_date, query.end_date
+        if lo is not None and hi is not None and lo.ns > hi.end_ns:
+            raise InvalidArgument(f"start_date {lo.text!r} is after end_date {hi.text!r}")
+        return Selection(
+            lo=lo.day if lo is not None else None,
+            hi=hi.day if hi is not None else None,
+            keep_rows=_rows_between(layout.column, lo, hi),
+            reads=(layout.column,),
+        )

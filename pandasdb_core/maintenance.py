@@ -1,0 +1,139 @@
+"""Housekeeping: ``vacuum`` frees files no retained version reads; ``check`` verifies that
+every retained chunk file is present, intact and decodable.
+
+Both protect work in flight for a grace period: files younger than it (a writer between
+writing chunks and committing them), and files only versions retired less than it ago read (a
+reader that resolved its version just before ``vacuum(retain_versions=...)``).
+
+Example
+-------
+>>> import pandasdb_core as pdb
+>>> pdb.open("memory://").vacuum(dry_run=True).blobs_deleted
+()
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from . import codecs
+from .errors import BlobNotFound, CommitConflict
+from .operations import VacuumOptions
+from .records import CheckReport, ChunkRecord, FrameHead, VacuumReport
+from .schema import polars_schema
+from .staging import STAGING_PREFIX
+from .visibility import committed, garbage
+from .writing import LAST_KEY_FILE
+
+if TYPE_CHECKING:
+    from .store import Store
+
+
+def _retire(store: Store, head: FrameHead, opts: VacuumOptions, now: float) -> FrameHead:
+    """Raise the frame's ``min_version`` for ``retain_versions``; what only the retired
+    versions read stays on storage until the raise is a grace period old."""
+    if opts.retain_versions is None:
+        return head
+    floor = max(head.min_version, head.version - opts.retain_versions + 1)
+    if floor == head.min_version or opts.dry_run:
+        return replace(head, min_version=floor)
+    raised = replace(
+        head,
+        min_version=floor,
+        previous_min_version=head.freeable_floor(now - opts.grace_seconds),
+        retired_at=now,
+    )
+    try:
+        store.meta.update_head(raised, expected=head)
+    except CommitConflict:
+        return head  # a writer got in; the next vacuum retries
+    return raised
+
+
+def vacuum(store: Store, opts: VacuumOptions) -> VacuumReport:
+    """Remove chunk files no retained version references (see :meth:`Store.vacuum`)."""
+    now = time.time()
+    cutoff = now - opts.grace_seconds
+    referenced: set[str] = set()
+    live_frames: set[str] = set()
+    forgotten = 0
+    for head in store.meta.frames():
+        live_frames.add(head.name)
+        head = _retire(store, head, opts, now)
+        floor = head.freeable_floor(cutoff)
+        versions = store.meta.versions(head.frame_id)
+        for layout in head.layouts:
+            records = store.meta.chunks(head.frame_id, layout.tag)
+            dead = garbage(records, versions, floor, head.version)
+            dead_ids = {c.chunk_id for c in dead}
+            referenced.update(c.key for c in records if c.chunk_id not in dead_ids)
+            forgotten += len(dead)
+            if dead and not opts.dry_run:
+                store.meta.forget_chunks(head.frame_id, dead)
+    doomed = [
+        b
+        for b in store.blobs.list()
+        if b.modified < cutoff
+        and b.key not in referenced
+        and (
+            b.key.endswith(codecs.FORMATS)
+            or b.key.startswith(STAGING_PREFIX)
+            or _orphan_last_key(b.key, live_frames)
+        )
+    ]
+    if not opts.dry_run:
+        store.blobs.delete(b.key for b in doomed)
+        store.blobs.discard_stale(cutoff)
+    return VacuumReport(
+        blobs_deleted=tuple(sorted(b.key for b in doomed)),
+        chunk_records_forgotten=forgotten,
+        bytes_freed=sum(b.size for b in doomed),
+        dry_run=opts.dry_run,
+    )
+
+
+def _orphan_last_key(key: str, live_frames: set[str]) -> bool:
+    if not key.endswith("/" + LAST_KEY_FILE) or "/external_key/" not in key:
+        return False
+    return key.split("/external_key/", 1)[0] not in live_frames
+
+
+def check(store: Store, prefix: str = "") -> CheckReport:
+    """Verify every chunk file a retained version reads (see :meth:`Store.check`)."""
+    targets: list[tuple[FrameHead, ChunkRecord]] = []
+    heads = store.meta.frames(prefix)
+    for head in heads:
+        versions = store.meta.versions(head.frame_id)
+        for layout in head.layouts:
+            records = store.meta.chunks(head.frame_id, layout.tag)
+            dead = {c.chunk_id for c in garbage(records, versions, head.min_version, head.version)}
+            targets.extend(
+                (head, c) for c in committed(records, versions) if c.chunk_id not in dead
+            )
+
+    def verify(target: tuple[FrameHead, ChunkRecord]) -> tuple[str, str | None]:
+        head, chunk = target
+        try:
+            data = store.blobs.get(chunk.key)
+        except BlobNotFound:
+            return chunk.key, "missing"
+        if len(data) != chunk.size or hashlib.sha256(data).hexdigest() != chunk.sha256:
+            return chunk.key, "corrupt"
+        dtypes = polars_schema(head.schema, as_of=chunk.version)
+        try:
+            codecs.decode(data, head.format, dtypes, list(dtypes))
+        except Exception:  # noqa: BLE001 - any failure to decode is what check reports
+            return chunk.key, "undecodable"
+        return chunk.key, None
+
+    found = store.map(verify, targets, "checking chunks")
+    return CheckReport(
+        frames=len(heads),
+        chunks_checked=len(targets),
+        missing=tuple(sorted(k for k, problem in found if problem == "missing")),
+        corrupt=tuple(sorted(k for k, problem in found if problem == "corrupt")),
+        undecodable=tuple(sorted(k for k, problem in found if problem == "undecodable")),
+    )

@@ -1,0 +1,25 @@
+"""Operations as values: one frozen request type per operation, owning its validation and
+its conversion to and from keywords, query strings, JSON bodies and CLI flags.
+
+Example
+-------
+>>> ReadQuery.from_query({"as_of": "2"}, name="f").as_of
+2
+"""
+
+from .base import Operation
+from .catalog import DeleteRequest, FrameRef, ListQuery, VacuumOptions
+from .read import ReadQuery, ReadRequest
+from .upload import UploadOptions, UploadRequest
+
+__all__ = [
+    "DeleteRequest",
+    "FrameRef",
+    "ListQuery",
+    "Operation",
+    "ReadQuery",
+    "ReadRequest",
+    "UploadOptions",
+    "UploadRequest",
+    "VacuumOptions",
+]

@@ -1,0 +1,52 @@
+"""Request types of the catalogue operations: list, versions, delete, vacuum.
+
+Example
+-------
+>>> ListQuery.from_query({"prefix": "sales/"}).prefix
+'sales/'
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from .base import Operation
+from .fields import IN_PATH, Count, Flag, FrameName
+
+
+class ListQuery(Operation):
+    """Which frames ``list`` reports."""
+
+    verb = "list"
+
+    prefix: str = Field("", max_length=1024, description="Only names starting with this (literal).")
+
+
+class FrameRef(Operation):
+    """One frame, by name (``versions``)."""
+
+    verb = "versions"
+
+    name: FrameName = Field(description="The frame.", json_schema_extra=IN_PATH)
+
+
+class DeleteRequest(Operation):
+    """What ``delete`` removes."""
+
+    verb = "delete"
+
+    name: FrameName = Field(description="The frame.", json_schema_extra=IN_PATH)
+
+
+class VacuumOptions(Operation):
+    """What ``vacuum`` frees."""
+
+    verb = "vacuum"
+
+    retain_versions: Count | None = Field(
+        None, description="Keep only the newest N versions readable by as_of (default: all)."
+    )
+    grace_seconds: float = Field(
+        3600.0, ge=0, description="Leave files younger than this alone (writers in flight)."
+    )
+    dry_run: Flag = Field(False, description="Report what would be removed; remove nothing.")

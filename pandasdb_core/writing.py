@@ -1,0 +1,278 @@
+"""The write path of an upload: validate -> align with the schema -> cut into chunks per layout
+-> write the chunk files -> commit one version, retrying while other writers win.
+
+Chunk files are immutable and written before the commit that references them; a commit that
+loses its race re-reads the head and commits the same files again as the next version (they
+are re-encoded only if a concurrent writer changed the columns). A file no version references
+is garbage that ``vacuum`` removes.
+
+Example
+-------
+>>> import pandas as pd, pandasdb_core as pdb
+>>> db = pdb.open("memory://")
+>>> db.upload(pd.DataFrame({"a": [1, 2]}), "numbers").version
+1
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import random
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import codecs
+from .conversion import to_polars
+from .errors import CommitConflict, InvalidArgument, InvalidPartition
+from .layouts import BATCH, DEFAULT_KEY, PlannedChunk, WriteContext, describe, kind_of
+from .operations import UploadOptions
+from .records import ChunkRecord, Commit, FrameHead, Layout, VersionRecord
+from .schema import Schema, align, merge_schema
+from .visibility import live
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from .store import Store
+
+#: the seed's informational file naming a batch key's latest chunk files
+LAST_KEY_FILE = "last_key.txt"
+
+
+@dataclass(frozen=True)
+class FrameSettings:
+    """How a frame is stored; fixed when it is created."""
+
+    layouts: tuple[Layout, ...]
+    format: codecs.Format
+    chunk_rows: int
+
+    @classmethod
+    def of(cls, head: FrameHead | None, opts: UploadOptions, store: Store) -> FrameSettings:
+        """The settings an upload writes with: the frame's own, or the options' for a new
+        frame; options that contradict an existing frame are refused."""
+        if head is None:
+            return cls(
+                opts.layouts, opts.format or store.format, opts.chunk_rows or store.chunk_rows
+            )
+        asked = opts.layouts
+        if opts.columns_keys and asked != head.layouts:
+            raise InvalidArgument(
+                f"columns_keys differ from frame {head.name!r}'s layouts "
+                f"({describe(head.layouts)}); a frame keeps the layouts it was created with"
+            )
+        if opts.external_key is not None and head.layouts != (BATCH,):
+            raise InvalidArgument(
+                f"external_key applies to batch frames; frame {head.name!r} is partitioned by "
+                f"{describe(head.layouts)}"
+            )
+        if opts.format is not None and opts.format != head.format:
+            raise InvalidArgument(
+                f"format {opts.format!r} differs from frame {head.name!r}'s format {head.format!r}"
+            )
+        # a frame keeps its chunk size; chunk_rows applies to new frames only
+        return cls(head.layouts, head.format, head.chunk_rows)
+
+    @property
+    def batched(self) -> bool:
+        """Whether the frame is stored as batches (no columns_keys)."""
+        return self.layouts == (BATCH,)
+
+
+@dataclass(frozen=True)
+class WrittenChunk:
+    """A chunk file that is in the blob store, with its checksum and size."""
+
+    planned: PlannedChunk
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A version about to be committed on top of ``base`` (None: a new frame)."""
+
+    name: str
+    base: FrameHead | None
+    schema: Schema
+    settings: FrameSettings
+    written: Sequence[WrittenChunk]
+    external_key: str | None
+    keep_last: bool
+    rows: int
+
+    @property
+    def version(self) -> int:
+        """The version number this draft commits as."""
+        return self.base.version + 1 if self.base else 1
+
+
+def upload(store: Store, df: Any, opts: UploadOptions) -> Commit:
+    """Store ``df`` as a new version of ``opts.name`` (see :meth:`Store.upload`)."""
+    frame, incoming = to_polars(df)
+    if frame.height == 0:
+        raise InvalidArgument("dataframe has no rows; nothing to upload")
+    if frame.width == 0:
+        raise InvalidArgument("dataframe has no columns; nothing to upload")
+    written: list[WrittenChunk] = []
+    encoded_for: tuple[Any, ...] | None = None
+    for attempt in attempts(store.commit_timeout):
+        head = store.meta.head(opts.name)
+        settings = FrameSettings.of(head, opts, store)
+        schema = merge_schema(head.schema if head else None, incoming, version=_next(head))
+        shape = (tuple(c["name"] for c in schema["columns"]), settings)
+        if shape != encoded_for:
+            # first attempt, or a concurrent writer added columns: (re-)encode the chunks
+            written = write_chunks(store, align(frame, schema), opts, settings)
+            encoded_for = shape
+        draft = Draft(
+            name=opts.name,
+            base=head,
+            schema=schema,
+            settings=settings,
+            written=written,
+            external_key=(opts.external_key or DEFAULT_KEY) if settings.batched else None,
+            keep_last=opts.keep_last,
+            rows=frame.height,
+        )
+        try:
+            commit = record(store, draft)
+        except CommitConflict:
+            backoff(attempt)
+            continue
+        if settings.batched:
+            _write_last_key(store, draft)
+        return commit
+    raise CommitConflict(
+        f"frame {opts.name!r}: other writers kept committing; gave up after "
+        f"{store.commit_timeout:.0f}s"
+    )
+
+
+def _next(head: FrameHead | None) -> int:
+    return head.version + 1 if head else 1
+
+
+def write_chunks(
+    store: Store, frame: pl.DataFrame, opts: UploadOptions, settings: FrameSettings
+) -> list[WrittenChunk]:
+    """Cut ``frame`` for every layout, write the files and make them durable."""
+    where = WriteContext(
+        name=opts.name,
+        chunk_rows=settings.chunk_rows,
+        fmt=settings.format,
+        external_key=opts.external_key or DEFAULT_KEY,
+        now=dt.datetime.now(dt.UTC),
+    )
+    for layout in settings.layouts:  # refuse bad data before writing anything
+        if layout.column and layout.column not in frame.columns:
+            raise InvalidPartition(
+                f"columns_keys names column {layout.column!r}, which the dataframe does not have"
+            )
+        kind_of(layout).check(frame, layout)
+    planned = [c for lay in settings.layouts for c in kind_of(lay).plan(frame, lay, where)]
+
+    def write(chunk: PlannedChunk) -> WrittenChunk:
+        data = codecs.encode(chunk.frame, settings.format)
+        store.blobs.put(chunk.key, data, if_absent=True)
+        return WrittenChunk(chunk, hashlib.sha256(data).hexdigest(), len(data))
+
+    written = store.map(write, planned, "writing chunks")
+    store.blobs.flush()  # chunks are durable before any commit can reference them
+    return written
+
+
+def record(store: Store, draft: Draft) -> Commit:
+    """Commit ``draft`` as one version: head, version record and chunk index at once."""
+    now = time.time()
+    txn = uuid.uuid4().hex
+    base = draft.base
+    chunks = [
+        ChunkRecord(
+            chunk_id=uuid.uuid4().hex,
+            layout=w.planned.layout,
+            lo=w.planned.lo,
+            hi=w.planned.hi,
+            key=w.planned.key,
+            rows=w.planned.frame.height,
+            size=w.size,
+            sha256=w.sha256,
+            version=draft.version,
+            txn=txn,
+            seq=seq,
+            external_key=w.planned.external_key,
+        )
+        for seq, w in enumerate(draft.written)
+    ]
+    size = sum(c.size for c in chunks)
+    dropped = _rows_dropped(store, base, draft) if (draft.keep_last and base) else 0
+    total = (base.rows if base else 0) - dropped + draft.rows
+    version = VersionRecord(
+        version=draft.version,
+        txn=txn,
+        created_at=now,
+        rows_added=draft.rows,
+        rows_total=total,
+        chunks_added=len(chunks),
+        bytes_added=size,
+        external_key=draft.external_key,
+        keep_last=draft.keep_last,
+    )
+    head = FrameHead(
+        name=draft.name,
+        frame_id=base.frame_id if base else uuid.uuid4().hex,
+        version=draft.version,
+        format=draft.settings.format,
+        layouts=draft.settings.layouts,
+        schema=draft.schema,
+        chunk_rows=draft.settings.chunk_rows,
+        rows=total,
+        created_at=base.created_at if base else now,
+        updated_at=now,
+        min_version=base.min_version if base else 1,
+        previous_min_version=base.previous_min_version if base else 1,
+        retired_at=base.retired_at if base else 0.0,
+    )
+    store.meta.commit(head, version, chunks, expected=base)
+    return Commit(
+        draft.name, draft.version, draft.rows, len(chunks), tuple(c.key for c in chunks), size
+    )
+
+
+def _rows_dropped(store: Store, base: FrameHead, draft: Draft) -> int:
+    """Rows a ``keep_last`` commit hides: the key's batches, or all earlier data."""
+    layout = base.layouts[0].tag
+    key = draft.external_key
+    versions = store.meta.versions(base.frame_id)
+    records = (
+        store.meta.chunks(base.frame_id, layout, key, key)
+        if key
+        else store.meta.chunks(base.frame_id, layout)
+    )
+    return sum(c.rows for c in live(records, versions, base.version) if c.external_key == key)
+
+
+def _write_last_key(store: Store, draft: Draft) -> None:
+    # informational, as in the seed: the metadata store stays the source of truth
+    latest = "\n".join(w.planned.key for w in draft.written) + "\n"
+    store.blobs.put(
+        f"{draft.name}/external_key/{draft.external_key}/{LAST_KEY_FILE}", latest.encode()
+    )
+
+
+def attempts(timeout: float) -> Iterator[int]:
+    """Attempt numbers until ``timeout`` seconds have passed (at least one attempt)."""
+    deadline = time.monotonic() + timeout
+    attempt = 0
+    while attempt == 0 or time.monotonic() < deadline:
+        yield attempt
+        attempt += 1
+
+
+def backoff(attempt: int) -> None:
+    """Jittered exponential backoff after a lost race, capped so nobody starves."""
+    time.sleep(min(0.25, 0.005 * 2 ** min(attempt, 6)) * random.uniform(0.5, 1.5))
