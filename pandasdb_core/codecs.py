@@ -6,8 +6,10 @@ Both read back exactly what was written, with the dtypes recorded in the frame's
   column that got one) is cast to it on read.
 - CSV has no types, so the recorded dtypes parse it. CSV cannot hold durations or bytes:
   durations are written as integer counts of their unit and binary as hex text, and turned
-  back on read. The header is parsed here with the ``csv`` module, because polars' reader
-  keeps the doubled quotes of a quoted column name (``"a""b"`` would read as ``a""b``).
+  back on read. Zoned datetimes are written in UTC: a local time's offset would be cut to
+  whole minutes (Asia/Kolkata was +05:21:10 before 1906). The header is parsed here with the
+  ``csv`` module, because polars' reader keeps the doubled quotes of a quoted column name
+  (``"a""b"`` would read as ``a""b``).
 
 Example
 -------
@@ -84,8 +86,9 @@ def _csv_type(dtype: pl.DataType) -> pl.DataType:
 
 
 def as_text(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` with the types text formats (CSV, JSON) cannot write turned into ones they
-    can: durations into integer counts of their unit, binary into hex text.
+    """``frame`` with the types text formats (CSV, JSON) cannot write exactly turned into ones
+    they can: durations into integer counts of their unit, binary into hex text, and zoned
+    datetimes into UTC (text offsets have whole minutes; old local mean times do not).
 
     Example
     -------
@@ -98,6 +101,8 @@ def as_text(frame: pl.DataFrame) -> pl.DataFrame:
             exprs.append(pl.col(name).cast(pl.Int64))
         elif dtype == pl.Binary:
             exprs.append(pl.col(name).bin.encode("hex"))
+        elif isinstance(dtype, pl.Datetime) and dtype.time_zone not in (None, "UTC"):
+            exprs.append(pl.col(name).dt.convert_time_zone("UTC"))
     return frame.with_columns(exprs) if exprs else frame
 
 

@@ -66,6 +66,9 @@ def _check_names(names: list[Any]) -> None:
     bad = [n for n in names if not isinstance(n, str) or n == ""]
     if bad:
         raise InvalidArgument(f"columns: column names must be non-empty strings, got {bad[:5]!r}")
+    if any("\x00" in n for n in names):  # arrow passes names as C strings: polars panics
+        nul = [n for n in names if "\x00" in n][:5]
+        raise InvalidArgument(f"columns: column names may not contain NUL characters: {nul!r}")
     dupes = sorted(n for n, count in Counter(names).items() if count > 1)
     if dupes:
         raise InvalidArgument(f"columns: duplicated column names {dupes!r}")

@@ -244,7 +244,8 @@ def test_durations_bytes_decimals_times_float16_and_dates_round_trip(db, fmt):
 def test_datetimes_in_every_unit_and_zone(db, fmt):
     moments = pd.Series(
         pd.to_datetime(
-            ["2024-03-10 01:59:59.123456789", None, "1970-01-01", "2262-04-10"], format="ISO8601"
+            ["2024-03-10 01:59:59.123456789", None, "1890-06-01 12:00:00.000000001", "2262-04-10"],
+            format="ISO8601",
         )
     ).astype("datetime64[ns]")
     columns = {}
