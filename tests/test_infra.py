@@ -155,12 +155,16 @@ def test_deployed_methods_serve_exactly_the_route_table(deployed):
         assert found["authorization"] == ("COGNITO_USER_POOLS" if route.auth else "NONE"), route
         used.add(id(found))
     for (resource, method), m in methods.items():
-        if method == "OPTIONS":
-            assert m["authorization"] == "NONE" and "authorizerId" not in m, resource
+        assert method == "OPTIONS" or id(m) in used, (resource, method)
+        if m["authorization"] == "NONE":
+            assert "authorizerId" not in m and "requestValidatorId" not in m, resource
         else:
-            assert id(m) in used, (resource, method)
             assert m["authorizerId"] == "pandasdb-api-cognito-id"
             assert m["requestValidatorId"] == "pandasdb-api-validator-id"
+    assert all(methods[r, "OPTIONS"]["authorization"] == "NONE" for r, _ in methods)
+    assert any(not route.auth for route in ROUTES) == any(
+        m["authorization"] == "NONE" for (_, method), m in methods.items() if method != "OPTIONS"
+    )
     integrations = of(resources, "aws:apigateway/integration:Integration")
     assert len(integrations) == len(methods)
     assert {i["uri"] for i in integrations} == {
