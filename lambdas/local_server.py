@@ -1,11 +1,20 @@
-"""``pandasdb serve``: the HTTP API on the embedded store, through the very Lambda handler.
+"""``pandasdb serve``: the HTTP API on the embedded store, through the very Lambda handler,
+behind a local stand-in for API Gateway.
 
 Each HTTP request becomes an API Gateway REST proxy event whose authorizer claims name the
 caller, then runs through :func:`lambdas.handler.make_handler`, as ``serverless offline`` did
-for the seed. Without a users file there is one user (``local``, the whole data folder) and
-the server refuses non-loopback hosts; with one, bearer tokens map to users, each with their
-own folder ``DATA/{user}``. Presigned URLs are HMAC-signed, expiring, scoped to one key and
-method, and served here at ``/_blobs/``.
+for the seed. Requests run concurrently in a bounded pool of worker processes, each with its
+own handler, as Lambda runs concurrent executions each in its own environment
+(:mod:`lambdas.local_functions`); connections wait on one event loop, holding no worker
+(:mod:`lambdas.local_http`, on waitress). Between client and
+function the server applies API Gateway's rules (:mod:`lambdas.local_gateway`: payload limits,
+binary media types, the 29 s timeout, gateway responses with CORS) unless started with
+``--no-gateway-rules``.
+
+Without a users file there is one user (``local``, the whole data folder) and the server
+refuses non-loopback hosts; with one, tokens map to users, each with their own folder
+``DATA/{user}``. Presigned URLs are HMAC-signed, expiring, scoped to one key and method, and
+served here at ``/_blobs/``.
 
 Example
 -------
@@ -16,35 +25,53 @@ Example
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import hmac
 import ipaddress
 import json
+import logging
 import os
+import signal
 import socket
-import threading
-import time
-import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
-import pandasdb_core as pdb
 from pandasdb_core.errors import BlobNotFound
+from pandasdb_core.http_routes import find
 from pandasdb_core.names import validate_segment
-from pandasdb_core.wire import PRESIGN_SECONDS, STAGING_PREFIX, error_body
+from pandasdb_core.wire import STAGING_PREFIX, error_body
 
-from .context import StoreContext
+from .context import StoreResolver
 from .handler import make_handler
 from .identity import Caller
+from .local_functions import FunctionConfig, FunctionPool, Handler
+from .local_gateway import (
+    FUNCTION_FAILED,
+    GATEWAY_MAX_REQUEST,
+    INTEGRATION_TIMEOUT,
+    LAMBDA_MAX_REQUEST,
+    TIMED_OUT,
+    BodyNotText,
+    Headers,
+    HttpAnswer,
+    body_refusal,
+    cors_headers,
+    event_size,
+    gateway_response,
+    http_answer,
+    lambda_payload_refusal,
+    proxy_event,
+)
+from .local_http import LocalServer
+from .local_stores import Presigner, StoreCache
 
-#: API Gateway's request payload limit, enforced here too so local behaviour matches AWS
-MAX_API_BODY = 10 * 1024 * 1024
+#: the largest body a presigned blob URL takes (S3 takes 5 GB in one PUT)
 MAX_BLOB_BODY = 4 * 1024**3
 LOCAL_USER = "local"
-TEXT_TYPES = ("text/", "application/json")
+log = logging.getLogger("pandasdb.serve")
 
 
 def load_users(path: str | os.PathLike[str]) -> dict[str, str]:
@@ -75,273 +102,245 @@ def load_users(path: str | os.PathLike[str]) -> dict[str, str]:
     return tokens
 
 
-class Presigner:
-    """HMAC-signed, expiring URLs for one method on one key of one user's store."""
+def _cors_origins() -> tuple[str, ...]:
+    """The allowed origins, from the variable the function reads too."""
+    return tuple(o.strip() for o in os.environ.get("PANDASDB_CORS_ORIGINS", "*").split(","))
 
-    def __init__(self, base_url: str, secret: bytes | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.secret = secret or os.urandom(32)
 
-    def _signature(self, method: str, user: str, key: str, expires: int) -> str:
-        message = f"{method}\n{user}\n{key}\n{expires}".encode()
-        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
+@dataclass(frozen=True)
+class ServeOptions:
+    """How ``pandasdb serve`` runs; the defaults are the command's.
 
-    def sign(self, method: str, user: str, key: str, seconds: int = PRESIGN_SECONDS) -> str:
-        """A URL allowing ``method`` on ``key`` of ``user`` for ``seconds``."""
-        expires = int(time.time()) + seconds
-        query = urlencode(
-            {"expires": expires, "signature": self._signature(method, user, key, expires)}
-        )
-        return f"{self.base_url}/_blobs/{quote(user)}/{quote(key)}?{query}"
+    ``gateway_rules`` applies API Gateway's rules (10 MB requests, Lambda's 6 MB measured
+    after base64, binary bodies only for a binary first ``Accept`` type, the integration
+    timeout ``gateway_timeout``); ``workers`` requests run at once, each in a worker
+    process with its own handler; up to ``connection_limit`` connections wait without
+    holding a thread; a connection idle for ``idle_timeout`` s is closed; a request must
+    arrive in full within ``request_deadline`` s.
 
-    def check(self, method: str, user: str, key: str, query: dict[str, list[str]]) -> str | None:
-        """None if the URL is valid now, else the reason it is not."""
-        try:
-            expires = int(query["expires"][0])
-            signature = query["signature"][0]
-        except (KeyError, ValueError, IndexError):
-            return "the URL is not signed"
-        if expires < time.time():
-            return "the URL has expired"
-        if not hmac.compare_digest(signature, self._signature(method, user, key, expires)):
-            return "the signature does not match"
-        return None
+    Example
+    -------
+    >>> ServeOptions(gateway_timeout=1.0).gateway_timeout
+    1.0
+    """
+
+    gateway_rules: bool = True
+    gateway_timeout: float = INTEGRATION_TIMEOUT
+    workers: int = min(8, 2 * (os.cpu_count() or 1))
+    connection_limit: int = 4096
+    idle_timeout: int = 60
+    request_deadline: float = 60.0
+    cors_origins: tuple[str, ...] = field(default_factory=_cors_origins)
+
+
+def _json(status: int, body: Any, headers: Headers | None = None) -> HttpAnswer:
+    return HttpAnswer(
+        status, [("Content-Type", "application/json"), *(headers or [])], json.dumps(body).encode()
+    )
+
+
+def _request_headers(environ: dict[str, Any]) -> Headers:
+    """The request's headers as a client sent them (names in their usual capitalisation)."""
+    headers = []
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            name = key[5:]
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            name = key
+        else:
+            continue
+        headers.append(("-".join(part.capitalize() for part in name.split("_")), value))
+    return headers
 
 
 class LocalAPI:
-    """Routes local HTTP requests: presigned blobs, docs, and the API through the handler."""
+    """The WSGI application: presigned blobs, and the API through the gateway rules and the
+    function pool."""
 
-    def __init__(self, data: Path, users: dict[str, str] | None, presigner: Presigner) -> None:
-        self.data = data
+    def __init__(
+        self,
+        data: Path,
+        users: dict[str, str] | None,
+        options: ServeOptions,
+        handler_factory: Callable[[StoreResolver], Handler] = make_handler,
+    ) -> None:
         self.users = users
-        self.presigner = presigner
-        self._stores: dict[str, StoreContext] = {}
-        self._lock = threading.Lock()
-        self.handler = make_handler(self.resolve)
-        # like one Lambda container, the handler serves one request at a time (Powertools
-        # keeps the current event on the app); transfers through /_blobs/ run in parallel
-        self.handler_lock = threading.Lock()
+        self.options = options
+        self.handler_factory = handler_factory
+        self.presigner = Presigner("http://unbound")
+        self.stores = StoreCache(data, users is not None, self.presigner)
+        self.resolve = self.stores.resolve
+        self.functions: FunctionPool | None = None
 
-    def user_root(self, user: str) -> Path:
-        return self.data if self.users is None else self.data / user
+    def start(self, base_url: str) -> FunctionPool:
+        """Ready to serve at ``base_url`` (presigned URLs point there); the worker pool."""
+        self.presigner.base_url = base_url
+        self.functions = FunctionPool(
+            FunctionConfig(
+                str(self.stores.data),
+                self.stores.per_user,
+                base_url,
+                self.presigner.secret,
+                self.handler_factory,
+            ),
+            self.options.workers,
+        )
+        return self.functions
 
-    def resolve(self, caller: Caller) -> StoreContext:
-        with self._lock:
-            ctx = self._stores.get(caller.username)
-            if ctx is None:
-                store = pdb.open(self.user_root(caller.username))
+    def body_limit(self, path: str) -> int:
+        """The largest body kept for ``path``: API Gateway's 10 MB for the API (with the
+        gateway rules), 4 GB for presigned blob URLs."""
+        if path.startswith("/_blobs/") or not self.options.gateway_rules:
+            return MAX_BLOB_BODY
+        return GATEWAY_MAX_REQUEST
 
-                def presign(method: str, key: str, user: str = caller.username) -> str:
-                    return self.presigner.sign(method, user, key)
+    def cors(self, origin: str | None) -> Headers:
+        """The CORS headers of answers the gateway (or the bucket) gives by itself."""
+        return cors_headers(origin, self.options.cors_origins)
 
-                ctx = self._stores[caller.username] = StoreContext(store, presign)
-            return ctx
+    def authenticate(self, authorization: str | None) -> str | None:
+        """The user an ``Authorization`` header names, or None.
 
-    def authenticate(self, headers: Any) -> str | None:
-        """The user a request's bearer token names (None if it names nobody)."""
+        Both forms the seed's SDKs send work, ``Bearer TOKEN`` and the token alone, as API
+        Gateway's Cognito authorizer takes both (``shared/SEED-WIRE.md``). Every token is
+        compared, in constant time, so timing tells nothing about which one was close.
+        """
         if self.users is None:
             return LOCAL_USER
-        scheme, _, token = (headers.get("Authorization") or "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return None
+        value = (authorization or "").strip()
+        candidates = [value]
+        scheme, _, rest = value.partition(" ")
+        if scheme.lower() == "bearer":
+            candidates.append(rest.strip())
         found = None
         for known, user in self.users.items():
-            if hmac.compare_digest(known.encode(), token.strip().encode()):
-                found = user
+            for candidate in candidates:
+                if hmac.compare_digest(known.encode(), candidate.encode()):
+                    found = user
         return found
 
-    def event(
-        self, method: str, target: str, headers: Any, body: bytes, user: str, source_ip: str
-    ) -> dict[str, Any]:
-        """An API Gateway REST proxy event for one request, with the caller's claims."""
-        parts = urlsplit(target)
-        multi = parse_qs(parts.query, keep_blank_values=True)
-        content_type = headers.get("Content-Type") or ""
-        textual = content_type.startswith(TEXT_TYPES) or not content_type
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         try:
-            text = body.decode("utf-8") if textual else None
-        except UnicodeDecodeError:
-            text = None
-        header_map: dict[str, str] = {}
-        multi_headers: dict[str, list[str]] = {}
-        for key, value in headers.items():
-            header_map[key] = value
-            multi_headers.setdefault(key, []).append(value)
-        request_id = uuid.uuid4().hex
-        return {
-            "resource": "/{proxy+}",
-            "path": unquote(parts.path),
-            "httpMethod": method,
-            "headers": header_map,
-            "multiValueHeaders": multi_headers,
-            "queryStringParameters": {k: v[-1] for k, v in multi.items()} or None,
-            "multiValueQueryStringParameters": multi or None,
-            "pathParameters": {"proxy": unquote(parts.path).lstrip("/")},
-            "stageVariables": None,
-            "requestContext": {
-                "requestId": request_id,
-                "stage": "local",
-                "httpMethod": method,
-                "path": parts.path,
-                "resourcePath": "/{proxy+}",
-                "identity": {"sourceIp": source_ip},
-                "authorizer": {"claims": {"sub": user, "cognito:username": user}},
-            },
-            "body": (text if text is not None else base64.b64encode(body).decode())
-            if body
-            else None,
-            "isBase64Encoded": bool(body) and text is None,
-        }
+            answer = self.respond(environ)
+        except Exception:
+            log.exception("unhandled error in pandasdb serve")
+            answer = _json(500, error_body("internal", "internal error; see the server's log"))
+        start_response(
+            answer.status_line(), [*answer.headers, ("Content-Length", str(len(answer.body)))]
+        )
+        # HEAD: the headers of GET, Content-Length included, and no body
+        return [] if environ["REQUEST_METHOD"] == "HEAD" else [answer.body]
 
+    def respond(self, environ: dict[str, Any]) -> HttpAnswer:
+        """Route one request: presigned blobs here, everything else to the API."""
+        method = environ["REQUEST_METHOD"]
+        target = environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")
+        if urlsplit(target).path.startswith("/_blobs/") and method in ("GET", "PUT", "HEAD"):
+            return self.blob(method, target, environ)
+        return self.api(method, target, environ)
 
-def _make_request_handler(api: LocalAPI) -> type[BaseHTTPRequestHandler]:
-    class RequestHandler(BaseHTTPRequestHandler):
-        server_version = "pandasdb"
-        protocol_version = "HTTP/1.1"
-        # headers and body go out in separate writes; without TCP_NODELAY, Nagle's algorithm
-        # and the client's delayed ACK add ~40 ms to every response
-        disable_nagle_algorithm = True
+    def needs_token(self, method: str, path: str) -> bool:
+        """Whether API Gateway's authorizer guards ``method`` on ``path``: every route of
+        the route table but those without auth (the docs, the OpenAPI document), and never
+        a CORS preflight, which meets no authorizer ("Enabling CORS for a REST API
+        resource": https://docs.aws.amazon.com/apigateway/latest/developerguide/how-to-cors.html).
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass  # the handler logs every request as JSON already
+        Example
+        -------
+        >>> api = LocalAPI(Path("/nowhere"), None, ServeOptions())
+        >>> api.needs_token("GET", "/dataframes"), api.needs_token("OPTIONS", "/dataframes")
+        (True, False)
+        >>> api.needs_token("GET", "/openapi.json")
+        False
+        """
+        if method == "OPTIONS":
+            return False
+        route = find(method, unquote(path))
+        return route is None or route.auth
 
-        def _send(
-            self,
-            status: int,
-            body: bytes,
-            headers: dict[str, str] | None = None,
-            content_type: str = "application/json",
-        ) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            for key, value in (headers or {}).items():
-                if key.lower() not in ("content-type", "content-length"):
-                    self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
+    def blob(self, method: str, target: str, environ: dict[str, Any]) -> HttpAnswer:
+        """A presigned URL: checked, then a PUT or GET of one staging key (HEAD needs a
+        URL signed for HEAD, as S3's presigned URLs bind their method)."""
+        cors = self.cors(environ.get("HTTP_ORIGIN"))
+        parts = urlsplit(target)
+        segments = parts.path.split("/", 3)
+        if len(segments) < 4:
+            return _json(404, error_body("not_found", "no such blob"), cors)
+        user, key = unquote(segments[2]), unquote(segments[3])
+        reason = self.presigner.check(method, user, key, parse_qs(parts.query))
+        if reason or not key.startswith(STAGING_PREFIX):
+            return _json(403, error_body("forbidden", reason or "only staging keys"), cors)
+        blobs = self.resolve(Caller(user, user)).store.blobs
+        if method == "PUT":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            if length > MAX_BLOB_BODY:
+                return _json(413, error_body("too_large", f"over {MAX_BLOB_BODY:,} bytes"), cors)
+            blobs.put(key, environ["wsgi.input"].read(length) if length else b"")
+            return _json(200, {}, cors)
+        try:
+            data = blobs.get(key)
+        except BlobNotFound:
+            return _json(404, error_body("not_found", "no such blob"), cors)
+        return HttpAnswer(200, [("Content-Type", "application/octet-stream"), *cors], data)
 
-        def _error(self, status: int, code: str, message: str) -> None:
-            self._send(status, json.dumps(error_body(code, message)).encode())
-
-        def _body(self, limit: int) -> bytes | None:
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                self._error(400, "invalid_argument", "Content-Length is not a number")
-                return None
-            if length < 0:
-                self._error(400, "invalid_argument", "Content-Length is negative")
-                return None
-            if length > limit:
-                self.close_connection = True
-                self._error(
-                    413,
-                    "too_large",
-                    f"body of {length:,} bytes is over {limit:,}; stage it with "
-                    "POST /dataframes/staging",
+    def api(self, method: str, target: str, environ: dict[str, Any]) -> HttpAnswer:
+        """One API request, through the gateway's rules and the function."""
+        rules = self.options.gateway_rules
+        origin = environ.get("HTTP_ORIGIN")
+        allowed = self.options.cors_origins
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        limit = self.body_limit(urlsplit(target).path)
+        if length > limit:
+            return body_refusal(length, limit, origin, allowed)
+        claims = None
+        event_method = "GET" if method == "HEAD" else method
+        if self.needs_token(event_method, urlsplit(target).path):
+            user = self.authenticate(environ.get("HTTP_AUTHORIZATION"))
+            if user is None:
+                return gateway_response(
+                    401,
+                    error_body(
+                        "unauthorized",
+                        "missing or invalid token: send 'Authorization: Bearer TOKEN' "
+                        "(or the token alone) with a token from the server's users file",
+                    ),
+                    origin,
+                    allowed,
                 )
-                return None
-            return self.rfile.read(length) if length else b""
-
-        def _blob(self) -> None:
-            parts = urlsplit(self.path)
-            segments = parts.path.split("/", 3)
-            if len(segments) < 4:
-                self._error(404, "not_found", "no such blob")
-                return
-            user, key = unquote(segments[2]), unquote(segments[3])
-            reason = api.presigner.check(self.command, user, key, parse_qs(parts.query))
-            if reason or not key.startswith(STAGING_PREFIX):
-                self._error(403, "forbidden", reason or "only staging keys can be presigned")
-                return
-            blobs = api.resolve(Caller(user, user)).store.blobs
-            if self.command == "PUT":
-                body = self._body(MAX_BLOB_BODY)
-                if body is not None:
-                    blobs.put(key, body)
-                    self._send(200, b"{}")
-                return
-            try:
-                data = blobs.get(key)
-            except BlobNotFound:
-                self._error(404, "not_found", "no such blob")
-                return
-            self._send(200, data, content_type="application/octet-stream")
-
-        def _api(self) -> None:
-            path = urlsplit(self.path).path
-            if path == "/openapi.json" and self.command == "GET":
-                schema = api.handler.app.get_openapi_json_schema(  # type: ignore[attr-defined]
-                    title="pandasdb", version="0.1.0"
-                )
-                self._send(200, schema.encode())
-                return
-            if path == "/docs" and self.command == "GET":
-                self._send(200, docs_page().encode(), content_type="text/html; charset=utf-8")
-                return
-            user = api.authenticate(self.headers)
-            if user is None and self.command != "OPTIONS":
-                self._body(MAX_API_BODY)  # drain what the client sent
-                self._error(401, "unauthorized", "missing or invalid token")
-                return
-            body = self._body(MAX_API_BODY)
-            if body is None:
-                return
-            event = api.event(
-                self.command,
-                self.path,
-                self.headers,
+            claims = {"sub": user, "cognito:username": user}
+        body = environ["wsgi.input"].read(length) if length else b""
+        try:
+            event = proxy_event(
+                event_method,
+                target,
+                _request_headers(environ),
                 body,
-                user or "anonymous",
-                self.client_address[0],
+                claims,
+                environ.get("REMOTE_ADDR", ""),
+                strict=rules,
             )
-            with api.handler_lock:
-                response = api.handler(event, None)
-            raw = response.get("body") or ""
-            data = base64.b64decode(raw) if response.get("isBase64Encoded") else raw.encode()
-            headers = dict(response.get("headers") or {})
-            for key, values in (response.get("multiValueHeaders") or {}).items():
-                headers.setdefault(key, ", ".join(values))
-            self._send(
-                int(response["statusCode"]),
-                data,
-                headers,
-                headers.get("Content-Type", "application/json"),
+        except BodyNotText as exc:
+            return gateway_response(
+                415, error_body("unsupported_media_type", str(exc)), origin, allowed
             )
+        if rules and (size := event_size(event)) > LAMBDA_MAX_REQUEST:
+            return lambda_payload_refusal(size, origin, allowed)
+        try:
+            response = self.functions.invoke(event, self.options.gateway_timeout if rules else None)
+        except TimeoutError:
+            log.warning("%s %s: the function outlived the gateway's timeout", method, target)
+            return gateway_response(504, TIMED_OUT, origin, allowed)
+        except Exception:
+            # Lambda reports the exception; API Gateway answers 502
+            log.exception("the function failed on %s %s", method, target)
+            return gateway_response(502, FUNCTION_FAILED, origin, allowed)
+        return http_answer(
+            response, environ.get("HTTP_ACCEPT"), strict=rules, origin=origin, allowed=allowed
+        )
 
-        def _dispatch(self) -> None:
-            try:
-                if self.path.startswith("/_blobs/") and self.command in ("GET", "PUT"):
-                    self._blob()
-                else:
-                    self._api()
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-
-        do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_PATCH = _dispatch
-
-    return RequestHandler
-
-
-def docs_page() -> str:
-    """A self-contained HTML page describing the API (no CDN needed)."""
-    return """<!doctype html><html><head><meta charset="utf-8"><title>pandasdb API</title>
-<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}code{background:#eee}</style>
-</head><body><h1>pandasdb HTTP API</h1>
-<p>The machine-readable description is at <a href="/openapi.json">/openapi.json</a>.
-Send <code>Authorization: Bearer TOKEN</code> when the server has a users file.</p>
-<ul>
-<li><code>POST /dataframes/upload</code> JSON <code>{dataframe, dataframe_name, columns_keys,
-external_key, keep_last}</code>, or a raw CSV/parquet body with those as query parameters</li>
-<li><code>POST /dataframes/staging</code> a presigned URL for large uploads</li>
-<li><code>GET /dataframes/{name}</code> <code>external_key, use_last, start_date, end_date,
-partition_value, start_id, end_id, columns, as_of, format=json|csv|parquet</code></li>
-<li><code>GET /dataframes?prefix=</code>, <code>GET /dataframes/{name}/versions</code>,
-<code>DELETE /dataframes/{name}</code></li>
-</ul><p>Errors are <code>{"error": CODE, "message": TEXT}</code> with 400, 401, 404, 409 or
-413.</p></body></html>"""
+    def close(self) -> None:
+        if self.functions is not None:
+            self.functions.close()
 
 
 def is_loopback(host: str) -> bool:
@@ -353,13 +352,34 @@ def is_loopback(host: str) -> bool:
     return all(ipaddress.ip_address(info[4][0]).is_loopback for info in infos)
 
 
+class PandasdbServer(LocalServer):
+    """The running server: :class:`~lambdas.local_http.LocalServer` plus its application."""
+
+    api: LocalAPI
+    functions: FunctionPool
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.api.close()
+
+
 def make_server(
     data: str | os.PathLike[str],
     host: str = "127.0.0.1",
     port: int = 8000,
     users_file: str | None = None,
-) -> ThreadingHTTPServer:
-    """Build (not start) the local server; refuses a non-loopback host without users."""
+    *,
+    options: ServeOptions | None = None,
+    handler_factory: Callable[[StoreResolver], Handler] = make_handler,
+) -> PandasdbServer:
+    """Build (not start) the local server; refuses a non-loopback host without users.
+
+    ``handler_factory`` builds the handler of each worker process; it must be picklable
+    (tests pass a ``functools.partial`` of a wrapper of :func:`~lambdas.handler.make_handler`,
+    e.g. a deliberately slow one). Workers start with ``spawn``, so a script calling this
+    needs the ``if __name__ == "__main__":`` guard.
+    """
+    options = options or ServeOptions()
     users = load_users(users_file) if users_file else None
     if users is None and not is_loopback(host):
         raise SystemExit(
@@ -367,24 +387,46 @@ def make_server(
         )
     root = Path(data)
     root.mkdir(parents=True, exist_ok=True)
-    server = ThreadingHTTPServer((host, port), BaseHTTPRequestHandler)
+    api = LocalAPI(root, users, options, handler_factory)
+    server = PandasdbServer(
+        api,
+        host,
+        port,
+        # requests wait here for a worker process; these threads also serve blobs, docs and
+        # the gateway's own answers
+        threads=options.workers + 4,
+        connection_limit=options.connection_limit,
+        idle_timeout=options.idle_timeout,
+        request_deadline=options.request_deadline,
+        max_body=MAX_BLOB_BODY,
+        body_limit=api.body_limit,
+        error_headers=api.cors,
+    )
+    server.api = api
     bound_host, bound_port = server.server_address[:2]
     shown = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
-    api = LocalAPI(root, users, Presigner(f"http://{shown}:{bound_port}"))
-    server.RequestHandlerClass = _make_request_handler(api)
-    server.daemon_threads = True
+    server.functions = api.start(f"http://{shown}:{bound_port}")
     return server
 
 
 def serve_command(args: argparse.Namespace) -> None:
     """Run ``pandasdb serve`` until interrupted."""
-    server = make_server(args.data, args.host, args.port, args.users)
+    options = ServeOptions(
+        gateway_rules=args.gateway_rules,
+        gateway_timeout=args.gateway_timeout,
+        workers=args.workers,
+    )
+    server = make_server(args.data, args.host, args.port, args.users, options=options)
+    server.functions.warm()  # load the handler in every worker before the first request
     host, port = server.server_address[:2]
+    rules = "gateway rules on" if options.gateway_rules else "gateway rules off"
     print(
         f"pandasdb serving {Path(args.data).resolve()} on http://{host}:{port} "
-        f"({'users file' if args.users else 'single user, no token'}); Ctrl-C stops",
+        f"({'users file' if args.users else 'single user, no token'}; {rules}); Ctrl-C stops",
         flush=True,
     )
+    # `kill` (SIGTERM) stops the server as Ctrl-C does: workers are shut down, not orphaned
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -393,11 +435,41 @@ def serve_command(args: argparse.Namespace) -> None:
         server.server_close()
 
 
+def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    return parse
+
+
 def register(subparsers: Any) -> None:
     """Add ``serve`` to the ``pandasdb`` command (an entry point of ``pandasdb.commands``)."""
     serve = subparsers.add_parser("serve", help="serve the HTTP API on the local store")
     serve.add_argument("--data", default="./pandasdb-data", help="data folder")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000, help="0 picks a free port")
-    serve.add_argument("--users", help="JSON file of user name -> bearer token")
+    serve.add_argument("--users", help="JSON file of user name -> token")
+    serve.add_argument(
+        "--no-gateway-rules",
+        dest="gateway_rules",
+        action="store_false",
+        help="do not apply API Gateway's rules (10 MB requests, Lambda's 6 MB after base64, "
+        "binary only for a binary first Accept type, the 29 s timeout)",
+    )
+    serve.add_argument(
+        "--gateway-timeout",
+        type=_positive(float),
+        default=INTEGRATION_TIMEOUT,
+        help="seconds before the gateway answers 504 (the work goes on); default 29",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_positive(int),
+        default=ServeOptions.workers,
+        help="requests served at once, each in a worker process with its own handler "
+        f"(default {ServeOptions.workers}: twice the CPUs, at most 8)",
+    )
     serve.set_defaults(func=serve_command, needs_store=False)

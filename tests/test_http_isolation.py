@@ -16,6 +16,13 @@ def auth(server, user: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {server.tokens[user]}"}
 
 
+def read(server, user: str, name: str) -> list[dict]:
+    """``user``'s frame ``name`` as JSON records (plain HTTP, as any client reads)."""
+    response = requests.get(f"{server.url}/dataframes/{name}", headers=auth(server, user))
+    response.raise_for_status()
+    return response.json()
+
+
 @pytest.fixture(scope="module")
 def alices_frame(users_server):
     db = pdb.connect(users_server.url, token=users_server.tokens["alice"], progress=False)
@@ -28,7 +35,9 @@ def alices_frame(users_server):
     [
         {},
         {"Authorization": "Bearer wrong-token"},
-        {"Authorization": "token-alice-1"},
+        {"Authorization": "token-alice-1x"},
+        {"Authorization": "Token token-alice-1"},
+        {"Authorization": "Bearer token-alice-1 token-bob-22"},
         {"Authorization": "Basic dG9rZW4tYWxpY2UtMQ=="},
         {"Authorization": "Bearer "},
     ],
@@ -52,7 +61,22 @@ def test_requests_without_a_valid_token_get_401(users_server, alices_frame, head
         json={"dataframe": "a\n1\n", "dataframe_name": "x"},
     )
     assert response.status_code == 401
-    assert response.json() == {"error": "unauthorized", "message": "missing or invalid token"}
+    body = response.json()
+    assert set(body) == {"error", "message"} and body["error"] == "unauthorized"
+    assert "Authorization: Bearer TOKEN" in body["message"], "says what to send"
+    assert response.headers["Access-Control-Allow-Origin"] == "*", "a browser can read it"
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Bearer token-alice-1", "bearer token-alice-1", "Bearer   token-alice-1 ", "token-alice-1"],
+)
+def test_the_token_works_with_or_without_bearer(users_server, alices_frame, header):
+    """The seed's SDKs send ``Bearer TOKEN`` or the token alone (shared/SEED-WIRE.md)."""
+    response = requests.get(
+        f"{users_server.url}/dataframes/private/ledger", headers={"Authorization": header}
+    )
+    assert response.status_code == 200 and response.json() == [{"secret": 42}]
 
 
 @pytest.mark.parametrize(
@@ -75,17 +99,16 @@ def test_bob_cannot_read_alices_frame_by_any_name(users_server, alices_frame, na
         assert "42" not in response.text
     deleted = requests.delete(f"{users_server.url}/dataframes/{name}", headers=bob)
     assert deleted.status_code in (400, 404)
-    alice = pdb.connect(users_server.url, token=users_server.tokens["alice"], progress=False)
-    assert alice.get("private/ledger")["secret"].tolist() == [42]
+    assert read(users_server, "alice", "private/ledger") == [{"secret": 42}]
 
 
 def test_bob_lists_and_overwrites_only_his_own(users_server, alices_frame):
     bob = pdb.connect(users_server.url, token=users_server.tokens["bob"], progress=False)
     assert all(f.name != "private/ledger" for f in bob.list())
     bob.upload(pd.DataFrame({"secret": [0]}), "private/ledger", keep_last=True)
-    assert bob.get("private/ledger")["secret"].tolist() == [0]
+    assert read(users_server, "bob", "private/ledger") == [{"secret": 0}]
+    assert read(users_server, "alice", "private/ledger") == [{"secret": 42}]
     alice = pdb.connect(users_server.url, token=users_server.tokens["alice"], progress=False)
-    assert alice.get("private/ledger")["secret"].tolist() == [42]
     assert [v.version for v in alice.versions("private/ledger")] == [1]
 
 
@@ -144,9 +167,10 @@ def test_concurrent_users_never_see_each_others_data(users_server):
         seen = []
         for i in range(8):
             db.upload(pd.DataFrame({"owner": [marker] * 3, "i": [i] * 3}), "race/frame")
-            seen.extend(db.get("race/frame")["owner"].unique().tolist())
+            seen.extend(row["owner"] for row in read(users_server, user, "race/frame"))
         return seen
 
+    # the server runs these at once, each request on a handler of its own
     with ThreadPoolExecutor(max_workers=8) as pool:
         futures = {user: [pool.submit(work, user) for _ in range(2)] for user in ("alice", "bob")}
         results = {user: [v for f in fs for v in f.result()] for user, fs in futures.items()}

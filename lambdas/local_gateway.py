@@ -1,0 +1,369 @@
+"""What API Gateway does between a client and the function, for ``pandasdb serve``.
+
+A REST API with a Lambda proxy integration turns each HTTP request into a proxy event, calls
+the function, and turns its proxy response back into HTTP. On the way it applies rules that
+the function never sees: payload limits, binary media types, the integration timeout, and its
+own "gateway responses" (401, 413, 502, 504) with the CORS headers the stack gives them.
+``pandasdb serve`` applies the same rules (unless ``--no-gateway-rules``), so a client tested
+against it meets what AWS does. Each rule below names the AWS document it follows.
+
+Example
+-------
+>>> first_accept("application/vnd.apache.parquet;q=0.9, */*")
+'application/vnd.apache.parquet'
+>>> is_binary_media("application/octet-stream"), is_binary_media("*/*")
+(True, False)
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from pandasdb_core.wire import error_body
+
+#: "Payload size: 10 MB" for REST APIs (API Gateway quotas, "Quotas for configuring and
+#: running a REST API": https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html)
+GATEWAY_MAX_REQUEST = 10 * 1024 * 1024
+#: "Invocation payload (request and response): 6 MB each for synchronous invocations" (Lambda
+#: quotas: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html). Lambda
+#: measures the JSON it carries: the whole proxy event, with binary bodies in base64, and
+#: refuses requests over 6,291,456 bytes (RequestEntityTooLargeException) and responses over
+#: 6,291,556 (Function.ResponseSizeTooLarge, the figure its error message names).
+LAMBDA_MAX_REQUEST = 6 * 1024 * 1024
+LAMBDA_MAX_RESPONSE = 6 * 1024 * 1024 + 100
+#: "Maximum integration timeout: 50 milliseconds - 29 seconds" (API Gateway quotas, as above)
+INTEGRATION_TIMEOUT = 29.0
+#: the stack's ``binaryMediaTypes`` (``infra/api.py`` BINARY_TYPES; a test keeps them equal)
+BINARY_MEDIA_TYPES = ("application/vnd.apache.parquet", "application/octet-stream")
+#: the headers a browser may send, as the function's CORS configuration allows them
+CORS_ALLOW_HEADERS = "Authorization,Content-Type,Accept"
+CORS_ALLOW_METHODS = "GET,POST,PUT,DELETE,OPTIONS"
+#: hop-by-hop headers (RFC 9110 7.6.1) belong to one connection, never to a proxied response
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+    }
+)
+
+Headers = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """One HTTP response: status, headers (repeatable) and body."""
+
+    status: int
+    headers: Headers
+    body: bytes
+
+    def status_line(self) -> str:
+        """``"404 Not Found"``, as WSGI's ``start_response`` wants it.
+
+        Example
+        -------
+        >>> HttpAnswer(504, [], b"").status_line()
+        '504 Gateway Timeout'
+        """
+        try:
+            phrase = HTTPStatus(self.status).phrase
+        except ValueError:
+            phrase = "Unknown"
+        return f"{self.status} {phrase}"
+
+
+class BodyNotText(ValueError):
+    """A request body that is neither binary by its type nor UTF-8 text."""
+
+
+def first_accept(accept: str | None) -> str:
+    """The first media type of an ``Accept`` header, lowercased, without parameters.
+
+    Example
+    -------
+    >>> first_accept(None), first_accept("Text/CSV; q=1, application/json")
+    ('', 'text/csv')
+    """
+    return (accept or "").split(",", 1)[0].split(";", 1)[0].strip().lower()
+
+
+def is_binary_media(
+    media_type: str | None, binary_types: Sequence[str] = BINARY_MEDIA_TYPES
+) -> bool:
+    """Whether ``media_type`` is one of the API's binary media types (which may hold
+    wildcards such as ``image/*``, as ``binaryMediaTypes`` may).
+
+    Example
+    -------
+    >>> is_binary_media("application/vnd.apache.parquet; charset=binary")
+    True
+    >>> is_binary_media("image/png", ["image/*"]), is_binary_media("text/csv")
+    (True, False)
+    """
+    base = first_accept(media_type)
+    return bool(base) and any(fnmatch.fnmatchcase(base, pattern) for pattern in binary_types)
+
+
+def cors_headers(origin: str | None, allowed: Sequence[str]) -> Headers:
+    """The CORS headers of a gateway response: ``*``, or the request's origin when it is
+    one of ``allowed`` (else the first allowed origin, which the browser will refuse).
+
+    API Gateway's own 4XX/5XX answers carry no CORS headers unless the stack declares them
+    as gateway response parameters ("Enabling CORS for a REST API resource":
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/how-to-cors.html); without
+    them a browser sees a network error instead of the 401 or 413.
+
+    Example
+    -------
+    >>> cors_headers("https://a.example", ["https://b.example", "https://a.example"])[:2]
+    [('Access-Control-Allow-Origin', 'https://a.example'), ('Vary', 'Origin')]
+    >>> cors_headers(None, ["*"])[0]
+    ('Access-Control-Allow-Origin', '*')
+    """
+    if "*" in allowed:
+        headers = [("Access-Control-Allow-Origin", "*")]
+    else:
+        chosen = origin if origin in allowed else allowed[0]
+        headers = [("Access-Control-Allow-Origin", chosen), ("Vary", "Origin")]
+    return headers + [
+        ("Access-Control-Allow-Headers", CORS_ALLOW_HEADERS),
+        ("Access-Control-Allow-Methods", CORS_ALLOW_METHODS),
+    ]
+
+
+def gateway_response(
+    status: int, body: dict[str, Any], origin: str | None, allowed: Sequence[str]
+) -> HttpAnswer:
+    """An answer API Gateway gives by itself (a "gateway response": UNAUTHORIZED 401,
+    REQUEST_TOO_LARGE 413, INTEGRATION_TIMEOUT 504, DEFAULT_5XX; "Gateway response types":
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html),
+    as JSON with CORS headers.
+
+    Example
+    -------
+    >>> answer = gateway_response(504, TIMED_OUT, None, ["*"])
+    >>> answer.status, answer.body
+    (504, b'{"message": "Endpoint request timed out"}')
+    """
+    headers = [("Content-Type", "application/json"), *cors_headers(origin, allowed)]
+    return HttpAnswer(status, headers, json.dumps(body).encode())
+
+
+#: INTEGRATION_TIMEOUT's body: what API Gateway answers when the function outlives 29 s
+TIMED_OUT = {"message": "Endpoint request timed out"}
+#: what API Gateway answers (502) when the function fails or its response is refused: an
+#: exception, a malformed proxy response, or one over Lambda's 6 MB ("Handle Lambda errors
+#: in API Gateway", and "How do I resolve HTTP 502 errors from API Gateway REST APIs with
+#: Lambda proxy integration?": https://repost.aws/knowledge-center/malformed-502-api-gateway)
+FUNCTION_FAILED = {"message": "Internal server error"}
+
+
+def request_body(body: bytes, content_type: str | None, strict: bool) -> tuple[str | None, bool]:
+    """The event's ``body`` and ``isBase64Encoded`` for a request body.
+
+    API Gateway base64-encodes a request body whose ``Content-Type`` is a binary media
+    type and passes any other as UTF-8 text ("Binary media types for REST APIs":
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-payload-encodings.html).
+    A body that is not UTF-8 under a text type would arrive corrupted, so with ``strict``
+    (the gateway rules on) it raises :class:`BodyNotText`; without, it goes as base64.
+
+    Example
+    -------
+    >>> request_body(b"a,b\\n", "text/csv", strict=True)
+    ('a,b\\n', False)
+    >>> request_body(b"PAR1", "application/vnd.apache.parquet", strict=True)
+    ('UEFSMQ==', True)
+    >>> request_body(b"", None, strict=True)
+    (None, False)
+    """
+    if not body:
+        return None, False
+    if is_binary_media(content_type):
+        return base64.b64encode(body).decode(), True
+    try:
+        return body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        if strict:
+            raise BodyNotText(
+                f"the body is neither parquet nor UTF-8 text: Content-Type {content_type!r} "
+                f"is not a binary media type ({', '.join(BINARY_MEDIA_TYPES)}), so API "
+                "Gateway would pass it as text; send binary data with one of those types"
+            ) from None
+        return base64.b64encode(body).decode(), True
+
+
+def proxy_event(
+    method: str,
+    target: str,
+    headers: Headers,
+    body: bytes,
+    claims: dict[str, str] | None,
+    source_ip: str,
+    *,
+    strict: bool,
+) -> dict[str, Any]:
+    """The REST proxy event for one request ("Input format of a Lambda function for proxy
+    integration": https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html).
+
+    ``claims`` are the Cognito authorizer's, or None where no authorizer runs (a CORS
+    preflight never reaches one).
+
+    Example
+    -------
+    >>> event = proxy_event("GET", "/dataframes?prefix=a", [("Accept", "*/*")], b"",
+    ...                     {"sub": "alice"}, "127.0.0.1", strict=True)
+    >>> event["path"], event["queryStringParameters"], event["requestContext"]["authorizer"]
+    ('/dataframes', {'prefix': 'a'}, {'claims': {'sub': 'alice'}})
+    """
+    parts = urlsplit(target)
+    path = unquote(parts.path)
+    multi = parse_qs(parts.query, keep_blank_values=True)
+    header_map: dict[str, str] = {}
+    multi_headers: dict[str, list[str]] = {}
+    for key, value in headers:
+        header_map[key] = value
+        multi_headers.setdefault(key, []).append(value)
+    content_type = next((v for k, v in headers if k.lower() == "content-type"), None)
+    text, encoded = request_body(body, content_type, strict)
+    context: dict[str, Any] = {
+        "requestId": str(uuid.uuid4()),
+        "stage": "local",
+        "httpMethod": method,
+        "path": parts.path,
+        "resourcePath": "/{proxy+}",
+        "identity": {"sourceIp": source_ip},
+    }
+    if claims is not None:
+        context["authorizer"] = {"claims": claims}
+    return {
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": header_map,
+        "multiValueHeaders": multi_headers,
+        "queryStringParameters": {k: v[-1] for k, v in multi.items()} or None,
+        "multiValueQueryStringParameters": multi or None,
+        "pathParameters": {"proxy": path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": context,
+        "body": text,
+        "isBase64Encoded": encoded,
+    }
+
+
+def event_size(event: dict[str, Any]) -> int:
+    """Bytes of the event as Lambda receives it (JSON; base64 and escapes included).
+
+    Example
+    -------
+    >>> event_size({"body": 'say "hi"'})
+    22
+    """
+    return len(json.dumps(event).encode())
+
+
+def http_answer(
+    response: Any, accept: str | None, *, strict: bool, origin: str | None, allowed: Sequence[str]
+) -> HttpAnswer:
+    """Turn the function's proxy response into HTTP, as API Gateway does.
+
+    ``strict`` applies the gateway's rules: a response over Lambda's 6 MB (measured on its
+    JSON) or a malformed one becomes 502 ``{"message": "Internal server error"}``; a
+    base64-encoded body is decoded only when the request's *first* ``Accept`` type is a
+    binary media type, otherwise the client receives the base64 text ("Binary media types
+    for REST APIs", as above; "Output format of a Lambda function for proxy integration"
+    for how ``headers`` and ``multiValueHeaders`` merge). Without ``strict`` binary bodies
+    are always decoded and nothing is measured.
+
+    Example
+    -------
+    >>> fn = {"statusCode": 200, "headers": {"Content-Type": "application/octet-stream"},
+    ...       "body": "AAE=", "isBase64Encoded": True}
+    >>> http_answer(fn, "*/*", strict=True, origin=None, allowed=["*"]).body
+    b'AAE='
+    >>> http_answer(fn, "application/octet-stream", strict=True, origin=None, allowed=["*"]).body
+    b'\\x00\\x01'
+    """
+    failed = gateway_response(502, FUNCTION_FAILED, origin, allowed)
+    if not isinstance(response, dict):
+        return failed
+    status = response.get("statusCode")
+    body = response.get("body") or ""
+    if not isinstance(status, int) or not 100 <= status <= 599 or not isinstance(body, str):
+        return failed
+    if strict and len(json.dumps(response).encode()) > LAMBDA_MAX_RESPONSE:
+        return failed
+    if response.get("isBase64Encoded") and (not strict or is_binary_media(accept)):
+        try:
+            data = base64.b64decode(body, validate=True)
+        except ValueError:
+            return failed
+    else:
+        data = body.encode()
+    merged: dict[str, list[str]] = {
+        key: [str(value)] for key, value in (response.get("headers") or {}).items()
+    }
+    for key, values in (response.get("multiValueHeaders") or {}).items():
+        merged[key] = [str(v) for v in values]
+    headers = [
+        (key, value)
+        for key, values in merged.items()
+        if key.lower() not in HOP_BY_HOP
+        for value in values
+    ]
+    return HttpAnswer(status, headers, data)
+
+
+def lambda_payload_refusal(size: int, origin: str | None, allowed: Sequence[str]) -> HttpAnswer:
+    """413 for a request whose event is over Lambda's 6 MB (see :data:`LAMBDA_MAX_REQUEST`).
+
+    Example
+    -------
+    >>> lambda_payload_refusal(7_000_000, None, ["*"]).status
+    413
+    """
+    return gateway_response(
+        413,
+        error_body(
+            "too_large",
+            f"the request is {size:,} bytes as API Gateway passes it to Lambda (binary "
+            f"bodies in base64, text JSON-escaped); Lambda takes at most "
+            f"{LAMBDA_MAX_REQUEST:,}: stage it with POST /dataframes/staging",
+        ),
+        origin,
+        allowed,
+    )
+
+
+def body_refusal(size: int, limit: int, origin: str | None, allowed: Sequence[str]) -> HttpAnswer:
+    """413 for a request body over the gateway's limit (see :data:`GATEWAY_MAX_REQUEST`).
+
+    Example
+    -------
+    >>> json.loads(body_refusal(11, 10, None, ["*"]).body)["error"]
+    'too_large'
+    """
+    return gateway_response(
+        413,
+        error_body(
+            "too_large",
+            f"body of {size:,} bytes is over {limit:,}; stage it with POST /dataframes/staging",
+        ),
+        origin,
+        allowed,
+    )

@@ -1,0 +1,87 @@
+"""Users' stores on ``pandasdb serve``: one folder per user, and the presigned URLs that
+stand in for S3's (HMAC-signed, expiring, one key and one method, served at ``/_blobs/``).
+
+Example
+-------
+>>> import tempfile
+>>> stores = StoreCache(tempfile.mkdtemp(), per_user=True, presigner=Presigner("http://h"))
+>>> from lambdas.identity import Caller
+>>> ctx = stores.resolve(Caller("alice", "alice"))
+>>> ctx.presign("PUT", ".staging/uploads/1").startswith("http://h/_blobs/alice/.staging/")
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import pandasdb_core as pdb
+from pandasdb_core.wire import PRESIGN_SECONDS
+
+from .context import StoreContext
+from .identity import Caller
+
+
+class Presigner:
+    """HMAC-signed, expiring URLs for one method on one key of one user's store."""
+
+    def __init__(self, base_url: str, secret: bytes | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.secret = secret or os.urandom(32)
+
+    def _signature(self, method: str, user: str, key: str, expires: int) -> str:
+        message = f"{method}\n{user}\n{key}\n{expires}".encode()
+        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
+
+    def sign(self, method: str, user: str, key: str, seconds: int = PRESIGN_SECONDS) -> str:
+        """A URL allowing ``method`` on ``key`` of ``user`` for ``seconds``."""
+        expires = int(time.time()) + seconds
+        query = urlencode(
+            {"expires": expires, "signature": self._signature(method, user, key, expires)}
+        )
+        return f"{self.base_url}/_blobs/{quote(user)}/{quote(key)}?{query}"
+
+    def check(self, method: str, user: str, key: str, query: dict[str, list[str]]) -> str | None:
+        """None if the URL is valid now, else the reason it is not."""
+        try:
+            expires = int(query["expires"][0])
+            signature = query["signature"][0]
+        except (KeyError, ValueError, IndexError):
+            return "the URL is not signed"
+        if expires < time.time():
+            return "the URL has expired"
+        if not hmac.compare_digest(signature, self._signature(method, user, key, expires)):
+            return "the signature does not match"
+        return None
+
+
+class StoreCache:
+    """Each user's :class:`StoreContext`, opened once: the folder ``data/{user}`` when
+    ``per_user`` (a users file), else ``data`` itself. Safe from any thread."""
+
+    def __init__(self, data: str | os.PathLike[str], per_user: bool, presigner: Presigner) -> None:
+        self.data = Path(data)
+        self.per_user = per_user
+        self.presigner = presigner
+        self._stores: dict[str, StoreContext] = {}
+        self._lock = threading.Lock()
+
+    def resolve(self, caller: Caller) -> StoreContext:
+        """The caller's store and presigner (a :data:`~lambdas.context.StoreResolver`)."""
+        with self._lock:
+            ctx = self._stores.get(caller.username)
+            if ctx is None:
+                root = self.data / caller.username if self.per_user else self.data
+                store = pdb.open(root)
+
+                def presign(method: str, key: str, user: str = caller.username) -> str:
+                    return self.presigner.sign(method, user, key)
+
+                ctx = self._stores[caller.username] = StoreContext(store, presign)
+            return ctx
