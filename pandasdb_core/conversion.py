@@ -258,7 +258,10 @@ def to_pandas(frame: pl.DataFrame, schema: Schema) -> Any:
 
     recorded = {c["name"]: c for c in schema["columns"]}
     columns = {s.name: _pandas_column(s, recorded.get(s.name)) for s in frame.iter_columns()}
-    out = pd.DataFrame(columns, index=pd.RangeIndex(frame.height))
+    # arrays rather than Series (thousands of Series sharing one index cost quadratic time),
+    # except object columns: from an array pandas would infer them as strings
+    arrays = {n: c if c.dtype == object else c.array for n, c in columns.items()}
+    out = pd.DataFrame(arrays, index=pd.RangeIndex(frame.height), copy=False)
     levels = [n for n in out.columns if n.startswith(INDEX_PREFIX)]
     if levels:
         out = out.set_index(levels)
@@ -292,7 +295,8 @@ def _pandas_column(series: pl.Series, col: dict[str, Any] | None) -> Any:
         out = series.to_pandas()
     if target is not None and str(out.dtype) != target:
         # metadata from an old or foreign writer may not apply: then keep what the data gives
-        with contextlib.suppress(TypeError, ValueError, OverflowError):
+        # (an unknown zone is a KeyError: zoneinfo.ZoneInfoNotFoundError)
+        with contextlib.suppress(TypeError, ValueError, OverflowError, KeyError):
             out = out.astype(target)
     return out
 
@@ -334,33 +338,36 @@ def _categorical(series: pl.Series, col: dict[str, Any]) -> Any:
 
 def _category_index(col: dict[str, Any]) -> Any:
     """Rebuild recorded categories (see :func:`_describe_categories`); None if absent or not
-    rebuildable, so that the data's own categories are used."""
-    import numpy as np
-    import pandas as pd
-
+    rebuildable (a foreign or hostile writer's), so that the data's own categories are used."""
     values, kind = col.get("categories"), col.get("categories_dtype")
     if values is None:
         return None
     try:
-        if kind is None:  # written before categories had a recorded dtype: strings
-            return pd.Index(values)
-        if kind == "date":
-            return pd.Index([dt.date.fromisoformat(v) for v in values], dtype=object)
-        dtype = pd.api.types.pandas_dtype(kind)
-        if dtype.kind in "mM":
-            unit = (
-                dtype.unit if isinstance(dtype, pd.DatetimeTZDtype) else np.datetime_data(dtype)[0]
-            )
-            counts = np.array(values, dtype="int64").view(f"{dtype.kind}8[{unit}]")
-            index = pd.Index(counts)
-            if isinstance(dtype, pd.DatetimeTZDtype):
-                index = index.tz_localize("UTC").tz_convert(dtype.tz)
-            return index
-        if dtype.kind == "f":
-            return pd.Index([float(v) for v in values], dtype=dtype)
-        return pd.Index(values, dtype=dtype)
-    except (TypeError, ValueError, OverflowError):
+        index = _rebuild_categories(values, kind)
+    except (TypeError, ValueError, OverflowError, KeyError):
         return None
+    return index if index.is_unique and not index.hasnans else None
+
+
+def _rebuild_categories(values: list[Any], kind: str | None) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    if kind is None:  # written before categories had a recorded dtype: strings
+        return pd.Index(values)
+    if kind == "date":
+        return pd.Index([dt.date.fromisoformat(v) for v in values], dtype=object)
+    dtype = pd.api.types.pandas_dtype(kind)
+    if dtype.kind in "mM":
+        unit = dtype.unit if isinstance(dtype, pd.DatetimeTZDtype) else np.datetime_data(dtype)[0]
+        counts = np.array(values, dtype="int64").view(f"{dtype.kind}8[{unit}]")
+        index = pd.Index(counts)
+        if isinstance(dtype, pd.DatetimeTZDtype):
+            index = index.tz_localize("UTC").tz_convert(dtype.tz)
+        return index
+    if dtype.kind == "f":
+        return pd.Index([float(v) for v in values], dtype=dtype)
+    return pd.Index(values, dtype=dtype)
 
 
 def output_polars(frame: pl.DataFrame, schema: Schema) -> pl.DataFrame:

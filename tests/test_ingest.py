@@ -262,3 +262,47 @@ def test_cli_upload_types_csv_by_every_row_and_keeps_nanoseconds(tmp_path):
     back = pdb.open(tmp_path / "store").get("f", engine="polars")
     assert back["a"][-1] == "x"
     assert back["t"].cast(int)[0] % 1_000_000_000 == 123456789
+
+
+pandas_names = st.sampled_from(
+    [
+        "category",
+        "Int64",
+        "int8",
+        "str",
+        "object",
+        "datetime64[ns, Mars/Base]",
+        "period[M]",
+        "float16",
+        "boolean",
+        "datetime64[ns, UTC+05:30]",
+        "timedelta64[s]",
+        "nonsense",
+        "",
+    ]
+)
+hostile_columns = st.fixed_dictionaries(
+    {"name": st.sampled_from(["a", "b"])},
+    optional={
+        "pandas": st.none() | pandas_names,
+        "categories": st.none()
+        | st.lists(json_scalars.filter(lambda v: v is not None), max_size=4),
+        "categories_dtype": st.none() | pandas_names | st.just("date"),
+        "ordered": st.booleans(),
+    },
+)
+
+
+@given(
+    columns=st.lists(hostile_columns, max_size=3),
+    a=st.lists(st.none() | st.integers(-5, 5), min_size=2, max_size=2),
+)
+@FUZZ
+def test_any_schema_a_client_sends_reads_back_without_error(columns, a):
+    """A parquet body's pandasdb.schema is the sender's word: whatever it says, the frame is
+    refused with a pandasdb error or stored, and then reads back into pandas."""
+    table = pa.table({"a": pa.array(a, pa.int64()), "b": ["x", None]})
+    sent = json.dumps({"columns": columns, "index": []})
+    stored_or_refused(
+        frame_from_bytes, parquet(table.replace_schema_metadata({"pandasdb.schema": sent}))
+    )
