@@ -355,8 +355,8 @@ def body_refusal(size: int, limit: int, origin: str | None, allowed: Sequence[st
 
     Example
     -------
-    >>> json.loads(body_refusal(11, 10, None, ["*"]).body)["error"]
-    'too_large'
+    >>> json.loads(body_refusal(11, 10, None, ["*"]).body)["message"]
+    'body of 11 bytes is over 10; stage it with POST /dataframes/staging'
     """
     return gateway_response(
         413,

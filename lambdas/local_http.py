@@ -11,7 +11,7 @@ top of its defaults this module adds:
 - refusal of ambiguous framing that could smuggle a second request: ``Content-Length``
   beside ``Transfer-Encoding``, or ``Transfer-Encoding`` in HTTP/1.0 (waitress already
   refuses a malformed or repeated ``Content-Length`` with one 400 and decodes chunked bodies);
-- JSON error bodies ``{"error", "message"}`` with CORS headers for waitress's own errors;
+- JSON error bodies (the API's error model) with CORS headers for waitress's own errors;
 - ``poll()`` instead of ``select()``, so more than 1,024 connections work at all.
 
 Example
@@ -135,7 +135,7 @@ class _Parser(HTTPRequestParser):
 
 
 class _JsonErrorTask(ErrorTask):
-    """waitress's error answers (400, 408, 413, 431, 500, 501) as ``{"error", "message"}``."""
+    """waitress's error answers (400, 408, 413, 431, 500, 501) in the API's error model."""
 
     def execute(self) -> None:
         error = self.request.error

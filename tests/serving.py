@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from lambdas.handler import make_handler
 from lambdas.local_server import ServeOptions, make_server
+from pandasdb_core.wire import error_body
 
 STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3}) ")
 
@@ -98,6 +99,12 @@ def exchange(url: str, raw: bytes, timeout: float = 10.0) -> bytes:
 def statuses(received: bytes) -> list[int]:
     """The status codes of every response in a raw byte stream."""
     return [int(code) for code in STATUS_LINE.findall(received)]
+
+
+def is_error(body: Any, code: str) -> bool:
+    """Whether ``body`` is the API's error model (:func:`pandasdb_core.wire.error_body`)
+    for the error ``code``, whatever its message."""
+    return isinstance(body, dict) and body == error_body(code, body.get("message", ""))
 
 
 def json_body(received: bytes) -> Any:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from serving import connect, exchange, json_body, serving, statuses
+from serving import connect, exchange, is_error, json_body, serving, statuses
 
 from lambdas.handler import make_handler
 
@@ -192,7 +192,9 @@ def test_bad_or_conflicting_framing_gets_exactly_one_error(open_server, version,
     )
     assert len(statuses(received)) == 1, received
     assert statuses(received)[0] in (400, 501)
-    assert set(json_body(received)) == {"error", "message"}
+    assert is_error(json_body(received), "bad_request") or is_error(
+        json_body(received), "not_implemented"
+    )
 
 
 def test_head_answers_the_headers_of_get_without_a_body(open_server):
@@ -228,7 +230,7 @@ def test_a_request_that_trickles_in_past_the_deadline_gets_408(tmp_path):
             while chunk := sock.recv(65536):
                 received += chunk
         assert statuses(received) == [408]
-        assert json_body(received)["error"] == "request_timeout"
+        assert is_error(json_body(received), "request_timeout")
         assert requests.get(f"{url}/dataframes", timeout=30).status_code == 200
 
 

@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 import requests
 from pandas.testing import assert_frame_equal
+from serving import is_error
 
 import pandasdb_core as pdb
 from pandasdb_core.sample_data import sample_frame
@@ -176,7 +177,7 @@ def test_error_codes_and_messages(open_server, method, path, kwargs, status, cod
     response = requests.request(method, open_server.url + path, **kwargs)
     assert response.status_code == status, response.text
     body = response.json()
-    assert body["error"] == code and words in body["message"]
+    assert is_error(body, code) and words in body["message"]
 
 
 def test_schema_conflict_is_400_and_store_unchanged(open_server):
@@ -188,7 +189,7 @@ def test_schema_conflict_is_400_and_store_unchanged(open_server):
     bad = requests.post(
         f"{base}/dataframes/upload", json={"dataframe": "a\nx\n", "dataframe_name": name}
     )
-    assert bad.status_code == 400 and bad.json()["error"] == "schema_mismatch"
+    assert bad.status_code == 400 and is_error(bad.json(), "schema_mismatch")
     assert requests.get(f"{base}/dataframes/{name}/versions").json()[-1]["version"] == 1
 
 
