@@ -17,7 +17,6 @@ True
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import os
 import time
@@ -189,13 +188,19 @@ def staging(call: Call) -> Response:
 def list_frames(call: Call) -> Response:
     """``GET /dataframes``: the caller's frames."""
     records = call.store_ctx.store.list(call.request.prefix)
-    return json_response(200, [dataclasses.asdict(r) for r in records])
+    return json_response(200, records.to_json())
 
 
 def versions(call: Call) -> Response:
     """``GET /dataframes/{name}/versions``: a frame's history."""
     records = call.store_ctx.store.versions(call.request.name)
-    return json_response(200, [dataclasses.asdict(r) for r in records])
+    return json_response(200, records.to_json())
+
+
+def dates(call: Call) -> Response:
+    """``GET /dataframes/{name}/dates``: the days a Date layout holds, as ISO dates."""
+    days = call.store_ctx.store.dates(**call.request.model_dump())
+    return json_response(200, [day.isoformat() for day in days])
 
 
 def read_frame(call: Call) -> Response:
@@ -260,6 +265,7 @@ HANDLERS: dict[str, Callable[[Call], Response]] = {
     "staging": staging,
     "list": list_frames,
     "versions": versions,
+    "dates": dates,
     "read": read_frame,
     "delete": delete_frame,
     "openapi": openapi,

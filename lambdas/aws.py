@@ -136,6 +136,7 @@ def _build(caller: Caller, bucket: str) -> StoreContext:
         owner=caller.user_id,
         session=session,
         chunk_rows=int(os.environ.get("PANDASDB_CHUNK_ROWS", DEFAULT_CHUNK_ROWS)),
+        progress=False,
     )
 
     def presign(method: str, key: str) -> str:

@@ -36,6 +36,7 @@ from .frame_store import FrameStore
 from .opening import open
 from .records import Commit, FrameInfo, VacuumReport, VersionInfo
 from .store import Store
+from .version import __version__
 
 if TYPE_CHECKING:
     from .client import RemoteStore
@@ -56,6 +57,7 @@ def connect(url: str, token: str | None = None, **options: Any) -> RemoteStore:
 
 
 __all__ = [
+    "__version__",
     "open",
     "connect",
     "Store",

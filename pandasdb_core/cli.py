@@ -1,5 +1,5 @@
-"""The ``pandasdb`` command line: upload, get, ls, versions, rm, vacuum, demo, and commands
-other packages register (``serve``).
+"""The ``pandasdb`` command line: upload, get, ls, versions, dates, rm, vacuum, demo, and
+commands other packages register (``serve``).
 
 Example
 -------
@@ -9,8 +9,6 @@ Example
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import datetime as dt
 import json
 import sys
 import time
@@ -21,11 +19,13 @@ from typing import Any
 
 import polars as pl
 
-from . import opening
+from . import opening, stats
 from .conversion import to_engine
 from .errors import PandasDBError
-from .operations import ListQuery, ReadQuery, UploadOptions, VacuumOptions
+from .operations import DatesQuery, ListQuery, ReadQuery, UploadOptions, VacuumOptions
+from .results import Records
 from .store import Store
+from .version import __version__
 
 DEFAULT_STORE = "./pandasdb-data"
 
@@ -52,19 +52,9 @@ def _write_output(frame: pl.DataFrame, path: str | None) -> None:
         frame.write_csv(path)
 
 
-def _print_records(records: Sequence[Any], as_json: bool) -> None:
-    rows = [dataclasses.asdict(r) for r in records]
-    if as_json:
-        print(json.dumps(rows, indent=2, default=str))
-        return
-    for row in rows:
-        for key in ("created_at", "updated_at"):
-            if key in row:
-                row[key] = dt.datetime.fromtimestamp(row[key], dt.UTC).strftime("%F %T")
-    if rows:
-        print(pl.DataFrame(rows, strict=False))
-    else:
-        print("(none)")
+def _print_records(records: Records[Any], as_json: bool) -> None:
+    # the table and the JSON of the library and the HTTP API (times in UTC)
+    print(json.dumps(records.to_json(), indent=2) if as_json else records)
 
 
 def cmd_upload(db: Store, args: argparse.Namespace) -> None:
@@ -92,6 +82,12 @@ def cmd_ls(db: Store, args: argparse.Namespace) -> None:
 
 def cmd_versions(db: Store, args: argparse.Namespace) -> None:
     _print_records(db.versions(args.name), args.json)
+
+
+def cmd_dates(db: Store, args: argparse.Namespace) -> None:
+    query = DatesQuery.from_cli(args, name=args.name)
+    days = [day.isoformat() for day in stats.days(db, query)]
+    print(json.dumps(days) if args.json else "\n".join(days))
 
 
 def cmd_rm(db: Store, args: argparse.Namespace) -> None:
@@ -142,7 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"store URL: a folder, memory:// or s3://bucket (default {DEFAULT_STORE})",
     )
     parser.add_argument("--table", default=None, help="DynamoDB table, for s3:// stores")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show or hide progress bars (default: shown on a terminal, not under CI)",
+    )
+    parser.add_argument("--version", action="version", version=f"pandasdb {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("upload", help="upload a CSV or parquet file as a new version")
@@ -166,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("name")
     ver.add_argument("--json", action="store_true")
     ver.set_defaults(func=cmd_versions)
+
+    dates = sub.add_parser("dates", help="days a frame's Date layout holds, from its index")
+    dates.add_argument("name")
+    DatesQuery.add_cli_arguments(dates)
+    dates.add_argument("--json", action="store_true")
+    dates.set_defaults(func=cmd_dates)
 
     rm = sub.add_parser("rm", help="delete a frame")
     rm.add_argument("name")
@@ -195,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "needs_store", True):
             args.func(args)
             return 0
-        db = opening.open(args.store, table=args.table, progress=not args.no_progress)
+        db = opening.open(args.store, table=args.table, progress=args.progress)
         args.func(db, args)
     except PandasDBError as exc:
         print(f"error: {exc}", file=sys.stderr)

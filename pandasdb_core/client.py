@@ -16,10 +16,13 @@ Example
 
 from __future__ import annotations
 
-import dataclasses
+import base64
+import datetime as dt
 import io
+import json
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import polars as pl
 import requests
@@ -28,11 +31,20 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
 from . import errors
+from . import progress as progress_policy
 from .conversion import Engine, check_engine, to_engine, to_polars
 from .http_routes import ROUTES_BY_NAME
-from .operations import DeleteRequest, FrameRef, ListQuery, ReadQuery, UploadOptions
+from .operations import (
+    DatesQuery,
+    DeleteRequest,
+    FrameRef,
+    ListQuery,
+    ReadQuery,
+    UploadOptions,
+)
 from .operations.base import takes
-from .records import Commit, FrameInfo, VersionInfo
+from .records import Commit
+from .results import FrameList, VersionList
 from .wire import MAX_INLINE_REQUEST, MEDIA_TYPES, frame_to_bytes, parquet_schema
 
 _ERRORS: dict[str, type[errors.PandasDBError]] = {
@@ -50,16 +62,16 @@ _ERRORS: dict[str, type[errors.PandasDBError]] = {
     )
 }
 PROGRESS_BYTES = 8 * 1024 * 1024
+#: retries of a connection that could not be made (refused, unresolvable, timed out)
+CONNECT_RETRIES = 1
 
 
 class _ProgressReader(io.BytesIO):
     """A body that advances a progress bar as requests reads it."""
 
-    def __init__(self, data: bytes, label: str) -> None:
+    def __init__(self, data: bytes, bar: Any) -> None:
         super().__init__(data)
-        from tqdm.auto import tqdm
-
-        self._bar = tqdm(total=len(data), unit="B", unit_scale=True, desc=label, leave=False)
+        self._bar = bar
 
     def read(self, size: int | None = -1) -> bytes:
         chunk = super().read(size)
@@ -80,6 +92,9 @@ def _session(
     session = requests.Session()
     retry = Retry(
         total=retries,
+        # a refused or failed connection is retried once, at once: nothing listening is not
+        # worth waiting for (five backoffs took 7.5 s to say so)
+        connect=min(retries, CONNECT_RETRIES),
         read=None if resend else 0,
         backoff_factor=0.25,
         status_forcelist=list(statuses),
@@ -115,11 +130,14 @@ class RemoteStore:
         *,
         timeout: float = 300.0,
         retries: int = 5,
-        progress: bool = True,
+        progress: bool | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.progress = progress
+        #: who the token says the caller is (shown by ``repr``; None if it does not say)
+        self.user = token_user(token) if token else None
+        self._has_token = bool(token)
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         reads = frozenset({"GET", "PUT", "DELETE"})
         self._reads = _session(reads, (429, 500, 502, 503, 504), retries, resend=True)
@@ -127,7 +145,10 @@ class RemoteStore:
         self._writes = _session(frozenset({"POST"}), (429,), retries, resend=False)
 
     def __repr__(self) -> str:
-        return f"<pandasdb RemoteStore {self.url}>"
+        parts = urlsplit(self.url)
+        where = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # no userinfo
+        who = f" as {self.user}" if self.user else (" with a token" if self._has_token else "")
+        return f"<pandasdb RemoteStore {where}{who}>"
 
     # plumbing --------------------------------------------------------------
 
@@ -170,16 +191,23 @@ class RemoteStore:
         except (ValueError, KeyError, TypeError):
             code, message = "", response.text[:300] or response.reason
         if code == "not_found" and name is not None:
-            return errors.FrameNotFound(name)
+            return errors.FrameNotFound(name, message=message)
         cls = _ERRORS.get(code)
         if cls is not None:
             return cls(message)
         return errors.PandasDBError(f"HTTP {response.status_code}: {message}")
 
+    def _bar(self, total: int, label: str) -> Any:
+        """A transfer progress bar, or None (small transfers and the progress policy)."""
+        if total < PROGRESS_BYTES:
+            return None
+        return progress_policy.bar(
+            total=total, desc=label, unit="B", unit_scale=True, progress=self.progress
+        )
+
     def _body(self, data: bytes, label: str) -> bytes | _ProgressReader:
-        if self.progress and len(data) >= PROGRESS_BYTES:
-            return _ProgressReader(data, label)
-        return data
+        bar = self._bar(len(data), label)
+        return data if bar is None else _ProgressReader(data, bar)
 
     # the store's methods ---------------------------------------------------
 
@@ -254,29 +282,42 @@ class RemoteStore:
         return to_engine(frame, schema, engine)
 
     def _download(self, response: requests.Response) -> bytes:
-        total = int(response.headers.get("Content-Length") or 0)
-        if not (self.progress and total >= PROGRESS_BYTES):
+        bar = self._bar(int(response.headers.get("Content-Length") or 0), "downloading")
+        if bar is None:
             return response.content
-        from tqdm.auto import tqdm
-
         buf = io.BytesIO()
-        with tqdm(total=total, unit="B", unit_scale=True, desc="downloading", leave=False) as bar:
+        with bar:
             for chunk in response.iter_content(1 << 20):
                 buf.write(chunk)
                 bar.update(len(chunk))
         return buf.getvalue()
 
-    def list(self, prefix: str = "") -> list[FrameInfo]:
-        """Frames whose name starts with ``prefix``."""
+    def list(self, prefix: str = "") -> FrameList:
+        """Frames whose name starts with ``prefix`` (see :meth:`Store.list`)."""
         query = ListQuery.build(prefix=prefix)
         rows = self._call("GET", ROUTES_BY_NAME["list"].url(), params=query.to_query()).json()
-        return [_record(FrameInfo, row) for row in rows]
+        return FrameList.from_json(rows)
 
-    def versions(self, name: str) -> list[VersionInfo]:
-        """The version history of ``name``."""
+    def versions(self, name: str) -> VersionList:
+        """The version history of ``name`` (see :meth:`Store.versions`)."""
         ref = FrameRef.build(name=name)
         rows = self._call("GET", ROUTES_BY_NAME["versions"].url(name=ref.name), name=name)
-        return [_record(VersionInfo, row) for row in rows.json()]
+        return VersionList.from_json(rows.json(), name=ref.name)
+
+    @takes(DatesQuery)
+    def dates(self, name: str, **options: Any) -> list[dt.date]:
+        """The days a Date layout of ``name`` holds rows for (see :meth:`Store.dates`).
+
+        Parameters
+        ----------
+        name
+            The frame.
+        <options>
+        """
+        query = DatesQuery.build(name=name, **options)
+        route = ROUTES_BY_NAME["dates"].url(name=query.name)
+        days = self._call("GET", route, name=name, params=query.to_query()).json()
+        return [dt.date.fromisoformat(day) for day in days]
 
     def delete(self, name: str) -> None:
         """Delete ``name``."""
@@ -284,10 +325,27 @@ class RemoteStore:
         self._call("DELETE", ROUTES_BY_NAME["delete"].url(name=request.name), name=name)
 
 
-def _record(cls: type, row: dict[str, Any]) -> Any:
-    fields = {f.name for f in dataclasses.fields(cls)}
-    data = {k: tuple(v) if isinstance(v, list) else v for k, v in row.items() if k in fields}
-    return cls(**data)
+def token_user(token: str) -> str | None:
+    """The user a JWT (a Cognito ID token) names, read from its claims without checking
+    them (the server does); None for an opaque token. Only for showing who is connected.
+
+    Example
+    -------
+    >>> claims = base64.urlsafe_b64encode(b'{"cognito:username": "alice"}').decode()
+    >>> token_user(f"h.{claims.rstrip('=')}.s"), token_user("token-alice-1")
+    ('alice', None)
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(claims, dict):
+        return None
+    found = [claims.get(k) for k in ("cognito:username", "username", "email")]
+    return next((f for f in found if isinstance(f, str) and f), None)
 
 
 def connect(
@@ -296,7 +354,7 @@ def connect(
     *,
     timeout: float = 300.0,
     retries: int = 5,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> RemoteStore:
     """Connect to a pandasdb HTTP API (API Gateway, or ``pandasdb serve``).
 
@@ -307,9 +365,12 @@ def connect(
     token
         A bearer token: a Cognito ID token on AWS, or a users-file token locally.
     timeout, retries
-        Per-request timeout in seconds; retries on 429 and 5xx with backoff.
+        Per-request timeout in seconds; retries on 429 and 5xx with backoff. A connection
+        that cannot be made (nothing listens, unknown host) is retried once, at once, then
+        raises :class:`StoreUnavailable` naming the URL.
     progress
-        Show progress bars for transfers over 8 MB.
+        Progress bars for transfers over 8 MB: None (default) shows them when a person is
+        watching (a notebook or a terminal, not CI); True or False forces.
 
     Examples
     --------

@@ -16,6 +16,9 @@ frame 'nope' does not exist
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable, Sequence
+
 __all__ = [
     "PandasDBError",
     "InvalidName",
@@ -72,13 +75,44 @@ class SchemaMismatch(PandasDBError, ValueError):
 
 
 class FrameNotFound(PandasDBError, LookupError):
-    """No frame of that name exists."""
+    """No frame of that name exists; the message suggests the closest names among ``known``
+    (the store's frames).
+
+    Example
+    -------
+    >>> print(FrameNotFound("sales/dayly", known=["sales/daily", "users"]))
+    frame 'sales/dayly' does not exist; did you mean 'sales/daily'?
+    """
 
     code = "not_found"
 
-    def __init__(self, name: str) -> None:
-        super().__init__(f"frame {name!r} does not exist")
+    def __init__(self, name: str, known: Iterable[str] = (), *, message: str | None = None) -> None:
+        #: the closest existing names, best first
+        self.close = _closest(name, known)
+        if message is None:  # the SDK passes the text the server wrote
+            message = f"frame {name!r} does not exist" + _did_you_mean(self.close)
+        super().__init__(message)
         self.name = name
+
+
+def _closest(name: str, known: Iterable[str]) -> tuple[str, ...]:
+    """Up to three names like ``name``: similar enough, and about as similar as the best."""
+    scored = []
+    for candidate in known:
+        score = difflib.SequenceMatcher(None, name, candidate).ratio()
+        if score >= 0.6:
+            scored.append((score, candidate))
+    scored.sort(key=lambda pair: (-pair[0], pair[1]))
+    best = scored[0][0] if scored else 0.0
+    return tuple(candidate for score, candidate in scored[:3] if score >= best - 0.1)
+
+
+def _did_you_mean(names: Sequence[str]) -> str:
+    if not names:
+        return ""
+    shown = [repr(n) for n in names]
+    listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
+    return f"; did you mean {listed}?"
 
 
 class VersionNotFound(PandasDBError, LookupError):

@@ -14,10 +14,12 @@ True
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Protocol, runtime_checkable
 
 from .conversion import Engine
-from .records import Commit, FrameInfo, VersionInfo
+from .records import Commit
+from .results import FrameList, VersionList
 
 
 @runtime_checkable
@@ -32,12 +34,16 @@ class FrameStore(Protocol):
         """Read ``name`` with filters, projection and time travel."""
         ...
 
-    def list(self, prefix: str = "") -> list[FrameInfo]:
+    def list(self, prefix: str = "") -> FrameList:
         """The frames whose name starts with ``prefix``."""
         ...
 
-    def versions(self, name: str) -> list[VersionInfo]:
+    def versions(self, name: str) -> VersionList:
         """A frame's retained versions."""
+        ...
+
+    def dates(self, name: str, **options: Any) -> list[dt.date]:
+        """The days a Date layout of a frame holds rows for."""
         ...
 
     def delete(self, name: str) -> None:

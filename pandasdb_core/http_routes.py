@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
 from .operations import (
+    DatesQuery,
     DeleteRequest,
     FrameRef,
     ListQuery,
@@ -103,6 +104,14 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("list", "GET", "/dataframes", ListQuery, "List frames"),
     Route("versions", "GET", "/dataframes/{name}/versions", FrameRef, "Version history of a frame"),
+    Route(
+        "dates",
+        "GET",
+        "/dataframes/{name}/dates",
+        DatesQuery,
+        "Days a frame's Date layout holds",
+        "ISO dates, oldest first, read from the chunk index.",
+    ),
     Route(
         "read",
         "GET",

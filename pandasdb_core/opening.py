@@ -4,7 +4,7 @@ Example
 -------
 >>> import pandasdb_core as pdb
 >>> pdb.open("memory://")
-<pandasdb Store blobs=MemoryBlobStore meta=MemoryMetadataStore>
+<pandasdb Store memory://>
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def open(  # noqa: A001 - the public name of the contract
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     format: str = "csv.gz",
     workers: int = 8,
-    progress: bool = False,
+    progress: bool | None = None,
     **options: Any,
 ) -> Store:
     """Open a store.
@@ -42,8 +42,11 @@ def open(  # noqa: A001 - the public name of the contract
         The DynamoDB table, for ``s3://`` URLs.
     create
         For ``s3://``: create a missing bucket and table.
-    chunk_rows, format, workers, progress
+    chunk_rows, format, workers
         Defaults for the returned :class:`Store`.
+    progress
+        Progress bars for long uploads and reads: None (default) shows them when a person is
+        watching (a notebook or a terminal, not CI); True or False forces.
     options
         For ``s3://``: ``owner`` (the user id DynamoDB keys begin with, default
         ``"default"``), ``region``, ``profile``.
@@ -53,7 +56,7 @@ def open(  # noqa: A001 - the public name of the contract
     >>> import tempfile, pandasdb_core as pdb
     >>> db = pdb.open(tempfile.mkdtemp())
     >>> db.list()
-    []
+    0 frames
     """
     settings = {
         "chunk_rows": chunk_rows,
@@ -67,22 +70,27 @@ def open(  # noqa: A001 - the public name of the contract
     if text.startswith("memory://"):
         from .adapters.memory import MemoryBlobStore, MemoryMetadataStore
 
-        return Store(MemoryBlobStore(), MemoryMetadataStore(), **settings)  # type: ignore[arg-type]
+        memory = (MemoryBlobStore(), MemoryMetadataStore())
+        return Store(*memory, location="memory://", **settings)  # type: ignore[arg-type]
     if text.startswith("s3://"):
         from .adapters.aws import open_s3
 
         blobs, meta = open_s3(text, table=table, create=create, workers=workers, **options)
-        return Store(blobs, meta, **settings)  # type: ignore[arg-type]
+        where = f"s3://{blobs.bucket}/{blobs.prefix}".rstrip("/")
+        location = f"{where} (table {meta.table}, owner {meta.owner})"
+        return Store(blobs, meta, location=location, **settings)  # type: ignore[arg-type]
     if "://" in text and not text.startswith("file://"):
         raise InvalidArgument(f"url {text!r}: use a folder path, file://, memory:// or s3://bucket")
     from .adapters.local import LocalBlobStore
     from .adapters.sqlite import SQLiteMetadataStore
 
-    root = Path(text.removeprefix("file://")).expanduser()
+    folder = text.removeprefix("file://")
+    root = Path(folder).expanduser()
     if root.exists() and not root.is_dir():
         raise InvalidArgument(f"url {text!r} is a file, not a folder")
     blobs = LocalBlobStore(root)
-    return Store(blobs, SQLiteMetadataStore(root / META_FILE), **settings)  # type: ignore[arg-type]
+    meta = SQLiteMetadataStore(root / META_FILE)
+    return Store(blobs, meta, location=f"{folder} (local)", **settings)  # type: ignore[arg-type]
 
 
 __all__ = ["open"]

@@ -1,4 +1,4 @@
-"""Run per-chunk work on a thread pool, with a progress bar when asked.
+"""Run per-chunk work on a thread pool, with a progress bar when a person is watching.
 
 Example
 -------
@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from . import progress as progress_policy
+
 T = TypeVar("T")
 R = TypeVar("R")
 #: fewer items than this never show a bar: the work is over before a person could read it
@@ -19,15 +21,30 @@ PROGRESS_MIN_ITEMS = 8
 
 
 def map_parallel(
-    fn: Callable[[T], R], items: Sequence[T], *, workers: int, label: str, progress: bool
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    *,
+    workers: int,
+    label: str,
+    progress: bool | None = None,
 ) -> list[R]:
-    """``[fn(item) for item in items]``, on up to ``workers`` threads, results in order."""
+    """``[fn(item) for item in items]``, on up to ``workers`` threads, results in order.
+
+    ``progress`` follows :mod:`pandasdb_core.progress` (None: a bar when a person is
+    watching and the work is long).
+    """
     if len(items) <= 1:
         return [fn(item) for item in items]
     with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
         results: Iterable[R] = pool.map(fn, items)
-        if progress and len(items) >= PROGRESS_MIN_ITEMS:
-            from tqdm.auto import tqdm
-
-            results = tqdm(results, total=len(items), desc=label, unit="chunk", leave=False)
-        return list(results)
+        if len(items) < PROGRESS_MIN_ITEMS:
+            return list(results)
+        bar = progress_policy.bar(total=len(items), desc=label, unit="chunk", progress=progress)
+        if bar is None:
+            return list(results)
+        with bar:
+            done = []
+            for result in results:
+                done.append(result)
+                bar.update(1)
+            return done

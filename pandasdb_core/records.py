@@ -127,8 +127,29 @@ class VersionInfo:
 
 
 @dataclass(frozen=True)
+class LayoutStats:
+    """What one layout of a frame holds at its latest version, as the chunk index says (no
+    data is read): rows, chunk files and their bytes, and the days (Date layout, as
+    ``YYYY-MM-DD``) or ids (ID layout) its chunks cover; ``lo``/``hi`` are None for batches
+    and for a layout that holds nothing."""
+
+    layout: str
+    rows: int = 0
+    chunks: int = 0
+    bytes: int = 0
+    lo: PartitionValue | None = None
+    hi: PartitionValue | None = None
+
+    @property
+    def avg_chunk_rows(self) -> float:
+        """Mean rows per chunk file: far below ``chunk_rows`` means ``compact`` would help."""
+        return self.rows / self.chunks if self.chunks else 0.0
+
+
+@dataclass(frozen=True)
 class FrameInfo:
-    """One entry of ``list()``."""
+    """One entry of ``list()``: a frame's latest version, its rows and columns, and per
+    layout (``stats``) the range it covers, its chunk files and bytes on storage."""
 
     name: str
     version: int
@@ -137,6 +158,17 @@ class FrameInfo:
     layouts: tuple[str, ...]
     columns: tuple[str, ...]
     updated_at: float
+    stats: tuple[LayoutStats, ...] = ()
+
+    @property
+    def chunks(self) -> int:
+        """Chunk files over all layouts."""
+        return sum(s.chunks for s in self.stats)
+
+    @property
+    def bytes(self) -> int:
+        """Bytes on storage over all layouts (each layout stores the data once)."""
+        return sum(s.bytes for s in self.stats)
 
 
 @dataclass(frozen=True)

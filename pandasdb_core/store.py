@@ -16,16 +16,18 @@ Example
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import polars as pl
 
-from . import codecs, maintenance, reading, writing
+from . import codecs, maintenance, reading, stats, writing
 from .conversion import Engine, check_engine, to_engine
 from .errors import CommitConflict, FrameNotFound
 from .names import validate_frame_name
 from .operations import (
+    DatesQuery,
     DeleteRequest,
     FrameRef,
     ListQuery,
@@ -37,6 +39,7 @@ from .operations.base import takes
 from .parallel import map_parallel
 from .ports import BlobStore, MetadataStore
 from .records import CheckReport, Commit, FrameHead, FrameInfo, VacuumReport, VersionInfo
+from .results import FrameList, VersionList
 from .schema import Schema, user_columns
 from .staging import Staging
 from .writing import LAST_KEY_FILE, attempts, backoff
@@ -66,9 +69,12 @@ class Store:
     workers
         Threads used to encode, write, fetch and decode chunks.
     progress
-        Show a progress bar for uploads and reads of many chunks.
+        Progress bars for uploads and reads of many chunks: None (default) shows them when a
+        person is watching (see :mod:`pandasdb_core.progress`); True or False forces.
     commit_timeout
         Seconds a commit keeps retrying while other writers win the race.
+    location
+        Where the data is, for ``repr`` (``./data (local)``, ``memory://``...).
     """
 
     def __init__(
@@ -79,8 +85,9 @@ class Store:
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         format: codecs.Format = "csv.gz",
         workers: int = 8,
-        progress: bool = False,
+        progress: bool | None = None,
         commit_timeout: float = COMMIT_TIMEOUT,
+        location: str = "",
     ) -> None:
         defaults = UploadOptions.build(name="defaults", chunk_rows=chunk_rows, format=format)
         self.blobs = blobs
@@ -91,8 +98,12 @@ class Store:
         self.progress = progress
         self.commit_timeout = commit_timeout
         self.staging = Staging(blobs)
+        #: where the data is, as :func:`pandasdb_core.open` was given it (shown by ``repr``)
+        self.location = location
 
     def __repr__(self) -> str:
+        if self.location:
+            return f"<pandasdb Store {self.location}>"
         return f"<pandasdb Store blobs={type(self.blobs).__name__} meta={type(self.meta).__name__}>"
 
     # ------------------------------------------------------------------ writing
@@ -196,22 +207,24 @@ class Store:
         validate_frame_name(name)
         head = self.meta.head(name)
         if head is None:
-            raise FrameNotFound(name)
+            # one list call, only on a miss, to suggest the names the user may have meant
+            raise FrameNotFound(name, known=(h.name for h in self.meta.frames()))
         return head
 
     # ------------------------------------------------------------------ catalogue
 
-    def list(self, prefix: str = "") -> list[FrameInfo]:
-        """One record per frame whose name starts with ``prefix`` (literally), by name.
+    def list(self, prefix: str = "") -> FrameList:
+        """One record per frame whose name starts with ``prefix`` (literally), by name: a list
+        that shows as a table (``to_pandas()``, ``to_polars()``, HTML in notebooks).
 
         Examples
         --------
         >>> import pandasdb_core as pdb
         >>> pdb.open("memory://").list()
-        []
+        0 frames
         """
         query = ListQuery.build(prefix=prefix)
-        return [
+        return FrameList(
             FrameInfo(
                 name=h.name,
                 version=h.version,
@@ -222,10 +235,11 @@ class Store:
                 updated_at=h.updated_at,
             )
             for h in self.meta.frames(query.prefix)
-        ]
+        )
 
-    def versions(self, name: str) -> list[VersionInfo]:
-        """The retained version history of frame ``name``, oldest first.
+    def versions(self, name: str) -> VersionList:
+        """The retained version history of frame ``name``, oldest first: a list that shows as
+        a table (``to_pandas()``, ``to_polars()``, HTML in notebooks).
 
         Examples
         --------
@@ -237,7 +251,7 @@ class Store:
         [1, 2]
         """
         head = self.head(FrameRef.build(name=name).name)
-        return [
+        history = [
             VersionInfo(
                 version=v.version,
                 created_at=v.created_at,
@@ -251,6 +265,29 @@ class Store:
             for v in self.meta.versions(head.frame_id)
             if v.version >= head.min_version
         ]
+        return VersionList(history, name=head.name)
+
+    @takes(DatesQuery)
+    def dates(self, name: str, **options: Any) -> list[dt.date]:
+        """The days a Date layout of frame ``name`` holds rows for, oldest first, read from the
+        chunk index (no data is read).
+
+        Parameters
+        ----------
+        name
+            The frame.
+        <options>
+
+        Examples
+        --------
+        >>> import pandas as pd, pandasdb_core as pdb
+        >>> db = pdb.open("memory://")
+        >>> df = pd.DataFrame({"ts": pd.to_datetime(["2024-01-03", "2024-01-01"])})
+        >>> _ = db.upload(df, "sales", columns_keys={"ts": "Date"})
+        >>> db.dates("sales")
+        [datetime.date(2024, 1, 1), datetime.date(2024, 1, 3)]
+        """
+        return stats.days(self, DatesQuery.build(name=name, **options))
 
     def delete(self, name: str) -> None:
         """Delete frame ``name`` atomically; ``vacuum`` later frees its files.
@@ -261,7 +298,7 @@ class Store:
         >>> db = pdb.open("memory://")
         >>> _ = db.upload(pd.DataFrame({"a": [1]}), "f")
         >>> db.delete("f"); db.list()
-        []
+        0 frames
         """
         request = DeleteRequest.build(name=name)
         for attempt in attempts(self.commit_timeout):

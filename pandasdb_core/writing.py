@@ -62,8 +62,8 @@ class FrameSettings:
         asked = opts.layouts
         if opts.columns_keys and asked != head.layouts:
             raise InvalidArgument(
-                f"columns_keys differ from frame {head.name!r}'s layouts "
-                f"({describe(head.layouts)}); a frame keeps the layouts it was created with"
+                f"columns_keys: frame {head.name!r} is laid out by {describe(head.layouts)}, "
+                f"not {describe(asked)}; a frame keeps the layouts it was created with"
             )
         if opts.external_key is not None and head.layouts != (BATCH,):
             raise InvalidArgument(
@@ -72,7 +72,8 @@ class FrameSettings:
             )
         if opts.format is not None and opts.format != head.format:
             raise InvalidArgument(
-                f"format {opts.format!r} differs from frame {head.name!r}'s format {head.format!r}"
+                f"format: frame {head.name!r} is stored as {head.format!r}, not "
+                f"{opts.format!r}; a frame keeps the format it was created with"
             )
         # a frame keeps its chunk size; chunk_rows applies to new frames only
         return cls(head.layouts, head.format, head.chunk_rows)

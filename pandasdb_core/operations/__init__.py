@@ -8,11 +8,12 @@ Example
 """
 
 from .base import Operation
-from .catalog import DeleteRequest, FrameRef, ListQuery, VacuumOptions
+from .catalog import DatesQuery, DeleteRequest, FrameRef, ListQuery, VacuumOptions
 from .read import ReadQuery, ReadRequest
 from .upload import UploadOptions, UploadRequest
 
 __all__ = [
+    "DatesQuery",
     "DeleteRequest",
     "FrameRef",
     "ListQuery",

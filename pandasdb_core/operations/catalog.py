@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from .base import Operation
-from .fields import IN_PATH, Count, Flag, FrameName
+from .fields import IN_PATH, Count, Flag, FrameName, Segment, Version
 
 
 class ListQuery(Operation):
@@ -28,6 +28,18 @@ class FrameRef(Operation):
     verb = "versions"
 
     name: FrameName = Field(description="The frame.", json_schema_extra=IN_PATH)
+
+
+class DatesQuery(Operation):
+    """Which days ``dates`` lists: those of one Date layout of a frame, read from its index."""
+
+    verb = "dates"
+
+    name: FrameName = Field(description="The frame.", json_schema_extra=IN_PATH)
+    column: Segment | None = Field(
+        None, description="The Date layout's column (needed only if the frame has several)."
+    )
+    as_of: Version | None = Field(None, description="The days of this version (default: latest).")
 
 
 class DeleteRequest(Operation):
