@@ -47,6 +47,8 @@ from .identity import Caller
 
 _stores: dict[str, tuple[float, StoreContext]] = {}
 _lock = threading.Lock()
+#: API Gateway's integration timeout is 29 s and the function's 28 s: commits give up before
+DEFAULT_TIME_BUDGET_S = 25.0
 #: assumed-role sessions last an hour; rebuild well before, so presigned URLs stay valid
 SESSION_SECONDS = 3600
 REFRESH_AFTER = 2400
@@ -126,6 +128,18 @@ def _require_bucket(s3: Any, bucket: str, caller: Caller) -> None:
         raise
 
 
+def time_budget() -> float:
+    """Seconds a request's commit may keep retrying: ``PANDASDB_TIME_BUDGET_S`` (default 25),
+    so the answer leaves before the function's timeout (28 s) and API Gateway's 29 s.
+
+    Example
+    -------
+    >>> time_budget() > 0
+    True
+    """
+    return float(os.environ.get("PANDASDB_TIME_BUDGET_S", DEFAULT_TIME_BUDGET_S))
+
+
 def _build(caller: Caller, bucket: str) -> StoreContext:
     session = scoped_session(caller, bucket)
     s3 = presigning_client(session)
@@ -137,6 +151,7 @@ def _build(caller: Caller, bucket: str) -> StoreContext:
         session=session,
         chunk_rows=int(os.environ.get("PANDASDB_CHUNK_ROWS", DEFAULT_CHUNK_ROWS)),
         progress=False,
+        commit_timeout=time_budget(),
     )
 
     def presign(method: str, key: str) -> str:

@@ -48,8 +48,9 @@ def route_path(path: str, method: str) -> tuple[str, str]:
 
 def make_handler(resolve: StoreResolver) -> Handler:
     """Build the handler for ``resolve`` (caller -> the caller's store). One handler serves
-    one request at a time (Powertools keeps the current event on its app), as a Lambda
-    container does; a server running requests in parallel builds one per thread."""
+    one request at a time (Powertools keeps the current event on its app, and its metrics and
+    logger are global to the process), as a Lambda execution environment does; ``pandasdb
+    serve`` runs one per worker process."""
     app = build_app(resolve)
 
     @metrics.log_metrics

@@ -32,17 +32,39 @@ from .errors import (
     UnknownParameter,
     VersionNotFound,
 )
-from .frame_store import FrameStore
-from .opening import open
-from .records import Commit, FrameInfo, VacuumReport, VersionInfo
-from .store import Store
 from .version import __version__
 
 if TYPE_CHECKING:
     from .client import RemoteStore
+    from .frame_store import FrameStore
+    from .opening import open
+    from .records import Commit, FrameInfo, VacuumReport, VersionInfo
+    from .store import Store
+
+#: public names loaded on first use (PEP 562), so that importing a light submodule (the
+#: errors, the bucket-hardening rules a Cognito trigger needs) does not load polars
+_LAZY = {
+    "FrameStore": ".frame_store",
+    "open": ".opening",
+    "Commit": ".records",
+    "FrameInfo": ".records",
+    "VacuumReport": ".records",
+    "VersionInfo": ".records",
+    "Store": ".store",
+}
 
 
-def connect(url: str, token: str | None = None, **options: Any) -> RemoteStore:
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'pandasdb_core' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def connect(url: str | None = None, token: str | None = None, **options: Any) -> RemoteStore:
     """Connect to a pandasdb HTTP API (see :func:`pandasdb_core.client.connect`).
 
     Example

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidArgument
-from .store import DEFAULT_CHUNK_ROWS, Store
+from .store import COMMIT_TIMEOUT, DEFAULT_CHUNK_ROWS, Store
 
 #: where the local store keeps its SQLite metadata, inside the store's folder
 META_FILE = Path(".pandasdb") / "meta.sqlite3"
@@ -29,6 +29,7 @@ def open(  # noqa: A001 - the public name of the contract
     format: str = "csv.gz",
     workers: int = 8,
     progress: bool | None = None,
+    commit_timeout: float = COMMIT_TIMEOUT,
     **options: Any,
 ) -> Store:
     """Open a store.
@@ -47,6 +48,9 @@ def open(  # noqa: A001 - the public name of the contract
     progress
         Progress bars for long uploads and reads: None (default) shows them when a person is
         watching (a notebook or a terminal, not CI); True or False forces.
+    commit_timeout
+        Seconds a commit keeps retrying while other writers win (the Lambda function sets
+        it below API Gateway's 29 s).
     options
         For ``s3://``: ``owner`` (the user id DynamoDB keys begin with, default
         ``"default"``), ``region``, ``profile``.
@@ -63,6 +67,7 @@ def open(  # noqa: A001 - the public name of the contract
         "format": format,
         "workers": workers,
         "progress": progress,
+        "commit_timeout": commit_timeout,
     }
     text = os.fspath(url)
     if not isinstance(text, str):

@@ -31,11 +31,38 @@ MEDIA_TYPES: dict[str, str] = {
 }
 #: parquet key-value metadata entry holding the schema
 SCHEMA_KEY = "pandasdb.schema"
-#: API Gateway takes 10 MB requests and Lambda returns 6 MB; stay below with margin (and
-#: base64 inflates binary bodies by a third)
-MAX_INLINE_REQUEST = 6 * 1024 * 1024
-MAX_INLINE_RESPONSE = 4 * 1024 * 1024
+#: Lambda's synchronous invocation payload limit (request and response, 6 MB), measured on
+#: the proxy event and response as they travel: binary bodies base64-encoded, text bodies
+#: JSON-escaped (AWS Lambda quotas; API Gateway, "Binary media types for Lambda proxy")
+LAMBDA_PAYLOAD = 6 * 1024 * 1024
+#: room left in that payload for the event's or response's other fields (headers, context)
+ENVELOPE = 128 * 1024
 PRESIGN_SECONDS = 900
+
+
+def carried_size(body: bytes, *, binary: bool) -> int:
+    """How many bytes ``body`` takes inside a Lambda proxy event or response: base64 for a
+    binary body, the JSON-escaped string for a text one.
+
+    Example
+    -------
+    >>> carried_size(b"x" * 3000, binary=True), carried_size(b'"q"', binary=False)
+    (4000, 7)
+    """
+    if binary:
+        return 4 * -(-len(body) // 3)
+    return len(json.dumps(body.decode("utf-8", errors="replace")))
+
+
+def fits_inline(body: bytes, *, binary: bool) -> bool:
+    """Whether ``body`` can travel inside one Lambda invocation, envelope included.
+
+    Example
+    -------
+    >>> fits_inline(b"x" * 4_000_000, binary=True), fits_inline(b"x" * 5_000_000, binary=True)
+    (True, False)
+    """
+    return carried_size(body, binary=binary) + ENVELOPE <= LAMBDA_PAYLOAD
 
 
 def frame_to_bytes(frame: pl.DataFrame, fmt: WireFormat, schema: Schema | None = None) -> bytes:
@@ -71,5 +98,15 @@ def media_format(content_type: str | None) -> WireFormat | None:
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:
-    """The error model: ``{"error": CODE, "message": TEXT}``."""
-    return {"error": code, "message": message}
+    """The error model: ``{"error": TEXT, "message": TEXT, "code": CODE}``.
+
+    ``error`` is the sentence a person reads, since the original backend's SDK shows only that
+    field; ``message`` holds the same sentence (pandasdb's first clients read it); ``code`` is
+    the stable identifier programs branch on (``invalid_argument``, ``not_found``...).
+
+    Example
+    -------
+    >>> error_body("not_found", "frame 'x' does not exist")["code"]
+    'not_found'
+    """
+    return {"error": message, "message": message, "code": code}
