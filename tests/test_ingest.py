@@ -248,12 +248,6 @@ def _cli(store, *args):
     return subprocess.run([*command, *args], capture_output=True, timeout=120)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs lead: pandasdb_core/cli.py _read_input must read CSV with "
-    "pandasdb_core.ingest.read_csv (and parquet with ingest.read_parquet): pl.read_csv types "
-    "columns from the first 100 rows and cuts nanoseconds to microseconds",
-)
 def test_cli_upload_types_csv_by_every_row_and_keeps_nanoseconds(tmp_path):
     src = tmp_path / "in.csv"
     src.write_text("a,t\n" + "1,2024-01-01T00:00:00.123456789\n" * 150 + "x,\n")
