@@ -224,7 +224,7 @@ def test_corrupted_parquet_bodies_are_pandasdb_errors():
         stored_or_refused(frame_from_bytes, bytes(flipped))
 
 
-# ------------------------------------------------------------------------------ needs the lead
+# ------------------------------------------------------------------------------ date layout, CLI
 
 
 @pytest.mark.xfail(
