@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING
 from . import codecs
 from .errors import BlobNotFound, CommitConflict
 from .operations import VacuumOptions
-from .records import CheckReport, ChunkRecord, FrameHead, VacuumReport
+from .records import CheckReport, ChunkRecord, DropRecord, FrameHead, VacuumReport, VersionRecord
 from .schema import polars_schema
 from .staging import STAGING_PREFIX
-from .visibility import committed, garbage
+from .visibility import committed, garbage, garbage_drops
 from .writing import LAST_KEY_FILE
 
 if TYPE_CHECKING:
@@ -66,13 +66,20 @@ def vacuum(store: Store, opts: VacuumOptions) -> VacuumReport:
         floor = head.freeable_floor(cutoff)
         versions = store.meta.versions(head.frame_id)
         for layout in head.layouts:
+            drops = _drops(store, head, layout.tag, versions)
             records = store.meta.chunks(head.frame_id, layout.tag)
-            dead = garbage(records, versions, floor, head.version)
+            dead = garbage(records, versions, floor, head.version, drops)
             dead_ids = {c.chunk_id for c in dead}
-            referenced.update(c.key for c in records if c.chunk_id not in dead_ids)
-            forgotten += len(dead)
-            if dead and not opts.dry_run:
-                store.meta.forget_chunks(head.frame_id, dead)
+            kept = [c for c in records if c.chunk_id not in dead_ids]
+            referenced.update(c.key for c in kept)
+            dead_drops = garbage_drops(drops, kept, versions, head.version)
+            forgotten += len(dead) + len(dead_drops)
+            if not opts.dry_run:
+                # chunks before their drops: a reader never sees a dropped chunk come back
+                if dead:
+                    store.meta.forget_chunks(head.frame_id, dead)
+                if dead_drops:
+                    store.meta.forget_drops(head.frame_id, dead_drops)
     doomed = [
         b
         for b in store.blobs.list()
@@ -95,6 +102,15 @@ def vacuum(store: Store, opts: VacuumOptions) -> VacuumReport:
     )
 
 
+def _drops(
+    store: Store, head: FrameHead, layout: str, versions: list[VersionRecord]
+) -> list[DropRecord]:
+    """The layout's drop records, read only if some version wrote any."""
+    if not any(v.drop_records for v in versions):
+        return []
+    return store.meta.drops(head.frame_id, layout)
+
+
 def _orphan_last_key(key: str, live_frames: set[str]) -> bool:
     if not key.endswith("/" + LAST_KEY_FILE) or "/external_key/" not in key:
         return False
@@ -108,8 +124,10 @@ def check(store: Store, prefix: str = "") -> CheckReport:
     for head in heads:
         versions = store.meta.versions(head.frame_id)
         for layout in head.layouts:
+            drops = _drops(store, head, layout.tag, versions)
             records = store.meta.chunks(head.frame_id, layout.tag)
-            dead = {c.chunk_id for c in garbage(records, versions, head.min_version, head.version)}
+            floor, top = head.min_version, head.version
+            dead = {c.chunk_id for c in garbage(records, versions, floor, top, drops)}
             targets.extend(
                 (head, c) for c in committed(records, versions) if c.chunk_id not in dead
             )

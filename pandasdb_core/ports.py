@@ -20,7 +20,14 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from .errors import CommitConflict
 from .names import validate_blob_key
-from .records import BlobInfo, ChunkRecord, FrameHead, PartitionValue, VersionRecord
+from .records import (
+    BlobInfo,
+    ChunkRecord,
+    DropRecord,
+    FrameHead,
+    PartitionValue,
+    VersionRecord,
+)
 
 
 class BlobStore(ABC):
@@ -80,6 +87,10 @@ class MetadataStore(ABC):
     one the writer read: the same ``frame_id`` *and* the same version. Comparing the version
     alone lets a writer commit "on version 1" of a frame that was deleted and created again
     meanwhile, erasing an acknowledged commit (the ABA problem).
+
+    Drop records (tombstones: an edit's removal of a chunk) follow the chunk records' rule:
+    they may be indexed before the head moves, are tied to the commit by ``txn``, and must be
+    keyed by chunk *and* txn, so a losing commit's drop never overwrites a winner's.
     """
 
     @abstractmethod
@@ -94,10 +105,12 @@ class MetadataStore(ABC):
         chunks: Sequence[ChunkRecord],
         *,
         expected: FrameHead | None,
+        drops: Sequence[DropRecord] = (),
     ) -> None:
-        """Make ``head`` current, record ``version`` and index ``chunks``, all at once, if the
-        frame's head is still ``expected`` (same ``frame_id`` and version; None: the frame
-        must not exist), or raise :class:`CommitConflict` and change nothing visible."""
+        """Make ``head`` current, record ``version`` and index ``chunks`` and ``drops``, all at
+        once, if the frame's head is still ``expected`` (same ``frame_id`` and version; None:
+        the frame must not exist), or raise :class:`CommitConflict` and change nothing
+        visible."""
 
     @abstractmethod
     def versions(self, frame_id: str) -> list[VersionRecord]:
@@ -113,6 +126,18 @@ class MetadataStore(ABC):
     ) -> list[ChunkRecord]:
         """Chunk records of one layout whose ``[lo, hi]`` range overlaps the one given
         (None is unbounded), including records of uncommitted or dropped chunks."""
+
+    @abstractmethod
+    def drops(
+        self,
+        frame_id: str,
+        layout: str,
+        lo: PartitionValue | None = None,
+        hi: PartitionValue | None = None,
+    ) -> list[DropRecord]:
+        """Drop records of one layout whose ``[lo, hi]`` range overlaps the one given (None is
+        unbounded), including those of commits that lost their race. Every drop of a chunk
+        that :meth:`chunks` returns for a range is among those this returns for it."""
 
     @abstractmethod
     def frames(self, prefix: str = "") -> list[FrameHead]:
@@ -132,6 +157,10 @@ class MetadataStore(ABC):
     @abstractmethod
     def forget_chunks(self, frame_id: str, chunks: Sequence[ChunkRecord]) -> None:
         """Delete these chunk records from the index (used by vacuum)."""
+
+    @abstractmethod
+    def forget_drops(self, frame_id: str, drops: Sequence[DropRecord]) -> None:
+        """Delete these drop records (used by vacuum, after the chunks they drop are gone)."""
 
 
 def same_head(current: FrameHead | None, expected: FrameHead | None) -> bool:

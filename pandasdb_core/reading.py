@@ -26,7 +26,7 @@ from .layouts import KINDS, Selection, describe, kind_of
 from .operations import ReadQuery
 from .records import ChunkRecord, FrameHead, Layout
 from .schema import Schema, polars_schema, user_columns
-from .visibility import live
+from .visibility import visible
 
 if TYPE_CHECKING:
     from .store import Store
@@ -110,8 +110,9 @@ def plan(head: FrameHead, query: ReadQuery) -> ReadPlan:
 def chunks_to_read(store: Store, plan: ReadPlan) -> list[ChunkRecord]:
     """The chunk files the planned version sees, in the order their rows are returned."""
     head, selection = plan.head, plan.selection
-    records = store.meta.chunks(head.frame_id, plan.layout.tag, selection.lo, selection.hi)
-    chunks = live(records, store.meta.versions(head.frame_id), plan.version)
+    chunks = visible(
+        store.meta, head.frame_id, plan.layout.tag, plan.version, selection.lo, selection.hi
+    )
     if selection.keep_chunks is not None:
         chunks = selection.keep_chunks(chunks)
     return kind_of(plan.layout).order(chunks)

@@ -10,6 +10,9 @@ Format history:
 - 1 (pandasdb 0.1): no ``v``; frames without ``columns_keys`` have no layouts.
 - 2: frames without ``columns_keys`` have the explicit ``batch`` layout; heads carry
   ``previous_min_version`` and ``retired_at``.
+- 3: versions carry ``operation``, ``drop_records`` and ``idempotency_key`` (edits: replace,
+  delete_rows, compact); a format-2 version was an append (or a ``keep_last`` one) that wrote
+  no drop records and had no key.
 
 Example
 -------
@@ -26,9 +29,9 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import StoreUnavailable
-from .records import ChunkRecord, FrameHead, Layout, VersionRecord
+from .records import ChunkRecord, DropRecord, FrameHead, Layout, VersionRecord
 
-RECORD_FORMAT = 2
+RECORD_FORMAT = 3
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -49,8 +52,9 @@ def _head_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
 
 
 #: format N -> the function lifting a record of format N to N + 1
-_HEAD_MIGRATIONS: dict[int, Migration] = {1: _head_1_to_2}
-_VERSION_MIGRATIONS: dict[int, Migration] = {1: dict}
+_HEAD_MIGRATIONS: dict[int, Migration] = {1: _head_1_to_2, 2: dict}
+#: format 3's new version fields default to what a format-2 version was
+_VERSION_MIGRATIONS: dict[int, Migration] = {1: dict, 2: dict}
 
 
 def _dump(record: Any, **override: Any) -> str:
@@ -100,6 +104,18 @@ def chunk_to_dict(chunk: ChunkRecord) -> dict[str, Any]:
 
 
 def chunk_from_dict(data: dict[str, Any]) -> ChunkRecord:
-    """Inverse of :func:`chunk_to_dict`; ignores extra keys an adapter stores beside."""
+    """Inverse of :func:`chunk_to_dict`; ignores extra keys an adapter stores beside (and
+    fields it left out take their defaults)."""
     names = {f.name for f in dataclasses.fields(ChunkRecord)}
     return ChunkRecord(**{k: v for k, v in data.items() if k in names})
+
+
+def drop_to_dict(drop: DropRecord) -> dict[str, Any]:
+    """A drop record as a plain dict."""
+    return dataclasses.asdict(drop)
+
+
+def drop_from_dict(data: dict[str, Any]) -> DropRecord:
+    """Inverse of :func:`drop_to_dict`; ignores extra keys an adapter stores beside."""
+    names = {f.name for f in dataclasses.fields(DropRecord)}
+    return DropRecord(**{k: v for k, v in data.items() if k in names})

@@ -71,6 +71,14 @@ class VersionRecord:
     bytes_added: int
     external_key: str | None = None
     keep_last: bool = False
+    #: what the commit did: ``append``, ``overwrite``, ``replace_partitions``, ``replace``,
+    #: ``delete_rows`` or ``compact``
+    operation: str = "append"
+    #: how many drop records (see :class:`DropRecord`) the commit wrote; readers consult the
+    #: drop index only for frames where some version did
+    drop_records: int = 0
+    #: the key the writer named the commit by; a repeat with it commits nothing
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,30 @@ class ChunkRecord:
     txn: str
     seq: int
     external_key: str | None = None
+    #: the version whose place in the row order this chunk takes: an edit that rewrites a
+    #: chunk (deleting some rows, or merging small chunks) keeps the place (``origin``,
+    #: ``seq``) of the chunk it replaces, so rows keep their order; None: its own version
+    origin: int | None = None
+
+    @property
+    def rank(self) -> tuple[int, int]:
+        """The chunk's place in commit order, for ordering rows within a partition."""
+        return (self.version if self.origin is None else self.origin, self.seq)
+
+
+@dataclass(frozen=True)
+class DropRecord:
+    """A commit's removal of one chunk from the versions from its own on: a tombstone,
+    indexed like the chunk (same layout and ``[lo, hi]``), so a range query of chunks finds
+    the drops of that range. Like a chunk record, it counts only if the version named
+    ``version`` carries its ``txn`` (a losing commit's drops are invisible)."""
+
+    chunk_id: str
+    layout: str
+    lo: PartitionValue
+    hi: PartitionValue
+    version: int
+    txn: str
 
 
 @dataclass(frozen=True)
@@ -110,6 +142,10 @@ class Commit:
     chunks: int
     keys: tuple[str, ...] = field(repr=False)
     bytes: int = 0
+    #: rows the commit took out (an overwrite, a replace, delete_rows; 0 for an append)
+    rows_removed: int = 0
+    #: chunk files the commit dropped from the frame (read no more from its version on)
+    chunks_dropped: int = 0
 
 
 @dataclass(frozen=True)
@@ -124,6 +160,8 @@ class VersionInfo:
     bytes_added: int
     external_key: str | None
     keep_last: bool
+    #: what the commit did (``append``, ``replace_partitions``, ``delete_rows``, ``compact``...)
+    operation: str = "append"
 
 
 @dataclass(frozen=True)

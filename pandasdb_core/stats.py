@@ -21,16 +21,16 @@ from .layouts import describe
 from .operations import DatesQuery
 from .reading import resolve_version
 from .records import ChunkRecord, FrameHead, Layout
-from .visibility import live
+from .visibility import visible
 
 if TYPE_CHECKING:
     from .store import Store
 
 
 def live_chunks(store: Store, head: FrameHead, layout: Layout, version: int) -> list[ChunkRecord]:
-    """The chunk records of ``layout`` that ``version`` of the frame reads."""
-    records = store.meta.chunks(head.frame_id, layout.tag)
-    return live(records, store.meta.versions(head.frame_id), version)
+    """The chunk records of ``layout`` that ``version`` of the frame reads (without those an
+    edit dropped)."""
+    return visible(store.meta, head.frame_id, layout.tag, version)
 
 
 def date_layout(head: FrameHead, column: str | None) -> Layout:

@@ -22,16 +22,19 @@ from typing import Any, TypeVar
 
 import polars as pl
 
-from . import codecs, maintenance, reading, stats, writing
+from . import codecs, editing, maintenance, reading, stats, writing
 from .conversion import Engine, check_engine, to_engine
 from .errors import CommitConflict, FrameNotFound
 from .names import validate_frame_name
 from .operations import (
+    CompactOptions,
     DatesQuery,
     DeleteRequest,
+    DeleteRowsOptions,
     FrameRef,
     ListQuery,
     ReadQuery,
+    ReplaceOptions,
     UploadOptions,
     VacuumOptions,
 )
@@ -153,7 +156,127 @@ class Store:
         >>> db.write(pd.DataFrame({"a": [1]}), UploadOptions.build(name="f")).rows
         1
         """
-        return writing.upload(self, df, options)
+        return writing.upload(
+            self, df, options, operation=options.mode, remove=editing.upload_remover(self, options)
+        )
+
+    @takes(ReplaceOptions)
+    def replace(self, name: str, df: Any, **options: Any) -> Commit:
+        """Replace the rows of a date or id range of frame ``name`` by ``df``, as one commit.
+
+        Parameters
+        ----------
+        name
+            The frame (it must exist).
+        df
+            The new rows of the range (pandas or polars); every row must lie inside it.
+        <options>
+
+        Returns
+        -------
+        Commit
+            The new version: ``rows`` written, ``rows_removed`` taken out.
+
+        Raises
+        ------
+        InvalidArgument
+            No range given, or a row of ``df`` outside it (named); nothing is written.
+        FrameNotFound, SchemaMismatch, InvalidPartition, CommitConflict
+
+        Examples
+        --------
+        >>> import pandas as pd, pandasdb_core as pdb
+        >>> db = pdb.open("memory://")
+        >>> df = pd.DataFrame({"ts": pd.to_datetime(["2024-01-01", "2024-01-02"]), "v": [1, 2]})
+        >>> _ = db.upload(df, "f", columns_keys={"ts": "Date"})
+        >>> fix = pd.DataFrame({"ts": pd.to_datetime(["2024-01-02"]), "v": [20]})
+        >>> db.replace("f", fix, start_date="2024-01-02", end_date="2024-01-02").rows_removed
+        1
+        >>> db.get("f")["v"].tolist()
+        [1, 20]
+        """
+        return self.change(ReplaceOptions.build(name=name, **options), df)
+
+    @takes(DeleteRowsOptions)
+    def delete_rows(self, name: str, **options: Any) -> Commit:
+        """Remove the rows a date or id filter selects from frame ``name``, as one commit
+        (``as_of`` the version before still reads them). Chunks wholly removed are dropped
+        without being read; chunks partly removed are rewritten.
+
+        Parameters
+        ----------
+        name
+            The frame.
+        <options>
+
+        Returns
+        -------
+        Commit
+            The new version and ``rows_removed``; the current version, with nothing removed,
+            when no row matched.
+
+        Examples
+        --------
+        >>> import pandas as pd, pandasdb_core as pdb
+        >>> db = pdb.open("memory://")
+        >>> _ = db.upload(pd.DataFrame({"uid": [1, 2, 3]}), "u", columns_keys={"uid": "ID"})
+        >>> db.delete_rows("u", partition_value=2).rows_removed, db.get("u")["uid"].tolist()
+        (1, [1, 3])
+        """
+        return self.change(DeleteRowsOptions.build(name=name, **options))
+
+    @takes(CompactOptions)
+    def compact(self, name: str, **options: Any) -> Commit:
+        """Merge the small chunk files of each partition of frame ``name`` into files of about
+        ``target_rows`` rows, as one commit that changes no row (nor their order within a
+        day). ``vacuum`` later frees the old files, once no retained version reads them.
+
+        Parameters
+        ----------
+        name
+            The frame.
+        <options>
+
+        Returns
+        -------
+        Commit
+            The new version (``chunks`` written, ``chunks_dropped`` merged); the current
+            version when nothing was worth merging.
+
+        Examples
+        --------
+        >>> import pandas as pd, pandasdb_core as pdb
+        >>> db = pdb.open("memory://")
+        >>> for v in range(3):
+        ...     _ = db.upload(pd.DataFrame({"uid": [v]}), "u", columns_keys={"uid": "ID"})
+        >>> commit = db.compact("u")
+        >>> commit.chunks_dropped, commit.chunks, db.get("u")["uid"].tolist()
+        (3, 1, [0, 1, 2])
+        """
+        return self.change(CompactOptions.build(name=name, **options))
+
+    def change(
+        self,
+        options: ReplaceOptions | DeleteRowsOptions | CompactOptions,
+        df: Any = None,
+    ) -> Commit:
+        """Carry out an edit described by its request type (see :meth:`replace`,
+        :meth:`delete_rows`, :meth:`compact`); ``df`` is the new rows of a replace.
+
+        Examples
+        --------
+        >>> import pandas as pd, pandasdb_core as pdb
+        >>> from pandasdb_core.operations import CompactOptions
+        >>> db = pdb.open("memory://")
+        >>> _ = db.upload(pd.DataFrame({"a": [1]}), "f")
+        >>> db.change(CompactOptions.build(name="f")).version
+        1
+        """
+        if isinstance(options, ReplaceOptions):
+            return editing.replace(self, df, options)
+        if isinstance(options, DeleteRowsOptions):
+            return editing.delete_rows(self, options)
+        return editing.compact(self, options)
 
     # ------------------------------------------------------------------ reading
 
@@ -261,6 +384,7 @@ class Store:
                 bytes_added=v.bytes_added,
                 external_key=v.external_key,
                 keep_last=v.keep_last,
+                operation=v.operation,
             )
             for v in self.meta.versions(head.frame_id)
             if v.version >= head.min_version

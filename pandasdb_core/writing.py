@@ -21,18 +21,19 @@ import hashlib
 import random
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import codecs
 from .conversion import to_polars
 from .errors import CommitConflict, InvalidArgument, InvalidPartition
+from .idempotency import commit_order, earlier_commit
 from .layouts import BATCH, DEFAULT_KEY, PlannedChunk, WriteContext, describe, kind_of
 from .operations import UploadOptions
-from .records import ChunkRecord, Commit, FrameHead, Layout, VersionRecord
+from .records import ChunkRecord, Commit, DropRecord, FrameHead, Layout, VersionRecord
 from .schema import Schema, align, merge_schema
-from .visibility import live
+from .visibility import visible
 
 if TYPE_CHECKING:
     import polars as pl
@@ -91,6 +92,26 @@ class WrittenChunk:
     planned: PlannedChunk
     sha256: str
     size: int
+    #: the place in row order it takes (``ChunkRecord.rank`` of the chunk an edit rewrote);
+    #: None: a new chunk, placed by its commit
+    place: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What a commit takes out of the version it builds on: chunks dropped whole (a drop
+    record each), the rewritten rest of chunks only partly removed, and the rows removed.
+    ``keep_last`` drops every earlier chunk the way a ``keep_last`` upload does."""
+
+    drops: tuple[ChunkRecord, ...] = ()
+    rewrites: tuple[WrittenChunk, ...] = ()
+    rows: int = 0
+    keep_last: bool = False
+
+
+#: plans an upload's removal against the head it builds on (None: a new frame), given the
+#: aligned frame and the schema it commits with
+Remover = Callable[[FrameHead | None, "pl.DataFrame", Schema], Removal]
 
 
 @dataclass(frozen=True)
@@ -105,6 +126,9 @@ class Draft:
     external_key: str | None
     keep_last: bool
     rows: int
+    removal: Removal = Removal()
+    operation: str = "append"
+    idempotency_key: str | None = None
 
     @property
     def version(self) -> int:
@@ -112,8 +136,18 @@ class Draft:
         return self.base.version + 1 if self.base else 1
 
 
-def upload(store: Store, df: Any, opts: UploadOptions) -> Commit:
-    """Store ``df`` as a new version of ``opts.name`` (see :meth:`Store.upload`)."""
+def upload(
+    store: Store,
+    df: Any,
+    opts: UploadOptions,
+    *,
+    operation: str = "append",
+    remove: Remover | None = None,
+) -> Commit:
+    """Store ``df`` as a new version of ``opts.name`` (see :meth:`Store.upload`); with
+    ``remove``, the commit also takes out what it plans against the head (an overwrite, a
+    replace: see :mod:`pandasdb_core.editing`). A repeat of an ``idempotency_key`` the frame
+    has committed returns that commit and writes nothing."""
     frame, incoming = to_polars(df)
     if frame.height == 0:
         raise InvalidArgument("dataframe has no rows; nothing to upload")
@@ -123,8 +157,13 @@ def upload(store: Store, df: Any, opts: UploadOptions) -> Commit:
     encoded_for: tuple[Any, ...] | None = None
     for attempt in attempts(store.commit_timeout):
         head = store.meta.head(opts.name)
+        earlier = earlier_commit(store, head, opts.idempotency_key)
+        if earlier is not None:
+            return earlier
         settings = FrameSettings.of(head, opts, store)
         schema = merge_schema(head.schema if head else None, incoming, version=_next(head))
+        # planned against this head before anything is written: a refused edit writes nothing
+        removal = remove(head, align(frame, schema), schema) if remove else Removal()
         shape = (tuple(c["name"] for c in schema["columns"]), settings)
         if shape != encoded_for:
             # first attempt, or a concurrent writer added columns: (re-)encode the chunks
@@ -137,8 +176,11 @@ def upload(store: Store, df: Any, opts: UploadOptions) -> Commit:
             settings=settings,
             written=written,
             external_key=(opts.external_key or DEFAULT_KEY) if settings.batched else None,
-            keep_last=opts.keep_last,
+            keep_last=opts.keep_last or removal.keep_last,
             rows=frame.height,
+            removal=removal,
+            operation=operation,
+            idempotency_key=opts.idempotency_key,
         )
         try:
             commit = record(store, draft)
@@ -176,23 +218,39 @@ def write_chunks(
             )
         kind_of(layout).check(frame, layout)
     planned = [c for lay in settings.layouts for c in kind_of(lay).plan(frame, lay, where)]
+    return put_chunks(store, planned, settings.format)
 
-    def write(chunk: PlannedChunk) -> WrittenChunk:
-        data = codecs.encode(chunk.frame, settings.format)
+
+def put_chunks(
+    store: Store,
+    planned: Sequence[PlannedChunk],
+    fmt: codecs.Format,
+    places: Sequence[tuple[int, int] | None] | None = None,
+) -> list[WrittenChunk]:
+    """Encode and write planned chunks in parallel (each under a fresh key), then make them
+    durable; ``places`` gives each its place in row order (see :class:`WrittenChunk`)."""
+
+    def write(item: tuple[PlannedChunk, tuple[int, int] | None]) -> WrittenChunk:
+        chunk, place = item
+        data = codecs.encode(chunk.frame, fmt)
         store.blobs.put(chunk.key, data, if_absent=True)
-        return WrittenChunk(chunk, hashlib.sha256(data).hexdigest(), len(data))
+        return WrittenChunk(chunk, hashlib.sha256(data).hexdigest(), len(data), place)
 
-    written = store.map(write, planned, "writing chunks")
-    store.blobs.flush()  # chunks are durable before any commit can reference them
+    items = list(zip(planned, places or [None] * len(planned), strict=True))
+    written = store.map(write, items, "writing chunks")
+    if written:
+        store.blobs.flush()  # chunks are durable before any commit can reference them
     return written
 
 
 def record(store: Store, draft: Draft) -> Commit:
-    """Commit ``draft`` as one version: head, version record and chunk index at once."""
+    """Commit ``draft`` as one version: head, version record, chunk index and the drop
+    records of what it removes, at once."""
     now = time.time()
     txn = uuid.uuid4().hex
     base = draft.base
-    chunks = [
+    removal = draft.removal
+    records = [
         ChunkRecord(
             chunk_id=uuid.uuid4().hex,
             layout=w.planned.layout,
@@ -204,13 +262,20 @@ def record(store: Store, draft: Draft) -> Commit:
             sha256=w.sha256,
             version=draft.version,
             txn=txn,
-            seq=seq,
+            seq=seq if w.place is None else w.place[1],
             external_key=w.planned.external_key,
+            origin=None if w.place is None else w.place[0],
         )
-        for seq, w in enumerate(draft.written)
+        for seq, w in enumerate([*draft.written, *removal.rewrites])
+    ]
+    chunks = commit_order(records, draft.settings.layouts)
+    drops = [
+        DropRecord(c.chunk_id, c.layout, c.lo, c.hi, version=draft.version, txn=txn)
+        for c in removal.drops
     ]
     size = sum(c.size for c in chunks)
     dropped = _rows_dropped(store, base, draft) if (draft.keep_last and base) else 0
+    dropped += removal.rows
     total = (base.rows if base else 0) - dropped + draft.rows
     version = VersionRecord(
         version=draft.version,
@@ -222,6 +287,9 @@ def record(store: Store, draft: Draft) -> Commit:
         bytes_added=size,
         external_key=draft.external_key,
         keep_last=draft.keep_last,
+        operation=draft.operation,
+        drop_records=len(drops),
+        idempotency_key=draft.idempotency_key,
     )
     head = FrameHead(
         name=draft.name,
@@ -238,9 +306,16 @@ def record(store: Store, draft: Draft) -> Commit:
         previous_min_version=base.previous_min_version if base else 1,
         retired_at=base.retired_at if base else 0.0,
     )
-    store.meta.commit(head, version, chunks, expected=base)
+    store.meta.commit(head, version, chunks, expected=base, drops=drops)
     return Commit(
-        draft.name, draft.version, draft.rows, len(chunks), tuple(c.key for c in chunks), size
+        draft.name,
+        draft.version,
+        draft.rows,
+        len(chunks),
+        tuple(c.key for c in chunks),
+        size,
+        rows_removed=dropped,
+        chunks_dropped=len(drops),
     )
 
 
@@ -248,13 +323,8 @@ def _rows_dropped(store: Store, base: FrameHead, draft: Draft) -> int:
     """Rows a ``keep_last`` commit hides: the key's batches, or all earlier data."""
     layout = base.layouts[0].tag
     key = draft.external_key
-    versions = store.meta.versions(base.frame_id)
-    records = (
-        store.meta.chunks(base.frame_id, layout, key, key)
-        if key
-        else store.meta.chunks(base.frame_id, layout)
-    )
-    return sum(c.rows for c in live(records, versions, base.version) if c.external_key == key)
+    records = visible(store.meta, base.frame_id, layout, base.version, key, key)
+    return sum(c.rows for c in records if c.external_key == key)
 
 
 def _write_last_key(store: Store, draft: Draft) -> None:

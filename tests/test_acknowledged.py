@@ -24,11 +24,11 @@ class PausingMeta(MetadataStore):
         self.inner = inner
         self.before_commit = before_commit
 
-    def commit(self, head, version, chunks, *, expected):
+    def commit(self, head, version, chunks, *, expected, drops=()):
         hook, self.before_commit = self.before_commit, None
         if hook is not None:
             hook()
-        return self.inner.commit(head, version, chunks, expected=expected)
+        return self.inner.commit(head, version, chunks, expected=expected, drops=drops)
 
     def head(self, name):
         return self.inner.head(name)
@@ -50,6 +50,12 @@ class PausingMeta(MetadataStore):
 
     def forget_chunks(self, frame_id, chunks):
         return self.inner.forget_chunks(frame_id, chunks)
+
+    def drops(self, frame_id, layout, lo=None, hi=None):
+        return self.inner.drops(frame_id, layout, lo, hi)
+
+    def forget_drops(self, frame_id, drops):
+        return self.inner.forget_drops(frame_id, drops)
 
 
 def test_a_commit_never_lands_on_a_frame_deleted_and_created_again(db):

@@ -10,6 +10,7 @@ frame head      ``{owner}#frames``                ``frame#{name}``
 version         ``{owner}#f#{frame_id}``          ``v#{version:012d}``
 id-range span   ``{owner}#f#{frame_id}``          ``span#{layout}``
 chunk           ``{owner}#c#{frame_id}#{layout}`` ``{sortable lo}#{chunk_id}``
+drop            ``{owner}#d#{frame_id}#{layout}`` ``{sortable lo}#{chunk_id}#{txn}``
 ==============  ================================  =======================================
 
 A head holds the frame's JSON (zlib-compressed), its ``version`` and ``frame_id``. A chunk item
@@ -18,10 +19,13 @@ DynamoDB's 400 KB item limit. Partition bounds sort as strings: dates as ``YYYY-
 offset by 2**63 and zero-padded. A span item holds the widest ``hi - lo`` of the layout's
 chunks, so an id lookup is a ``Query`` over ``[lo - span, hi]`` and never a ``Scan``.
 
-A commit writes its chunk items first (tagged with the commit's ``txn``), then one
+A commit writes its chunk and drop items first (tagged with the commit's ``txn``), then one
 ``TransactWriteItems`` puts the head (only if its frame id and version are still the ones the
-writer read), the version record and the span. Readers ignore chunk items whose ``txn`` no
-version carries.
+writer read), the version record and the spans: at most 2 + layouts items, far below the
+100-item limit of a transaction, however many chunks an edit drops. Readers ignore chunk and
+drop items whose ``txn`` no version carries. A drop item (an edit's tombstone) has the range of
+the chunk it drops, so the span that finds the chunk finds its drop too; its key names the
+txn, so a losing commit's drop never overwrites a winner's.
 
 Example
 -------
@@ -52,12 +56,14 @@ from ..ports import MetadataStore, conflict
 from ..record_codec import (
     chunk_from_dict,
     chunk_to_dict,
+    drop_from_dict,
+    drop_to_dict,
     head_from_json,
     head_to_json,
     version_from_json,
     version_to_json,
 )
-from ..records import ChunkRecord, FrameHead, PartitionValue, VersionRecord
+from ..records import ChunkRecord, DropRecord, FrameHead, PartitionValue, VersionRecord
 
 BATCH_WRITE = 25  # DynamoDB's BatchWriteItem limit
 MAX_ITEM_BYTES = 390_000  # below DynamoDB's 400 KB, leaving room for attribute names
@@ -130,6 +136,15 @@ class DynamoDBMetadataStore(MetadataStore):
             "sk": {"S": f"{sortable(chunk.lo)}#{chunk.chunk_id}"},
         }
 
+    def _drop_pk(self, frame_id: str, layout: str) -> str:
+        return f"{self.owner}#d#{frame_id}#{layout}"
+
+    def _drop_key(self, frame_id: str, drop: DropRecord) -> dict[str, Any]:
+        return {
+            "pk": {"S": self._drop_pk(frame_id, drop.layout)},
+            "sk": {"S": f"{sortable(drop.lo)}#{drop.chunk_id}#{drop.txn}"},
+        }
+
     # items ---------------------------------------------------------------
 
     def _head_item(self, head: FrameHead) -> dict[str, Any]:
@@ -153,11 +168,19 @@ class DynamoDBMetadataStore(MetadataStore):
         item["hk"] = {"S": sortable(chunk.hi)}
         return item
 
+    def _drop_item(self, frame_id: str, drop: DropRecord) -> dict[str, Any]:
+        item = {k: _ser.serialize(v) for k, v in drop_to_dict(drop).items()}
+        item.update(self._drop_key(frame_id, drop))
+        item["hk"] = {"S": sortable(drop.hi)}
+        return item
+
     @staticmethod
     def _chunk_from_item(item: dict[str, Any]) -> ChunkRecord:
-        data = {k: _plain(_de.deserialize(v)) for k, v in item.items()}
-        data.setdefault("external_key", None)
-        return chunk_from_dict(data)
+        return chunk_from_dict({k: _plain(_de.deserialize(v)) for k, v in item.items()})
+
+    @staticmethod
+    def _drop_from_item(item: dict[str, Any]) -> DropRecord:
+        return drop_from_dict({k: _plain(_de.deserialize(v)) for k, v in item.items()})
 
     # plumbing ------------------------------------------------------------
 
@@ -250,12 +273,16 @@ class DynamoDBMetadataStore(MetadataStore):
         chunks: Sequence[ChunkRecord],
         *,
         expected: FrameHead | None,
+        drops: Sequence[DropRecord] = (),
     ) -> None:
         head_item = self._head_item(head)
         # a span read here is current whenever the commit succeeds: any commit in between
         # moves the head and fails ours
         spans = self._spans(head.frame_id, chunks)
-        self._batch([{"PutRequest": {"Item": self._chunk_item(head.frame_id, c)}} for c in chunks])
+        self._batch(
+            [{"PutRequest": {"Item": self._chunk_item(head.frame_id, c)}} for c in chunks]
+            + [{"PutRequest": {"Item": self._drop_item(head.frame_id, d)}} for d in drops]
+        )
         items: list[dict[str, Any]] = [
             {"Put": {"TableName": self.table, "Item": head_item, **self._head_condition(expected)}},
             {
@@ -287,8 +314,9 @@ class DynamoDBMetadataStore(MetadataStore):
         try:
             self._transact(items, head.name, expected)
         except CommitConflict:
-            # the losing commit's chunk items are invisible already; tidy them up
+            # the losing commit's chunk and drop items are invisible already; tidy them up
             self.forget_chunks(head.frame_id, chunks)
+            self.forget_drops(head.frame_id, drops)
             raise
 
     def versions(self, frame_id: str) -> list[VersionRecord]:
@@ -305,7 +333,30 @@ class DynamoDBMetadataStore(MetadataStore):
         lo: PartitionValue | None = None,
         hi: PartitionValue | None = None,
     ) -> list[ChunkRecord]:
-        values: dict[str, Any] = {":pk": {"S": self._chunk_pk(frame_id, layout)}}
+        items = self._ranged(self._chunk_pk(frame_id, layout), frame_id, layout, lo, hi)
+        return [self._chunk_from_item(item) for item in items]
+
+    def drops(
+        self,
+        frame_id: str,
+        layout: str,
+        lo: PartitionValue | None = None,
+        hi: PartitionValue | None = None,
+    ) -> list[DropRecord]:
+        items = self._ranged(self._drop_pk(frame_id, layout), frame_id, layout, lo, hi)
+        return [self._drop_from_item(item) for item in items]
+
+    def _ranged(
+        self,
+        pk: str,
+        frame_id: str,
+        layout: str,
+        lo: PartitionValue | None,
+        hi: PartitionValue | None,
+    ) -> Iterator[dict[str, Any]]:
+        """The items of ``pk`` (chunks or drops of one layout) whose range overlaps
+        ``[lo, hi]``: a Query from ``lo`` less the layout's widest span, filtered on ``hk``."""
+        values: dict[str, Any] = {":pk": {"S": pk}}
         conditions = ["pk = :pk"]
         if lo is not None:
             low = lo - self._span(frame_id, layout) if isinstance(lo, int) else lo
@@ -322,12 +373,11 @@ class DynamoDBMetadataStore(MetadataStore):
         if lo is not None:
             values[":lo"] = {"S": sortable(lo)}
             extra["FilterExpression"] = "hk >= :lo"
-        items = self._query(
+        return self._query(
             KeyConditionExpression=" AND ".join(conditions),
             ExpressionAttributeValues=values,
             **extra,
         )
-        return [self._chunk_from_item(item) for item in items]
 
     def frames(self, prefix: str = "") -> list[FrameHead]:
         items = self._query(
@@ -364,14 +414,15 @@ class DynamoDBMetadataStore(MetadataStore):
             )
         ]
         for layout in [lay.tag for lay in head.layouts]:
-            keys.extend(
-                {"pk": i["pk"], "sk": i["sk"]}
-                for i in self._query(
-                    KeyConditionExpression="pk = :pk",
-                    ExpressionAttributeValues={":pk": {"S": self._chunk_pk(head.frame_id, layout)}},
-                    ProjectionExpression="pk, sk",
+            for pk in (self._chunk_pk(head.frame_id, layout), self._drop_pk(head.frame_id, layout)):
+                keys.extend(
+                    {"pk": i["pk"], "sk": i["sk"]}
+                    for i in self._query(
+                        KeyConditionExpression="pk = :pk",
+                        ExpressionAttributeValues={":pk": {"S": pk}},
+                        ProjectionExpression="pk, sk",
+                    )
                 )
-            )
         self._batch([{"DeleteRequest": {"Key": k}} for k in keys])
 
     def update_head(self, head: FrameHead, *, expected: FrameHead) -> None:
@@ -391,3 +442,6 @@ class DynamoDBMetadataStore(MetadataStore):
 
     def forget_chunks(self, frame_id: str, chunks: Sequence[ChunkRecord]) -> None:
         self._batch([{"DeleteRequest": {"Key": self._chunk_key(frame_id, c)}} for c in chunks])
+
+    def forget_drops(self, frame_id: str, drops: Sequence[DropRecord]) -> None:
+        self._batch([{"DeleteRequest": {"Key": self._drop_key(frame_id, d)}} for d in drops])

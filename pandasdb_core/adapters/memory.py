@@ -14,7 +14,14 @@ from collections.abc import Iterator, Sequence
 
 from ..errors import BlobExists, BlobNotFound
 from ..ports import BlobStore, MetadataStore, conflict, same_head
-from ..records import BlobInfo, ChunkRecord, FrameHead, PartitionValue, VersionRecord
+from ..records import (
+    BlobInfo,
+    ChunkRecord,
+    DropRecord,
+    FrameHead,
+    PartitionValue,
+    VersionRecord,
+)
 from .ranges import overlaps
 
 
@@ -57,6 +64,7 @@ class MemoryMetadataStore(MetadataStore):
         self._heads: dict[str, FrameHead] = {}
         self._versions: dict[str, list[VersionRecord]] = {}
         self._chunks: dict[str, dict[str, ChunkRecord]] = {}
+        self._drops: dict[str, dict[tuple[str, str], DropRecord]] = {}
         self._lock = threading.Lock()
 
     def head(self, name: str) -> FrameHead | None:
@@ -74,6 +82,7 @@ class MemoryMetadataStore(MetadataStore):
         chunks: Sequence[ChunkRecord],
         *,
         expected: FrameHead | None,
+        drops: Sequence[DropRecord] = (),
     ) -> None:
         with self._lock:
             self._check(head.name, expected)
@@ -82,6 +91,9 @@ class MemoryMetadataStore(MetadataStore):
             index = self._chunks.setdefault(head.frame_id, {})
             for chunk in chunks:
                 index[chunk.chunk_id] = chunk
+            tombstones = self._drops.setdefault(head.frame_id, {})
+            for drop in drops:
+                tombstones[(drop.chunk_id, drop.txn)] = drop
 
     def versions(self, frame_id: str) -> list[VersionRecord]:
         with self._lock:
@@ -98,6 +110,17 @@ class MemoryMetadataStore(MetadataStore):
             records = list(self._chunks.get(frame_id, {}).values())
         return [c for c in records if c.layout == layout and overlaps(c.lo, c.hi, lo, hi)]
 
+    def drops(
+        self,
+        frame_id: str,
+        layout: str,
+        lo: PartitionValue | None = None,
+        hi: PartitionValue | None = None,
+    ) -> list[DropRecord]:
+        with self._lock:
+            records = list(self._drops.get(frame_id, {}).values())
+        return [d for d in records if d.layout == layout and overlaps(d.lo, d.hi, lo, hi)]
+
     def frames(self, prefix: str = "") -> list[FrameHead]:
         with self._lock:
             return sorted(
@@ -111,6 +134,7 @@ class MemoryMetadataStore(MetadataStore):
             head = self._heads.pop(name)
             self._versions.pop(head.frame_id, None)
             self._chunks.pop(head.frame_id, None)
+            self._drops.pop(head.frame_id, None)
 
     def update_head(self, head: FrameHead, *, expected: FrameHead) -> None:
         with self._lock:
@@ -122,3 +146,9 @@ class MemoryMetadataStore(MetadataStore):
             index = self._chunks.get(frame_id, {})
             for chunk in chunks:
                 index.pop(chunk.chunk_id, None)
+
+    def forget_drops(self, frame_id: str, drops: Sequence[DropRecord]) -> None:
+        with self._lock:
+            tombstones = self._drops.get(frame_id, {})
+            for drop in drops:
+                tombstones.pop((drop.chunk_id, drop.txn), None)

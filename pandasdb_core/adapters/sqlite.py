@@ -1,7 +1,9 @@
 """Metadata in one SQLite file (WAL mode): heads, versions and the chunk index.
 
 Commits run in ``BEGIN IMMEDIATE`` transactions, so writers in several processes serialise on
-the database lock and a commit is durable when it returns (``synchronous=FULL``).
+the database lock and a commit is durable when it returns (``synchronous=FULL``). Drop records
+(an edit's tombstones) sit in their own table, indexed like chunks; a database written before
+chunks had an ``origin`` gains the column when opened.
 
 Example
 -------
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from ..ports import MetadataStore, conflict
 from ..record_codec import head_from_json, head_to_json, version_from_json, version_to_json
-from ..records import ChunkRecord, FrameHead, PartitionValue, VersionRecord
+from ..records import ChunkRecord, DropRecord, FrameHead, PartitionValue, VersionRecord
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS heads (
@@ -36,12 +38,21 @@ CREATE TABLE IF NOT EXISTS chunks (
     frame_id TEXT NOT NULL, chunk_id TEXT NOT NULL, layout TEXT NOT NULL,
     lo, hi, key TEXT NOT NULL, rows INTEGER NOT NULL, size INTEGER NOT NULL,
     sha256 TEXT NOT NULL, version INTEGER NOT NULL, txn TEXT NOT NULL, seq INTEGER NOT NULL,
-    external_key TEXT,
+    external_key TEXT, origin INTEGER,
     PRIMARY KEY (frame_id, chunk_id)
 );
 CREATE INDEX IF NOT EXISTS chunks_by_range ON chunks (frame_id, layout, lo, hi);
+CREATE TABLE IF NOT EXISTS drops (
+    frame_id TEXT NOT NULL, chunk_id TEXT NOT NULL, txn TEXT NOT NULL, layout TEXT NOT NULL,
+    lo, hi, version INTEGER NOT NULL,
+    PRIMARY KEY (frame_id, chunk_id, txn)
+);
+CREATE INDEX IF NOT EXISTS drops_by_range ON drops (frame_id, layout, lo, hi);
 """
-_CHUNK_COLS = "chunk_id, layout, lo, hi, key, rows, size, sha256, version, txn, seq, external_key"
+_CHUNK_COLS = (
+    "chunk_id, layout, lo, hi, key, rows, size, sha256, version, txn, seq, external_key, origin"
+)
+_DROP_COLS = "chunk_id, layout, lo, hi, version, txn"
 
 
 class SQLiteMetadataStore(MetadataStore):
@@ -51,7 +62,11 @@ class SQLiteMetadataStore(MetadataStore):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._conn().executescript(_SCHEMA)
+        db = self._conn()
+        db.executescript(_SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(chunks)")}
+        if "origin" not in columns:  # a database of pandasdb 0.1
+            db.execute("ALTER TABLE chunks ADD COLUMN origin INTEGER")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -92,6 +107,7 @@ class SQLiteMetadataStore(MetadataStore):
         chunks: Sequence[ChunkRecord],
         *,
         expected: FrameHead | None,
+        drops: Sequence[DropRecord] = (),
     ) -> None:
         with self._tx() as db:
             self._check(db, head.name, expected)
@@ -104,7 +120,7 @@ class SQLiteMetadataStore(MetadataStore):
                 (head.frame_id, version.version, version_to_json(version)),
             )
             db.executemany(
-                f"INSERT INTO chunks (frame_id, {_CHUNK_COLS}) VALUES ({', '.join('?' * 13)})",
+                f"INSERT INTO chunks (frame_id, {_CHUNK_COLS}) VALUES ({', '.join('?' * 14)})",
                 [
                     (
                         head.frame_id,
@@ -120,8 +136,16 @@ class SQLiteMetadataStore(MetadataStore):
                         c.txn,
                         c.seq,
                         c.external_key,
+                        c.origin,
                     )
                     for c in chunks
+                ],
+            )
+            db.executemany(
+                f"INSERT INTO drops (frame_id, {_DROP_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (head.frame_id, d.chunk_id, d.layout, d.lo, d.hi, d.version, d.txn)
+                    for d in drops
                 ],
             )
 
@@ -138,7 +162,32 @@ class SQLiteMetadataStore(MetadataStore):
         lo: PartitionValue | None = None,
         hi: PartitionValue | None = None,
     ) -> list[ChunkRecord]:
-        sql = f"SELECT {_CHUNK_COLS} FROM chunks WHERE frame_id = ? AND layout = ?"
+        return [
+            ChunkRecord(*row)
+            for row in self._ranged("chunks", _CHUNK_COLS, frame_id, layout, lo, hi)
+        ]
+
+    def drops(
+        self,
+        frame_id: str,
+        layout: str,
+        lo: PartitionValue | None = None,
+        hi: PartitionValue | None = None,
+    ) -> list[DropRecord]:
+        return [
+            DropRecord(*row) for row in self._ranged("drops", _DROP_COLS, frame_id, layout, lo, hi)
+        ]
+
+    def _ranged(
+        self,
+        table: str,
+        columns: str,
+        frame_id: str,
+        layout: str,
+        lo: PartitionValue | None,
+        hi: PartitionValue | None,
+    ) -> list[tuple[object, ...]]:
+        sql = f"SELECT {columns} FROM {table} WHERE frame_id = ? AND layout = ?"
         args: list[object] = [frame_id, layout]
         if hi is not None:
             sql += " AND lo <= ?"
@@ -146,7 +195,7 @@ class SQLiteMetadataStore(MetadataStore):
         if lo is not None:
             sql += " AND hi >= ?"
             args.append(lo)
-        return [ChunkRecord(*row) for row in self._conn().execute(sql, args)]
+        return self._conn().execute(sql, args).fetchall()
 
     def frames(self, prefix: str = "") -> list[FrameHead]:
         # substr() compares bytes of the literal prefix: LIKE would ignore case and treat
@@ -166,6 +215,7 @@ class SQLiteMetadataStore(MetadataStore):
             db.execute("DELETE FROM heads WHERE name = ?", (name,))
             db.execute("DELETE FROM versions WHERE frame_id = ?", (frame_id,))
             db.execute("DELETE FROM chunks WHERE frame_id = ?", (frame_id,))
+            db.execute("DELETE FROM drops WHERE frame_id = ?", (frame_id,))
 
     def update_head(self, head: FrameHead, *, expected: FrameHead) -> None:
         with self._tx() as db:
@@ -177,4 +227,11 @@ class SQLiteMetadataStore(MetadataStore):
             db.executemany(
                 "DELETE FROM chunks WHERE frame_id = ? AND chunk_id = ?",
                 [(frame_id, c.chunk_id) for c in chunks],
+            )
+
+    def forget_drops(self, frame_id: str, drops: Sequence[DropRecord]) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "DELETE FROM drops WHERE frame_id = ? AND chunk_id = ? AND txn = ?",
+                [(frame_id, d.chunk_id, d.txn) for d in drops],
             )

@@ -60,13 +60,16 @@ class WriteContext:
 @dataclass(frozen=True)
 class Selection:
     """How one layout narrows a read: the index range to query, which chunks of it to keep,
-    which rows of them to keep, and the columns the row filter reads."""
+    which rows of them to keep, and the columns the row filter reads. ``covers`` tells, from
+    a chunk's record alone, that every row of it is selected (an edit then drops the chunk
+    without reading it)."""
 
     lo: PartitionValue | None = None
     hi: PartitionValue | None = None
     keep_chunks: Callable[[list[ChunkRecord]], list[ChunkRecord]] | None = None
     keep_rows: RowFilter | None = None
     reads: tuple[str, ...] = ()
+    covers: Callable[[ChunkRecord], bool] | None = None
 
 
 def slices(frame: pl.DataFrame, chunk_rows: int) -> Iterator[pl.DataFrame]:
@@ -110,6 +113,18 @@ class LayoutKind(ABC):
     def select(self, query: ReadQuery, layout: Layout) -> Selection:
         """How ``query``'s filters of this kind narrow a read of ``layout``."""
 
+    def holding(self, layout: Layout, values: pl.Series) -> Selection:
+        """The chunks of ``layout`` that may hold rows with these values of its column, and
+        those rows: what an edit that removes rows by these values reads. Kinds without a
+        column cannot be edited by value."""
+        raise NotImplementedError(f"{self.name} layouts are not edited by value")
+
+    def merge_groups(self, chunks: Sequence[ChunkRecord]) -> list[list[ChunkRecord]]:
+        """Groups of chunks ``compact`` may merge, each in row order (none by default: a
+        batch keeps its identity)."""
+        return []
+
     def order(self, chunks: Sequence[ChunkRecord]) -> list[ChunkRecord]:
-        """Chunks in the order their rows are returned: by partition, then commit order."""
-        return sorted(chunks, key=lambda c: (c.lo, c.version, c.seq))
+        """Chunks in the order their rows are returned: by partition, then commit order (a
+        chunk an edit rewrote keeps the place of the one it replaced)."""
+        return sorted(chunks, key=lambda c: (c.lo, c.rank))

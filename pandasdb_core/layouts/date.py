@@ -11,12 +11,13 @@ Example
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import polars as pl
 
 from ..errors import InvalidArgument, InvalidPartition
-from ..records import Layout
+from ..records import ChunkRecord, Layout, PartitionValue
 from ..values import INT64_MAX, INT64_MIN, DateBound
 from .base import LayoutKind, PlannedChunk, RowFilter, Selection, WriteContext, slices, spare_name
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from ..operations import ReadQuery
 
 _NS_PER = {"ns": 1, "us": 1_000, "ms": 1_000_000}
+_NS_PER_DAY = 86_400 * 1_000_000_000
+_EPOCH_DAY = dt.date(1970, 1, 1)
 
 
 def utc_datetimes(series: pl.Series) -> pl.Series:
@@ -107,6 +110,17 @@ def _rows_between(column: str, lo: DateBound | None, hi: DateBound | None) -> Ro
     return keep
 
 
+def _whole_days(lo: DateBound | None, hi: DateBound | None) -> Callable[[ChunkRecord], bool]:
+    """Whether a chunk's day lies wholly inside the bounds (its rows need not be read)."""
+
+    def covers(chunk: ChunkRecord) -> bool:
+        first = (dt.date.fromisoformat(str(chunk.lo)) - _EPOCH_DAY).days * _NS_PER_DAY
+        last = first + _NS_PER_DAY - 1
+        return (lo is None or lo.ns <= first) and (hi is None or hi.end_ns >= last)
+
+    return covers
+
+
 class DateKind(LayoutKind):
     """Partition by the calendar day (UTC) of a date, datetime or ISO-text column."""
 
@@ -133,6 +147,25 @@ class DateKind(LayoutKind):
                 planned.append(PlannedChunk(layout.tag, day, day, key, part))
         return planned
 
+    def holding(self, layout: Layout, values: pl.Series) -> Selection:
+        days = utc_datetimes(values).dt.date().unique().sort()
+        wanted = {d.isoformat() for d in days.to_list()}
+        column = layout.column
+        return Selection(
+            lo=days[0].isoformat() if len(days) else None,
+            hi=days[-1].isoformat() if len(days) else None,
+            keep_chunks=lambda chunks: [c for c in chunks if c.lo in wanted],
+            keep_rows=lambda frame: utc_datetimes(frame[column]).dt.date().is_in(days.implode()),
+            reads=(column,),
+            covers=lambda chunk: True,  # a chunk holds one day: all of it or none
+        )
+
+    def merge_groups(self, chunks: Sequence[ChunkRecord]) -> list[list[ChunkRecord]]:
+        by_day: dict[PartitionValue, list[ChunkRecord]] = {}
+        for chunk in self.order(chunks):
+            by_day.setdefault(chunk.lo, []).append(chunk)
+        return list(by_day.values())
+
     def select(self, query: ReadQuery, layout: Layout) -> Selection:
         lo, hi = query.start_date, query.end_date
         if lo is not None and hi is not None and lo.ns > hi.end_ns:
@@ -142,4 +175,5 @@ class DateKind(LayoutKind):
             hi=hi.day if hi is not None else None,
             keep_rows=_rows_between(layout.column, lo, hi),
             reads=(layout.column,),
+            covers=_whole_days(lo, hi),
         )

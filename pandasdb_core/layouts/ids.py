@@ -11,7 +11,7 @@ Example
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -104,6 +104,23 @@ class IdKind(LayoutKind):
             planned.append(PlannedChunk(layout.tag, lo, hi, key, part.drop(id_col)))
         return planned
 
+    def holding(self, layout: Layout, values: pl.Series) -> Selection:
+        ids = tuple(integer_ids(values).unique().sort().to_list())
+        if not ids:
+            return Selection(keep_chunks=lambda chunks: [])
+        return Selection(
+            lo=ids[0],
+            hi=ids[-1],
+            keep_chunks=_holding(ids),
+            keep_rows=_rows(layout.column, ids, None, None),
+            reads=(layout.column,),
+        )
+
+    def merge_groups(self, chunks: Sequence[ChunkRecord]) -> list[list[ChunkRecord]]:
+        # id ranges of chunks from different commits overlap: the merged rows are sorted by
+        # id again and cut afresh, so all of them form one group
+        return [self.order(chunks)] if chunks else []
+
     def select(self, query: ReadQuery, layout: Layout) -> Selection:
         ids, lo, hi = query.partition_value, query.start_id, query.end_id
         if lo is not None and hi is not None and lo > hi:
@@ -121,5 +138,9 @@ class IdKind(LayoutKind):
                 reads=(layout.column,),
             )
         return Selection(
-            lo=lo, hi=hi, keep_rows=_rows(layout.column, None, lo, hi), reads=(layout.column,)
+            lo=lo,
+            hi=hi,
+            keep_rows=_rows(layout.column, None, lo, hi),
+            reads=(layout.column,),
+            covers=lambda c: (lo is None or lo <= c.lo) and (hi is None or c.hi <= hi),  # type: ignore[operator]
         )

@@ -9,10 +9,15 @@ Example
 
 from .base import Operation
 from .catalog import DatesQuery, DeleteRequest, FrameRef, ListQuery, VacuumOptions
+from .edit import CompactOptions, DeleteRowsOptions, ReplaceOptions, ReplaceRequest
 from .read import ReadQuery, ReadRequest
 from .upload import UploadOptions, UploadRequest
 
 __all__ = [
+    "CompactOptions",
+    "DeleteRowsOptions",
+    "ReplaceOptions",
+    "ReplaceRequest",
     "DatesQuery",
     "DeleteRequest",
     "FrameRef",

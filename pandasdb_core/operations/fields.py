@@ -131,6 +131,30 @@ ColumnsKeys = Annotated[
     WithJsonSchema({"type": "object", "additionalProperties": {"enum": ["Date", "ID"]}}),
 ]
 
+_KEY = re.compile(r"[A-Za-z0-9._:@+=-]{1,200}")
+
+
+def _idempotency_key(value: Any, info: ValidationInfo) -> str:
+    if not isinstance(value, str) or not _KEY.fullmatch(value):
+        raise InvalidArgument(
+            f"{info.field_name} must be 1-200 letters, digits or . _ : @ + = -, got {value!r}"
+        )
+    return value
+
+
+IdempotencyKey = Annotated[
+    str,
+    BeforeValidator(_idempotency_key),
+    WithJsonSchema({**_TEXT, "pattern": _KEY.pattern}),
+    Field(
+        description=(
+            "Names this write: a repeat with the same key (a retried request, a re-run "
+            "notebook cell) commits nothing and returns the first commit. 1-200 letters, "
+            "digits or . _ : @ + = -"
+        ),
+    ),
+]
+
 #: field metadata (see :mod:`.base`)
 MANY = {"many": True}
 IN_PATH = {"in": "path", "cli": False}

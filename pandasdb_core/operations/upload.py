@@ -25,9 +25,11 @@ from ..errors import InvalidArgument
 from ..layouts import BATCH, parse_columns_keys
 from ..records import Layout
 from .base import Operation
-from .fields import ColumnsKeys, Flag, FrameName, RowCount, Segment
+from .fields import ColumnsKeys, Flag, FrameName, IdempotencyKey, RowCount, Segment
 
 FormatName = Literal["csv.gz", "parquet"]
+#: what an upload does to the rows already stored (see :mod:`pandasdb_core.editing`)
+UploadMode = Literal["append", "overwrite", "replace_partitions"]
 
 
 class UploadOptions(Operation):
@@ -60,12 +62,26 @@ class UploadOptions(Operation):
     )
     chunk_rows: RowCount | None = Field(None, description="Rows per chunk file, for a new frame.")
     format: FormatName | None = Field(None, description="File format, for a new frame.")
+    mode: UploadMode = Field(
+        "append",
+        description=(
+            "append (default) adds the rows; overwrite replaces the whole frame; "
+            "replace_partitions replaces what is stored for the days (Date layout) or ids "
+            "(ID layout) the dataframe holds and leaves the rest."
+        ),
+    )
+    idempotency_key: IdempotencyKey | None = None
 
     @model_validator(mode="after")
     def _check_layouts(self) -> Self:
         layouts = parse_columns_keys(self.columns_keys)
         if self.external_key is not None and layouts != (BATCH,):
             raise ValueError("external_key applies to batch frames; leave it out with columns_keys")
+        if self.keep_last and self.mode == "replace_partitions":
+            raise ValueError(
+                "keep_last drops all earlier data of a partitioned frame: give mode "
+                "'replace_partitions' or keep_last, not both"
+            )
         return self
 
     @property

@@ -22,7 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from ..ports import BlobStore, MetadataStore
-from ..records import BlobInfo, ChunkRecord, FrameHead, PartitionValue, VersionRecord
+from ..records import (
+    BlobInfo,
+    ChunkRecord,
+    DropRecord,
+    FrameHead,
+    PartitionValue,
+    VersionRecord,
+)
 
 #: error: fails before doing anything; timeout: a TimeoutError before doing anything;
 #: lost_ack: the operation lands, then the caller is told it failed
@@ -107,8 +114,12 @@ class FaultyMetadataStore(MetadataStore):
         chunks: Sequence[ChunkRecord],
         *,
         expected: FrameHead | None,
+        drops: Sequence[DropRecord] = (),
     ) -> None:
-        self._run("commit", lambda: self.inner.commit(head, version, chunks, expected=expected))
+        self._run(
+            "commit",
+            lambda: self.inner.commit(head, version, chunks, expected=expected, drops=drops),
+        )
 
     def versions(self, frame_id: str) -> list[VersionRecord]:
         return self._run("versions", lambda: self.inner.versions(frame_id))
@@ -122,6 +133,15 @@ class FaultyMetadataStore(MetadataStore):
     ) -> list[ChunkRecord]:
         return self._run("chunks", lambda: self.inner.chunks(frame_id, layout, lo, hi))
 
+    def drops(
+        self,
+        frame_id: str,
+        layout: str,
+        lo: PartitionValue | None = None,
+        hi: PartitionValue | None = None,
+    ) -> list[DropRecord]:
+        return self._run("drops", lambda: self.inner.drops(frame_id, layout, lo, hi))
+
     def frames(self, prefix: str = "") -> list[FrameHead]:
         return self._run("frames", lambda: self.inner.frames(prefix))
 
@@ -133,6 +153,9 @@ class FaultyMetadataStore(MetadataStore):
 
     def forget_chunks(self, frame_id: str, chunks: Sequence[ChunkRecord]) -> None:
         self._run("forget_chunks", lambda: self.inner.forget_chunks(frame_id, chunks))
+
+    def forget_drops(self, frame_id: str, drops: Sequence[DropRecord]) -> None:
+        self._run("forget_drops", lambda: self.inner.forget_drops(frame_id, drops))
 
 
 def faulty(blobs: BlobStore, meta: MetadataStore, plan: FaultPlan) -> tuple[Any, Any]:

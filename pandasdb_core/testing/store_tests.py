@@ -14,8 +14,8 @@ import pytest
 
 from ..errors import BlobExists, BlobNotFound, CommitConflict, InvalidName
 from ..ports import BlobStore, MetadataStore
-from ..records import ChunkRecord, FrameHead, Layout, VersionRecord
-from ..visibility import committed
+from ..records import ChunkRecord, DropRecord, FrameHead, Layout, VersionRecord
+from ..visibility import committed, live
 
 
 class BlobStoreTests:
@@ -288,3 +288,112 @@ class MetadataStoreTests:
         assert meta.head("f") == head
         assert meta.versions("F") == [version]
         assert meta.chunks("F", "id:uid") == [chunk]
+
+    # ---------------------------------------------------------------- drop records (edits)
+
+    def test_drops_commit_with_the_version_and_hide_their_chunks(self, meta: MetadataStore) -> None:
+        c1, c2 = (
+            _chunk(1, "t1", "2024-01-01", "2024-01-01"),
+            _chunk(1, "t1", "2024-01-02", "2024-01-02"),
+        )
+        meta.commit(_head("f", 1), _version(1, "t1"), [c1, c2], expected=None)
+        drop = _drop(c1, 2, "t2")
+        meta.commit(
+            _head("f", 2), _edit_version(2, "t2", 1), [], expected=_head("f", 1), drops=[drop]
+        )
+        assert meta.drops("F", "date:ts") == [drop]
+        versions = meta.versions("F")
+        chunks = meta.chunks("F", "date:ts")
+        drops = meta.drops("F", "date:ts")
+        assert [c.chunk_id for c in live(chunks, versions, 2, drops)] == [c2.chunk_id]
+        assert {c.chunk_id for c in live(chunks, versions, 1, drops)} == {c1.chunk_id, c2.chunk_id}
+
+    def test_drops_are_found_by_the_range_of_their_chunk(self, meta: MetadataStore) -> None:
+        days = [_chunk(1, "t1", f"2024-01-{d:02d}", f"2024-01-{d:02d}") for d in range(1, 6)]
+        ids = [_chunk(1, "t1", lo, lo + 9, layout="id:uid") for lo in range(-50, 50, 10)]
+        meta.commit(_head("f", 1), _version(1, "t1"), days + ids, expected=None)
+        drops = [_drop(c, 2, "t2") for c in days + ids]
+        meta.commit(
+            _head("f", 2),
+            _edit_version(2, "t2", len(drops)),
+            [],
+            expected=_head("f", 1),
+            drops=drops,
+        )
+        found = meta.drops("F", "date:ts", "2024-01-02", "2024-01-03")
+        assert sorted(d.lo for d in found) == ["2024-01-02", "2024-01-03"]
+        assert [d.lo for d in meta.drops("F", "id:uid", 5, 5)] == [0]
+        assert sorted(d.lo for d in meta.drops("F", "id:uid", -15, 1)) == [-20, -10, 0]
+        for lo, hi in [(5, 5), (-15, 1), (None, 0), (45, None)]:
+            chunk_ids = {c.chunk_id for c in meta.chunks("F", "id:uid", lo, hi)}
+            assert chunk_ids == {d.chunk_id for d in meta.drops("F", "id:uid", lo, hi)}
+
+    def test_a_losing_commits_drops_never_count(self, meta: MetadataStore) -> None:
+        c1 = _chunk(1, "t1", "a", "a")
+        meta.commit(_head("f", 1), _version(1, "t1"), [c1], expected=None)
+        meta.commit(_head("f", 2), _version(2, "t2"), [], expected=_head("f", 1))
+        with pytest.raises(CommitConflict):
+            meta.commit(
+                _head("f", 2),
+                _edit_version(2, "tX", 1),
+                [],
+                expected=_head("f", 1),
+                drops=[_drop(c1, 2, "tX")],
+            )
+        versions = meta.versions("F")
+        drops = meta.drops("F", "date:ts")
+        assert [c.chunk_id for c in live(meta.chunks("F", "date:ts"), versions, 2, drops)] == [
+            c1.chunk_id
+        ]
+
+    def test_drops_of_one_chunk_by_two_commits_are_both_kept(self, meta: MetadataStore) -> None:
+        """A drop is keyed by chunk and txn: a writer that lost its race must not overwrite
+        the winner's drop of the same chunk (the chunk would come back)."""
+        c1 = _chunk(1, "t1", "a", "a")
+        meta.commit(_head("f", 1), _version(1, "t1"), [c1], expected=None)
+        winner, loser = _drop(c1, 2, "win"), _drop(c1, 2, "lose")
+        meta.commit(
+            _head("f", 2), _edit_version(2, "win", 1), [], expected=_head("f", 1), drops=[winner]
+        )
+        with pytest.raises(CommitConflict):
+            meta.commit(
+                _head("f", 2),
+                _edit_version(2, "lose", 1),
+                [],
+                expected=_head("f", 1),
+                drops=[loser],
+            )
+        assert winner in meta.drops("F", "date:ts")
+        versions = meta.versions("F")
+        assert live(meta.chunks("F", "date:ts"), versions, 2, meta.drops("F", "date:ts")) == []
+
+    def test_forget_drops_and_drop_frame_remove_them(self, meta: MetadataStore) -> None:
+        c1, c2 = _chunk(1, "t1", "a", "a"), _chunk(1, "t1", "b", "b")
+        meta.commit(_head("f", 1), _version(1, "t1"), [c1, c2], expected=None)
+        d1, d2 = _drop(c1, 2, "t2"), _drop(c2, 2, "t2")
+        meta.commit(
+            _head("f", 2), _edit_version(2, "t2", 2), [], expected=_head("f", 1), drops=[d1, d2]
+        )
+        meta.forget_drops("F", [d1])
+        assert meta.drops("F", "date:ts") == [d2]
+        meta.drop_frame("f", expected=_head("f", 2))
+        assert meta.drops("F", "date:ts") == []
+
+    def test_edit_records_round_trip_exactly(self, meta: MetadataStore) -> None:
+        chunk = replace(_chunk(1, "t1", 3, 9, layout="id:uid", seq=4), origin=None)
+        meta.commit(_head("f", 1), _version(1, "t1"), [chunk], expected=None)
+        rewrite = replace(_chunk(2, "t2", 3, 7, layout="id:uid", seq=4), origin=1)
+        version = replace(_edit_version(2, "t2", 1), operation="delete_rows", idempotency_key="k:1")
+        drop = _drop(chunk, 2, "t2")
+        meta.commit(_head("f", 2), version, [rewrite], expected=_head("f", 1), drops=[drop])
+        assert meta.versions("F")[-1] == version
+        assert sorted(meta.chunks("F", "id:uid"), key=lambda c: c.version) == [chunk, rewrite]
+        assert meta.drops("F", "id:uid") == [drop]
+
+
+def _drop(chunk: ChunkRecord, version: int, txn: str) -> DropRecord:
+    return DropRecord(chunk.chunk_id, chunk.layout, chunk.lo, chunk.hi, version, txn)
+
+
+def _edit_version(version: int, txn: str, drops: int) -> VersionRecord:
+    return replace(_version(version, txn), drop_records=drops, operation="replace")
