@@ -1,0 +1,355 @@
+"""The exact snapshot other engines read: the committed chunk files one version of a frame
+reads, in the order ``get`` returns their rows, with the stored schema.
+
+A frame's folders also hold files no version reads (chunks a ``keep_last`` superseded, files
+of uploads that never committed, each layout's copy of the data): engines that list folders
+read those too. :func:`snapshot` asks the metadata store instead, exactly as ``get`` does.
+:func:`scan` turns a snapshot into a polars ``LazyFrame`` and :func:`to_dask` into a Dask
+DataFrame (one partition per chunk file), both decoding as ``get`` does.
+
+Example
+-------
+>>> import pandas as pd, pandasdb_core as pdb, tempfile
+>>> db = pdb.open(tempfile.mkdtemp(), format="parquet")
+>>> _ = db.upload(pd.DataFrame({"a": [1, 2]}), "f")
+>>> snap = db.files("f")
+>>> snap.version, [(f.rows, f.format) for f in snap.files]
+(1, [(2, 'parquet')])
+>>> db.scan("f").collect()["a"].to_list()
+[1, 2]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from . import codecs
+from .conversion import empty_frame, output_polars, to_pandas
+from .layouts import Layout
+from .operations import ReadQuery
+from .reading import ReadPlan, chunks_to_read, decode_chunk, plan
+from .records import ChunkRecord, FrameHead, PartitionValue
+from .schema import Schema, polars_schema
+
+if TYPE_CHECKING:
+    from .store import Store
+
+
+@dataclass(frozen=True)
+class ChunkFile:
+    """One committed chunk file of a snapshot."""
+
+    #: where engines read it: an absolute local path, an ``s3://`` URI, or (from the SDK) a
+    #: presigned ``https://`` URL; "" for a store only this process can read (memory)
+    uri: str
+    #: the layout it belongs to (``date:ts``, ``id:uid``, ``batch``)
+    layout: str
+    #: its partition: the day (``YYYY-MM-DD``), the id range, or the batch key
+    lo: PartitionValue
+    hi: PartitionValue
+    rows: int
+    bytes: int
+    format: codecs.Format
+    #: the version that wrote it (columns added later are absent from it)
+    version: int
+    sha256: str = ""
+    #: its key inside the store
+    key: str = field(default="", repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """The file as a JSON object (the HTTP API's form)."""
+        return {
+            "uri": self.uri,
+            "layout": self.layout,
+            "lo": self.lo,
+            "hi": self.hi,
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "format": self.format,
+            "version": self.version,
+            "sha256": self.sha256,
+        }
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The committed chunk files of one version of a frame, in row order, and its schema.
+
+    ``schema`` is pandasdb's stored schema (pandas dtypes, index); :attr:`dtypes` gives the
+    polars dtypes of the columns the snapshot returns.
+    """
+
+    name: str
+    version: int
+    format: codecs.Format
+    #: every layout of the frame, and the one these files belong to
+    layouts: tuple[str, ...]
+    layout: str
+    schema: Schema = field(repr=False)
+    files: tuple[ChunkFile, ...] = field(repr=False)
+    #: the columns a read returns (index levels first), as the query asked
+    columns: tuple[str, ...] = field(repr=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Snapshot {self.name!r} version {self.version}: {len(self.files)} {self.format} "
+            f"file(s), {self.rows:,} rows, layout {self.layout}>"
+        )
+
+    @property
+    def rows(self) -> int:
+        """Rows in the files (before any row filter of the query)."""
+        return sum(f.rows for f in self.files)
+
+    @property
+    def bytes(self) -> int:
+        """Bytes of the files."""
+        return sum(f.bytes for f in self.files)
+
+    @property
+    def uris(self) -> list[str]:
+        """The files' URIs, in row order (what a DuckDB or pyarrow reader takes)."""
+        return [f.uri for f in self.files]
+
+    @property
+    def dtypes(self) -> dict[str, pl.DataType]:
+        """The polars dtypes of the returned columns, as stored."""
+        stored = polars_schema(self.schema, as_of=self.version)
+        return {c: stored[c] for c in self.columns}
+
+    def to_json(self) -> dict[str, Any]:
+        """The snapshot as a JSON object (the HTTP API's form)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "format": self.format,
+            "layouts": list(self.layouts),
+            "layout": self.layout,
+            "schema": self.schema,
+            "columns": list(self.columns),
+            "files": [f.to_json() for f in self.files],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Snapshot:
+        """Rebuild a snapshot from :meth:`to_json`'s form."""
+        return cls(
+            name=data["name"],
+            version=data["version"],
+            format=data["format"],
+            layouts=tuple(data["layouts"]),
+            layout=data["layout"],
+            schema=data["schema"],
+            columns=tuple(data["columns"]),
+            files=tuple(ChunkFile(**f) for f in data["files"]),
+        )
+
+
+def _layout(tag: str) -> Layout:
+    kind, _, column = tag.partition(":")
+    return Layout(kind, column)  # type: ignore[arg-type]
+
+
+def read_plan(snap: Snapshot, query: ReadQuery) -> ReadPlan:
+    """The read plan of ``query`` against the snapshot's version: what a reader holding only
+    the snapshot (the SDK, a Dask worker) needs to decode its files as ``get`` does."""
+    head = FrameHead(
+        name=snap.name,
+        frame_id="",
+        version=snap.version,
+        format=snap.format,
+        layouts=tuple(_layout(t) for t in snap.layouts),
+        schema=snap.schema,
+        chunk_rows=0,
+        rows=0,
+        created_at=0.0,
+        updated_at=0.0,
+        min_version=snap.version,
+    )
+    return plan(head, query.model_copy(update={"as_of": None}))
+
+
+def snapshot(store: Store, query: ReadQuery) -> Snapshot:
+    """The snapshot ``query`` reads (see :meth:`Store.files`)."""
+    head = store.head(query.name)
+    planned = plan(head, query)
+    chunks = chunks_to_read(store, planned)
+    return Snapshot(
+        name=head.name,
+        version=planned.version,
+        format=head.format,
+        layouts=tuple(lay.tag for lay in head.layouts),
+        layout=planned.layout.tag,
+        schema=head.schema,
+        files=tuple(_file(store, head, c) for c in chunks),
+        columns=planned.columns,
+    )
+
+
+def _file(store: Store, head: FrameHead, chunk: ChunkRecord) -> ChunkFile:
+    return ChunkFile(
+        uri=store.blobs.uri(chunk.key) or "",
+        layout=chunk.layout,
+        lo=chunk.lo,
+        hi=chunk.hi,
+        rows=chunk.rows,
+        bytes=chunk.size,
+        format=head.format,
+        version=chunk.version,
+        sha256=chunk.sha256,
+        key=chunk.key,
+    )
+
+
+def with_uris(snap: Snapshot, uri: Any) -> Snapshot:
+    """The snapshot with each file's URI replaced by ``uri(file)`` (e.g. presigned URLs)."""
+    return replace(snap, files=tuple(replace(f, uri=uri(f)) for f in snap.files))
+
+
+# ---------------------------------------------------------------------------------- engines
+
+
+def _scan_file(file: ChunkFile, planned: ReadPlan, storage_options: Any) -> pl.LazyFrame:
+    """One chunk file as a lazy frame with the plan's columns, decoded as ``get`` does."""
+    head = planned.head
+    dtypes = polars_schema(head.schema, as_of=planned.version)
+    since = {c["name"]: c["since"] for c in head.schema["columns"]}
+    in_file = [name for name in dtypes if since[name] <= file.version]
+    if file.format == "parquet":
+        lazy = pl.scan_parquet(file.uri, storage_options=storage_options)
+    else:
+        lazy = pl.scan_csv(
+            file.uri,
+            has_header=True,
+            # by position: names come from the schema, not the header (polars keeps the
+            # doubled quotes of a quoted header name)
+            schema={name: codecs.csv_type(dtypes[name]) for name in in_file},
+            storage_options=storage_options,
+        )
+    restore = [
+        codecs.restore(pl.col(name), dtypes[name])
+        for name in in_file
+        if file.format != "parquet" or dtypes[name] == pl.Null
+    ]
+    lazy = lazy.with_columns(restore) if restore else lazy
+    lazy = lazy.select(in_file).cast({n: dtypes[n] for n in in_file})
+    missing = [pl.lit(None, dtype=dtypes[c]).alias(c) for c in dtypes if c not in in_file]
+    lazy = lazy.with_columns(missing) if missing else lazy
+    for selection in planned.row_filters:
+        keep = selection.keep_rows
+        lazy = lazy.map_batches(lambda frame, keep=keep: frame.filter(keep(frame)))  # type: ignore[misc]
+    return lazy.select(planned.columns)
+
+
+def scan(
+    snap: Snapshot,
+    query: ReadQuery,
+    *,
+    storage_options: dict[str, Any] | None = None,
+    fetch: Fetch | None = None,
+) -> pl.LazyFrame:
+    """A polars ``LazyFrame`` over exactly the snapshot's files (local paths, ``s3://``
+    URIs with ``storage_options``, or URLs), returning what ``get(engine="polars")``
+    returns for ``query``. Files without a URI (a memory store's) are fetched with
+    ``fetch`` and decoded at once."""
+    planned = read_plan(snap, query)
+    parts = [
+        _scan_file(f, planned, storage_options)
+        if f.uri
+        else decode_chunk(planned, fetch(f), f.version).lazy()  # type: ignore[misc]
+        for f in snap.files
+    ]
+    if not parts:
+        return empty_frame(snap.schema, list(planned.columns)).lazy().pipe(_named, snap)
+    return pl.concat(parts, how="vertical").pipe(_named, snap)
+
+
+def _named(lazy: pl.LazyFrame, snap: Snapshot) -> pl.LazyFrame:
+    # index levels under their real names, as get(engine="polars") returns them
+    renamed = output_polars(pl.DataFrame(schema=lazy.collect_schema()), snap.schema).columns
+    return lazy.rename(dict(zip(lazy.collect_schema().names(), renamed, strict=True)))
+
+
+def _partition(file: ChunkFile, snap: Snapshot, query: ReadQuery, fetch: Any, engine: str) -> Any:
+    """One Dask partition: a chunk file fetched and decoded as ``get`` does."""
+    planned = read_plan(snap, query)
+    frame = decode_chunk(planned, fetch(file), file.version)
+    if engine == "polars":
+        return output_polars(frame, snap.schema)
+    return to_pandas(frame, nullable_schema(snap))
+
+
+def nullable_schema(snap: Snapshot) -> Schema:
+    """The snapshot's schema with columns some of its files lack (added by a later version)
+    made nullable in pandas, so every piece of a frame read in pieces (Dask partitions,
+    ``iter_batches``) has the dtypes the whole frame has."""
+    oldest = min((f.version for f in snap.files), default=snap.version)
+    from .conversion import _NULLABLE  # the numpy dtype -> nullable dtype table
+
+    columns = []
+    for col in snap.schema["columns"]:
+        if col["since"] > oldest and col.get("pandas") in _NULLABLE:
+            col = {**col, "pandas": _NULLABLE[col["pandas"]]}
+        columns.append(col)
+    return {**snap.schema, "columns": columns}
+
+
+#: reads a snapshot's file: ``fetch(file) -> bytes``
+Fetch = Callable[[ChunkFile], bytes]
+
+
+def read_file(file: ChunkFile) -> bytes:
+    """The bytes of a file at a local path or an ``http(s)://`` URL (a presigned one); a
+    plain function, so Dask can ship it to workers in other processes."""
+    if file.uri.startswith(("http://", "https://")):
+        import requests
+
+        response = requests.get(file.uri, timeout=300)
+        response.raise_for_status()
+        return response.content
+    with open(file.uri, "rb") as fh:
+        return fh.read()
+
+
+def fetcher(store: Store) -> Fetch:
+    """How to read a store's snapshot files: from their paths when they are local files,
+    else through the store's blob port (S3 credentials and endpoint, or memory)."""
+    uri = store.blobs.uri("probe")
+    if uri and "://" not in uri:
+        return read_file
+    return lambda file: store.blobs.get(file.key)
+
+
+def to_dask(snap: Snapshot, query: ReadQuery, fetch: Fetch) -> Any:
+    """A Dask DataFrame with one partition per file of ``snap``, each fetched with
+    ``fetch(file) -> bytes`` and decoded as ``get`` does; ``meta`` comes from the stored
+    schema, so nothing is read to build it. Needs ``pip install 'pandasdb[dask]'``."""
+    try:
+        import dask
+        import dask.dataframe as dd
+    except ImportError:  # pragma: no cover - an optional extra
+        from .errors import InvalidArgument
+
+        raise InvalidArgument(
+            "to_dask needs Dask: pip install 'pandasdb[dask]' (dask[dataframe])"
+        ) from None
+    planned = read_plan(snap, query)
+    meta = to_pandas(empty_frame(snap.schema, list(planned.columns)), nullable_schema(snap))
+    # Dask turns text columns into pyarrow strings by default; keep the dtypes get returns
+    with dask.config.set({"dataframe.convert-string": False}):
+        if not snap.files:
+            return dd.from_pandas(meta, npartitions=1)
+        return dd.from_map(
+            _partition,
+            list(snap.files),
+            snap=snap,
+            query=query,
+            fetch=fetch,
+            engine="pandas",
+            meta=meta,
+            enforce_metadata=False,
+        )

@@ -1,0 +1,408 @@
+"""Frames larger than memory: uploads written piece by piece and committed as one version,
+and reads yielded batch by batch.
+
+An upload source may be a frame (the whole-frame path of :mod:`.writing`), an iterator of
+frames, a polars ``LazyFrame`` (collected in batches by polars' streaming engine) or a file
+path: CSV, CSV.gz or parquet. CSV is read in blocks of ``PIECE_BYTES`` of text cut at row
+ends, so memory holds one block and its frame, never the file. Each piece goes through an
+:class:`~pandasdb_core.sessions.UploadSession`: its chunk files are written, uncommitted,
+and the session commits them all as one version at the end. Nothing is visible before;
+a failure removes what was written, and a crash leaves files ``vacuum`` removes.
+
+Types come from the first piece: a CSV column is typed by every row of the first block
+(as :mod:`.ingest` types a whole CSV), and later blocks must fit (integers in a float column
+are fine; text in an integer column is refused, naming the column, value and rows).
+
+Example
+-------
+>>> import pandas as pd, pandasdb_core as pdb
+>>> db = pdb.open("memory://")
+>>> parts = (pd.DataFrame({"a": [i, i + 1]}) for i in (0, 2, 4))
+>>> db.upload(parts, "f").rows
+6
+>>> [len(b) for b in db.iter_batches("f", batch_rows=4)]
+[4, 2]
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import polars as pl
+
+from .conversion import Engine, to_engine
+from .errors import InvalidArgument, SchemaMismatch
+from .ingest import PanicException, first_line, infer_column
+from .operations import ReadQuery, UploadOptions
+from .reading import chunks_to_read, fetch_chunk, plan
+from .records import Commit
+from .sessions import UploadSession
+from .snapshot import nullable_schema, snapshot
+
+if TYPE_CHECKING:
+    from .store import Store
+
+#: CSV text parsed at once: parsing holds several times this as text columns
+BLOCK_BYTES = 4 * 1024 * 1024
+#: the in-memory size of a piece written at once (CSV blocks, once typed, are gathered to
+#: it): peak memory is a few times this, whatever the file's size
+PIECE_BYTES = 16 * 1024 * 1024
+#: rows per piece of a LazyFrame or a parquet file
+PIECE_ROWS = 500_000
+
+
+def is_stream(source: Any) -> bool:
+    """Whether ``source`` is uploaded piece by piece (a path, a LazyFrame, an iterator of
+    frames) rather than as one frame.
+
+    Example
+    -------
+    >>> import polars as pl
+    >>> is_stream(pl.DataFrame({"a": [1]})), is_stream("sales.csv"), is_stream(iter([]))
+    (False, True, True)
+    """
+    if isinstance(source, str | os.PathLike | pl.LazyFrame):
+        return True
+    if isinstance(source, pl.DataFrame) or type(source).__module__.startswith("pandas"):
+        return False
+    return isinstance(source, Iterator | list | tuple)
+
+
+def pieces(
+    source: Any, *, piece_bytes: int = PIECE_BYTES, piece_rows: int = PIECE_ROWS
+) -> Iterator[Any]:
+    """The pieces of an upload source (see the module docstring).
+
+    Example
+    -------
+    >>> import polars as pl
+    >>> [p.height for p in pieces(pl.LazyFrame({"a": range(5)}), piece_rows=2)]
+    [2, 2, 1]
+    """
+    if isinstance(source, pl.LazyFrame):
+        return _guarded(source.collect_batches(chunk_size=piece_rows))
+    if isinstance(source, str | os.PathLike):
+        return file_pieces(source, piece_bytes=piece_bytes, piece_rows=piece_rows)
+    return iter(source)
+
+
+def _guarded(batches: Iterable[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """Polars errors (and panics) while producing pieces become :class:`InvalidArgument`."""
+    iterator = iter(batches)
+    while True:
+        try:
+            piece = next(iterator)
+        except StopIteration:
+            return
+        except (pl.exceptions.PolarsError, PanicException) as exc:
+            raise InvalidArgument(f"dataframe: could not be read: {first_line(exc)}") from None
+        yield piece
+
+
+def file_pieces(
+    path: str | os.PathLike[str], *, piece_bytes: int = PIECE_BYTES, piece_rows: int = PIECE_ROWS
+) -> Iterator[pl.DataFrame]:
+    """A CSV, CSV.gz or parquet file (``-``: CSV on standard input) in pieces."""
+    if os.fspath(path) == "-":
+        return gathered(csv_pieces(sys.stdin.buffer, source="standard input"), piece_bytes)
+    file = Path(path)
+    if not file.is_file():
+        raise InvalidArgument(f"dataframe: input file {os.fspath(path)!r} does not exist")
+    if file.suffix == ".parquet":
+        return parquet_pieces(file, piece_rows)
+    opener = gzip.open if file.suffix == ".gz" else open
+    return gathered(_closing(opener(file, "rb"), file.name), piece_bytes)  # type: ignore[operator]
+
+
+def _closing(stream: IO[bytes], name: str) -> Iterator[pl.DataFrame]:
+    with stream:
+        yield from csv_pieces(stream, source=name)
+
+
+def gathered(frames: Iterable[pl.DataFrame], piece_bytes: int) -> Iterator[pl.DataFrame]:
+    """Consecutive frames joined into pieces of about ``piece_bytes`` in memory: text is
+    parsed in small blocks (parsing needs many times the text's size), then written in
+    pieces large enough to make few chunk files.
+
+    Example
+    -------
+    >>> frames = [pl.DataFrame({"a": [i]}) for i in range(5)]
+    >>> [p.height for p in gathered(frames, piece_bytes=16)]
+    [2, 2, 1]
+    """
+    held: list[pl.DataFrame] = []
+    size = 0
+    for frame in frames:
+        held.append(frame)
+        size += frame.estimated_size()
+        if size >= piece_bytes:
+            yield pl.concat(held, how="vertical")
+            held, size = [], 0
+    if held:
+        yield pl.concat(held, how="vertical")
+
+
+def parquet_pieces(path: Path, piece_rows: int = PIECE_ROWS) -> Iterator[pl.DataFrame]:
+    """A parquet file in pieces of ``piece_rows`` rows, one row group at a time."""
+    import pyarrow.parquet as pq
+
+    try:
+        reader = pq.ParquetFile(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for bad files
+        reason = first_line(exc)
+        raise InvalidArgument(
+            f"dataframe: {path.name} is not a readable parquet file: {reason}"
+        ) from None
+    for batch in reader.iter_batches(batch_size=piece_rows):
+        yield pl.from_arrow(batch)  # type: ignore[misc]
+
+
+def csv_pieces(
+    stream: IO[bytes], *, block_bytes: int = BLOCK_BYTES, source: str = "the CSV"
+) -> Iterator[pl.DataFrame]:
+    """CSV bytes from ``stream`` in blocks of about ``block_bytes``, cut at row ends (never
+    inside a quoted value), typed by the first block (see the module docstring).
+
+    Example
+    -------
+    >>> data = io.BytesIO(b"a,b\\n1,x\\n2,y\\n3,z\\n")
+    >>> [p["a"].to_list() for p in csv_pieces(data, block_bytes=8)]
+    [[1, 2], [3]]
+    """
+    header = _csv_header(stream, source)
+    dtypes: dict[str, pl.DataType] | None = None
+    carry = b""
+    first_row = 1
+    while True:
+        block = stream.read(block_bytes)
+        data = carry + block
+        if block:
+            cut = _last_row_end(data)
+            if cut < 0:  # one row longer than a block: read on
+                carry = data
+                continue
+            data, carry = data[: cut + 1], data[cut + 1 :]
+        if not data.strip():
+            if not block:
+                return
+            continue
+        if dtypes is None:
+            piece = _parse(data, header, source)
+            piece = piece.with_columns(infer_column(piece[name]) for name in header)
+            dtypes = dict(piece.schema)
+        else:
+            # polars parses the known types itself, several times faster than typing text;
+            # what it refuses is typed column by column, for the rule and a clear message
+            piece = _parse_as(data, header, dtypes)
+            if piece is None:
+                piece = _fit(_parse(data, header, source), dtypes, source, first_row)
+        first_row += piece.height
+        yield piece
+        if not block:
+            return
+
+
+def _csv_header(stream: IO[bytes], source: str) -> list[str]:
+    line = b""
+    while True:
+        more = stream.readline()
+        line += more
+        if not more or line.count(b'"') % 2 == 0:
+            break
+    text = line.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    header = next(csv.reader(io.StringIO(text, newline="")), [])
+    if not header:
+        raise InvalidArgument(f"dataframe: {source} is empty (no header row)")
+    dupes = sorted({n for n in header if header.count(n) > 1})
+    if dupes:
+        raise InvalidArgument(f"dataframe: {source} has duplicated column names {dupes[:20]!r}")
+    return header
+
+
+def _last_row_end(data: bytes) -> int:
+    """The offset of the last newline of ``data`` outside quotes, or -1."""
+    end = data.rfind(b"\n")
+    quotes = data.count(b'"', 0, end) if end >= 0 else 0
+    while end >= 0 and quotes % 2:
+        previous = data.rfind(b"\n", 0, end)
+        quotes -= data.count(b'"', previous + 1, end) if previous >= 0 else quotes
+        end = previous
+    return end
+
+
+def _parse(data: bytes, header: list[str], source: str) -> pl.DataFrame:
+    try:
+        frame = pl.read_csv(
+            data,
+            has_header=False,
+            new_columns=[f"c{i}" for i in range(len(header))],
+            infer_schema=False,
+        )
+    except (pl.exceptions.PolarsError, PanicException) as exc:
+        raise InvalidArgument(
+            f"dataframe: {source} could not be parsed: {first_line(exc)}"
+        ) from None
+    if frame.width != len(header):
+        raise InvalidArgument(
+            f"dataframe: {source} has rows of {frame.width} fields under a header of {len(header)}"
+        )
+    frame.columns = header
+    return frame
+
+
+def _parse_as(
+    data: bytes, header: list[str], dtypes: dict[str, pl.DataType]
+) -> pl.DataFrame | None:
+    """Rows parsed straight into ``dtypes``, or None if some value does not parse."""
+    names = [f"c{i}" for i in range(len(header))]
+    try:
+        frame = pl.read_csv(
+            data,
+            has_header=False,
+            schema=dict(zip(names, dtypes.values(), strict=True)),
+        )
+    except (pl.exceptions.PolarsError, PanicException):
+        return None
+    frame.columns = header
+    return frame
+
+
+def _fit(
+    piece: pl.DataFrame, dtypes: dict[str, pl.DataType], source: str, first_row: int
+) -> pl.DataFrame:
+    """A later CSV piece typed as the first one was, or :class:`SchemaMismatch`."""
+    columns = []
+    for name, dtype in dtypes.items():
+        text = piece[name]
+        if dtype == pl.String():
+            columns.append(text)  # the whole file would have kept this column as text
+            continue
+        typed = infer_column(text)
+        fitted = typed if typed.dtype == dtype else _widen(text, typed, dtype)
+        if fitted is None:
+            rows = f"rows {first_row:,}-{first_row + piece.height - 1:,}"
+            raise SchemaMismatch(
+                f"dataframe: {source}, {rows}: column {name!r} holds {_misfit(text, dtype)!r}, "
+                f"which is not {dtype} as the first rows typed it; a streamed upload types "
+                "each column from its first block of rows: make the type plain in the first "
+                "rows, or convert the file to parquet"
+            )
+        columns.append(fitted)
+    return pl.DataFrame(columns)
+
+
+def _misfit(text: pl.Series, dtype: pl.DataType) -> str:
+    """A value of ``text`` that does not parse as ``dtype`` (for the error message)."""
+    try:
+        probe = text.str.strip_chars().cast(dtype, strict=False)
+        bad = text.filter(text.is_not_null() & probe.is_null())
+    except (pl.exceptions.PolarsError, PanicException):
+        bad = text.drop_nulls()
+    return str(bad[0]) if len(bad) else str(text.drop_nulls()[0])
+
+
+def _widen(text: pl.Series, typed: pl.Series, dtype: pl.DataType) -> pl.Series | None:
+    """``text`` as ``dtype`` when the whole file would have been typed so (integers in a
+    float column, coarser datetimes in a finer one, an all-empty column), else None."""
+    if text.null_count() == text.len():
+        return pl.Series(text.name, [None] * text.len(), dtype=dtype)
+    if dtype == pl.Float64() and typed.dtype.is_integer():
+        return typed.cast(pl.Float64)
+    if (
+        isinstance(dtype, pl.Datetime)
+        and isinstance(typed.dtype, pl.Datetime)
+        and dtype.time_zone == typed.dtype.time_zone
+        and dtype.time_unit == "ns"
+    ):
+        return typed.cast(dtype)
+    return None
+
+
+# ---------------------------------------------------------------------------------- upload
+
+
+def upload_stream(store: Store, source: Any, options: UploadOptions) -> Commit:
+    """Upload ``source`` piece by piece as one version (see the module docstring)."""
+    session = UploadSession.open(store, options)
+    count = 0
+    try:
+        for count, piece in enumerate(pieces(source), start=1):  # noqa: B007 - count is used
+            session.write_piece(count - 1, piece)
+        if count == 0:
+            raise InvalidArgument("dataframe has no rows; nothing to upload")
+        return session.commit(pieces=count)
+    except BaseException:
+        session.abandon()  # nothing was committed: take back what was written
+        raise
+
+
+# ---------------------------------------------------------------------------------- reads
+
+
+def iter_batches(
+    store: Store, query: ReadQuery, *, batch_rows: int | None = None, engine: Engine = "pandas"
+) -> Iterator[Any]:
+    """The frame ``query`` reads, in batches (see :meth:`Store.iter_batches`)."""
+    if batch_rows is not None and (
+        isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1
+    ):
+        raise InvalidArgument(f"batch_rows must be a positive integer, got {batch_rows!r}")
+    head = store.head(query.name)
+    read_plan = plan(head, query)
+    chunks = chunks_to_read(store, read_plan)
+    # pandas dtypes of the whole read: a column older chunks lack is nullable in every batch
+    schema = nullable_schema(snapshot(store, query)) if engine == "pandas" else head.schema
+    parts = _prefetched((lambda c=c: fetch_chunk(store, read_plan, c)) for c in chunks)
+    for batch in rebatch(parts, batch_rows):
+        yield to_engine(batch, schema, engine)
+
+
+def _prefetched(loads: Iterable[Any]) -> Iterator[pl.DataFrame]:
+    """Run each load one ahead of the consumer: the next chunk is fetched and decoded while
+    the caller works on the current batch, and no more is held."""
+    with ThreadPoolExecutor(1) as pool:
+        pending = None
+        for load in loads:
+            future = pool.submit(load)
+            if pending is not None:
+                yield pending.result()
+            pending = future
+        if pending is not None:
+            yield pending.result()
+
+
+def rebatch(parts: Iterable[pl.DataFrame], batch_rows: int | None) -> Iterator[pl.DataFrame]:
+    """``parts`` regrouped into frames of exactly ``batch_rows`` rows (the last may be
+    shorter); with None, each non-empty part as it comes.
+
+    Example
+    -------
+    >>> parts = [pl.DataFrame({"a": [1, 2, 3]}), pl.DataFrame({"a": [4]})]
+    >>> [b["a"].to_list() for b in rebatch(parts, 2)]
+    [[1, 2], [3, 4]]
+    """
+    held: list[pl.DataFrame] = []
+    rows = 0
+    for part in parts:
+        if part.height == 0:
+            continue
+        if batch_rows is None:
+            yield part
+            continue
+        held.append(part)
+        rows += part.height
+        while rows >= batch_rows:
+            joined = pl.concat(held, how="vertical")
+            yield joined.slice(0, batch_rows)
+            rest = joined.slice(batch_rows)
+            held, rows = ([rest] if rest.height else []), rest.height
+    if held:
+        yield pl.concat(held, how="vertical")

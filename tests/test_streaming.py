@@ -1,0 +1,271 @@
+"""Streaming: uploads of iterators, LazyFrames and files written piece by piece and committed
+as one version (nothing visible before, nothing left after a failure or a crash), reads
+batch by batch, and the CLI uploading a file larger than its memory limit."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+import pandasdb_core as pdb
+from pandasdb_core.errors import InvalidPartition, SchemaMismatch
+from pandasdb_core.ingest import read_csv
+from pandasdb_core.operations import UploadOptions
+from pandasdb_core.sessions import SESSIONS_PREFIX, UploadSession
+from pandasdb_core.streaming import csv_pieces, gathered
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def frame(n: int, start: int = 0) -> pd.DataFrame:
+    ids = np.arange(start, start + n)
+    return pd.DataFrame(
+        {
+            "ts": pd.Timestamp("2024-01-01") + pd.to_timedelta(ids * 7919, unit="s"),
+            "uid": (ids * 7) % 1000,
+            "v": ids * 0.5,
+            "tag": pd.Categorical([f"t{i % 3}" for i in ids]),
+        }
+    )
+
+
+def pieces_of(df: pd.DataFrame, size: int):
+    return (df.iloc[i : i + size] for i in range(0, len(df), size))
+
+
+def chunk_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.name.endswith((".parquet", ".csv.gz")))
+
+
+def test_iterator_upload_is_one_version_equal_to_the_whole_upload(db):
+    df = frame(5000)
+    commit = db.upload(pieces_of(df, 700), "s", columns_keys={"ts": "Date", "uid": "ID"})
+    whole = pdb.open("memory://", chunk_rows=1000)
+    whole.upload(df, "s", columns_keys={"ts": "Date", "uid": "ID"})
+    assert commit.version == 1 and commit.rows == 5000
+    assert [v.version for v in db.versions("s")] == [1]
+    # Date layout: days in order, rows of a day in arrival order: exactly the whole upload
+    pd.testing.assert_frame_equal(db.get("s"), whole.get("s"))
+    pd.testing.assert_frame_equal(
+        db.get("s", start_date="2024-01-10", end_date="2024-01-12"),
+        whole.get("s", start_date="2024-01-10", end_date="2024-01-12"),
+    )
+    by_id = db.get("s", start_id=10, end_id=20).sort_values(["uid", "v"], ignore_index=True)
+    expected = whole.get("s", start_id=10, end_id=20).sort_values(["uid", "v"], ignore_index=True)
+    pd.testing.assert_frame_equal(by_id, expected)
+    assert db.check().ok
+
+
+def test_lazyframe_and_parquet_file_uploads(tmp_path):
+    db = pdb.open(tmp_path / "store", format="parquet")
+    lazy = pl.LazyFrame({"a": range(10_000), "b": [f"x{i}" for i in range(10_000)]})
+    assert db.upload(lazy.filter(pl.col("a") % 2 == 0), "lazy").rows == 5000
+    assert db.get("lazy", engine="polars").equals(lazy.filter(pl.col("a") % 2 == 0).collect())
+    path = tmp_path / "in.parquet"
+    lazy.collect().write_parquet(path, row_group_size=1000)
+    db.upload(path, "file")
+    assert db.get("file", engine="polars").equals(lazy.collect())
+    assert [v.version for v in db.versions("file")] == [1]
+
+
+def test_csv_blocks_are_typed_like_the_whole_csv_and_keep_nanoseconds(tmp_path):
+    rows = [
+        f"{i},{i * 0.25},2024-01-01T00:00:{i % 60:02d}.00000000{i % 10},n{i},true"
+        for i in range(3000)
+    ]
+    text = "id,x,ts,name,ok\n" + "\n".join(rows) + "\n"
+    path = tmp_path / "in.csv.gz"
+    path.write_bytes(gzip.compress(text.encode()))
+    with gzip.open(path) as stream:
+        streamed = pl.concat(list(csv_pieces(stream, block_bytes=4096)))
+    assert streamed.equals(read_csv(text))
+    assert streamed.schema["ts"] == pl.Datetime("ns")
+    db = pdb.open(tmp_path / "store")
+    db.upload(path, "csv")
+    assert db.get("csv", engine="polars")["ts"].equals(streamed["ts"])
+
+
+def test_quoted_newlines_never_split_a_row(tmp_path):
+    text = 'a,b\n1,"x\ny"\n2,"say ""hi""\n"\n3,z\n'
+    parts = list(csv_pieces(io.BytesIO(text.encode()), block_bytes=3))
+    assert pl.concat(parts).equals(read_csv(text))
+
+
+def test_a_later_block_that_does_not_fit_is_refused_and_nothing_stays(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text("n,v\n" + "".join(f"{i},{i}\n" for i in range(2000)) + "7,oops\n")
+    db = pdb.open(tmp_path / "store")
+    with (
+        open(path, "rb") as stream,
+        pytest.raises(SchemaMismatch, match=r"column 'v' holds 'oops'.*Int64"),
+    ):
+        db.write(
+            gathered(csv_pieces(stream, block_bytes=1024), piece_bytes=1),
+            UploadOptions.build(name="f"),
+        )
+    assert len(db.list()) == 0
+    assert chunk_files(tmp_path / "store") == []
+    assert not list((tmp_path / "store" / SESSIONS_PREFIX).rglob("*.json"))
+
+
+def test_a_piece_with_a_new_column_or_bad_partition_is_refused(db):
+    good = pd.DataFrame({"ts": pd.to_datetime(["2024-01-01"]), "a": [1]})
+    with pytest.raises(SchemaMismatch, match=r"piece 1: column\(s\) \['b'\]"):
+        db.upload(iter([good, good.assign(b=2)]), "f", columns_keys={"ts": "Date"})
+    with pytest.raises(SchemaMismatch, match="piece 1"):
+        db.upload(iter([good, good.assign(a="text")]), "f", columns_keys={"ts": "Date"})
+    with pytest.raises(InvalidPartition):
+        db.upload(
+            iter([good, good.assign(ts=pd.Series([pd.NaT], dtype=good["ts"].dtype))]), "f", columns_keys={"ts": "Date"}
+        )
+    assert len(db.list()) == 0
+    assert [b.key for b in db.blobs.list() if not b.key.startswith(".pandasdb")] == []
+
+
+def test_keep_last_and_external_key_stream_like_whole_uploads(db):
+    db.upload(pd.DataFrame({"a": [1, 2]}), "b", external_key="k")
+    db.upload(
+        iter([pd.DataFrame({"a": [3]}), pd.DataFrame({"a": [4]})]),
+        "b",
+        external_key="k",
+        keep_last=True,
+    )
+    assert db.get("b")["a"].tolist() == [3, 4]
+    assert db.get("b", as_of=1)["a"].tolist() == [1, 2]
+    assert db.versions("b")[-1].rows_total == 2
+
+
+def test_an_uncommitted_session_is_invisible_and_vacuum_removes_it_after_its_grace(
+    local_db, tmp_path
+):
+    db = local_db
+    db.upload(pd.DataFrame({"a": [0]}), "f")
+    session = UploadSession.open(db, UploadOptions.build(name="f"))
+    session.write_piece(0, pd.DataFrame({"a": [1, 2]}))
+    session.write_piece(1, pd.DataFrame({"a": [3]}))
+    root = tmp_path / "store"
+    assert db.get("f")["a"].tolist() == [0] and len(chunk_files(root)) == 3
+    assert db.files("f").rows == 1
+    # an hour later, the session still writing: its old chunk files are kept
+    old = time.time() - 7200
+    for path in chunk_files(root):
+        os.utime(path, (old, old))
+    for path in (root / SESSIONS_PREFIX).rglob("session.json"):
+        os.utime(path, (old, old))
+    assert db.vacuum().blobs_deleted == ()
+    assert session.commit(pieces=2).version == 2
+    assert db.get("f")["a"].tolist() == [0, 1, 2, 3]
+    # an abandoned session: untouched for longer than the grace period, all of it goes
+    abandoned = UploadSession.open(db, UploadOptions.build(name="f"))
+    abandoned.write_piece(0, pd.DataFrame({"a": [9]}))
+    report = db.vacuum(grace_seconds=0)
+    assert any(k.endswith(".csv.gz") for k in report.blobs_deleted)
+    assert not list((root / SESSIONS_PREFIX).rglob("piece-*"))
+    assert db.get("f")["a"].tolist() == [0, 1, 2, 3] and db.check().ok
+
+
+def test_a_session_commit_repeated_after_a_lost_answer_commits_once(db):
+    session = UploadSession.open(db, UploadOptions.build(name="f"))
+    session.write_piece(0, pd.DataFrame({"a": [1]}))
+    first = session.commit(pieces=1)
+    again = UploadSession.resume(db, session.session_id).commit(pieces=1)
+    assert first == again and db.get("f")["a"].tolist() == [1]
+
+
+def test_a_killed_streaming_upload_leaves_nothing_visible(tmp_path):
+    script = f"""
+import os, pandas as pd, pandasdb_core as pdb
+db = pdb.open({str(tmp_path / "store")!r})
+def parts():
+    for i in range(5):
+        if i == 3:
+            os._exit(9)  # the process dies mid-upload
+        yield pd.DataFrame({{"a": range(i * 100, i * 100 + 100)}})
+db.upload(parts(), "f")
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True)
+    assert proc.returncode == 9
+    db = pdb.open(tmp_path / "store")
+    assert len(db.list()) == 0 and len(chunk_files(tmp_path / "store")) == 3
+    db.vacuum(grace_seconds=0)
+    assert chunk_files(tmp_path / "store") == []
+    assert not list((tmp_path / "store" / SESSIONS_PREFIX).rglob("*.json"))
+
+
+def test_iter_batches_yields_what_get_returns_in_order_with_its_dtypes(db):
+    df = frame(3000)
+    db.upload(df, "f", columns_keys={"ts": "Date"})
+    db.upload(frame(500, 3000).assign(extra=7), "f")  # a column older chunks lack
+    for filters in ({}, {"start_date": "2024-01-05", "end_date": "2024-01-09 12:00"}):
+        whole = db.get("f", **filters)
+        batches = list(db.iter_batches("f", batch_rows=256, **filters))
+        assert all(len(b) == 256 for b in batches[:-1]) and 0 < len(batches[-1]) <= 256
+        assert all((b.dtypes == whole.dtypes).all() for b in batches)
+        pd.testing.assert_frame_equal(pd.concat(batches, ignore_index=True), whole)
+        polars = pl.concat(list(db.iter_batches("f", engine="polars", **filters)))
+        assert polars.equals(db.get("f", engine="polars", **filters))
+    assert db.get("f")["extra"].dtype == "Int64"
+
+
+def test_cli_uploads_a_file_larger_than_its_memory_limit(tmp_path):
+    """``pandasdb upload`` of a ~210 MB CSV under an address-space limit (RLIMIT_AS) of
+    600 MB, one polars thread: reading the file whole needs ~800 MB of address space under
+    the same limit and fails, streaming it commits one exact version."""
+    n = 3_500_000
+    path = tmp_path / "big.csv"
+    pl.select(
+        id=pl.int_range(0, n, dtype=pl.Int64),
+        x=pl.int_range(0, n) * 0.25,
+        y=pl.int_range(0, n) % 1000,
+        s=pl.format("name-{}", pl.int_range(0, n) % 5000),
+        ts=pl.datetime_range(
+            pl.datetime(2024, 1, 1),
+            pl.datetime(2024, 1, 1) + pl.duration(seconds=n - 1),
+            "1s",
+            time_unit="ns",
+        )
+        + pl.duration(nanoseconds=7),
+    ).write_csv(path)
+    assert path.stat().st_size > 200 * 2**20
+    limit = 600 * 2**20
+    env = {**os.environ, "POLARS_MAX_THREADS": "1", "MALLOC_ARENA_MAX": "1"}
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    whole = subprocess.run(
+        [sys.executable, "-c", f"import polars as pl; pl.read_csv({str(path)!r})"],
+        preexec_fn=limited,
+        env=env,
+        capture_output=True,
+    )
+    assert whole.returncode != 0  # the limit is real: the file does not fit whole
+    store = tmp_path / "store"
+    cli = [sys.executable, "-m", "pandasdb_core.cli", "--store", str(store), "--no-progress"]
+    proc = subprocess.run(
+        [*cli, "upload", str(path), "big", "--format", "parquet"],
+        preexec_fn=limited,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    db = pdb.open(store)
+    assert [v.version for v in db.versions("big")] == [1]
+    got = db.scan("big").collect()
+    assert got.height == n and got["ts"].dtype == pl.Datetime("ns")
+    expected = pl.read_csv(path, schema=dict(got.schema))
+    assert got.equals(expected)
+    assert json.loads(json.dumps(db.files("big").to_json()))["version"] == 1
