@@ -46,11 +46,14 @@ from pandasdb_core.wire import (
     media_format,
 )
 
+from .auth_config import auth_config
 from .context import StoreContext, StoreResolver
 from .identity import caller_from_claims
 from .observability import logger, metrics
 from .openapi import docs_page, openapi_document
+from .pandas_json import frame_from_pandas_json, is_pandas_json
 from .payloads import frame_from_bytes, frame_from_records, frame_from_text
+from .upload_answer import upload_answer
 
 STATUS = {
     errors.InvalidName: 400,
@@ -86,6 +89,8 @@ class Call:
     ctx: StoreContext | None
     #: the route's request object, built from the query string and path (None: it has none)
     request: Any
+    #: how the app maps callers to stores (``GET /auth/config`` asks it how tokens are got)
+    resolve: StoreResolver | None = None
 
     @property
     def store_ctx(self) -> StoreContext:
@@ -129,7 +134,11 @@ def upload(call: Call) -> Response:
             raise errors.InvalidArgument("dataframe is required")
         data = fields.pop("dataframe")
         request = UploadRequest.from_sources(params, fields)
-        frame = frame_from_text(data) if isinstance(data, str) else frame_from_records(data)
+        if isinstance(data, str) and is_pandas_json(data):
+            # the original backend's clients: pandas' to_json in a string, read as read_json
+            frame = frame_from_pandas_json(data, _date_columns(ctx, request))
+        else:
+            frame = frame_from_text(data) if isinstance(data, str) else frame_from_records(data)
     else:
         request = UploadRequest.from_query(params)
         if request.staged is not None:
@@ -150,17 +159,14 @@ def upload(call: Call) -> Response:
         "upload committed",
         extra={"frame": commit.name, "version": commit.version, "rows": commit.rows},
     )
-    return json_response(
-        200,
-        {
-            "name": commit.name,
-            "version": commit.version,
-            "rows": commit.rows,
-            "chunks": commit.chunks,
-            "bytes": commit.bytes,
-            "keys": list(commit.keys),
-        },
-    )
+    return json_response(200, upload_answer(commit, request.options))
+
+
+def _date_columns(ctx: StoreContext, request: UploadRequest) -> list[str]:
+    """The Date columns an upload writes: those of its columns_keys, or of the frame's."""
+    head = None if request.columns_keys else ctx.store.meta.head(request.name)
+    layouts = head.layouts if head is not None else request.layouts
+    return [layout.column for layout in layouts if layout.kind == "date"]
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
@@ -244,9 +250,24 @@ def _frame_response(
 
 
 def delete_frame(call: Call) -> Response:
-    """``DELETE /dataframes/{name}``."""
-    call.store_ctx.store.delete(call.request.name)
-    return json_response(200, {"deleted": call.request.name})
+    """``DELETE /dataframes/{name}``, or with ``external_key`` that key's batches."""
+    request = call.request
+    call.store_ctx.store.delete(**request.model_dump())
+    if request.external_key is not None:
+        return json_response(200, {"deleted": request.name, "external_key": request.external_key})
+    return json_response(200, {"deleted": request.name})
+
+
+def auth_config_route(call: Call) -> Response:
+    """``GET /auth/config`` (no token): how callers get one (see :mod:`lambdas.auth_config`)."""
+    return json_response(200, auth_config(call.resolve))
+
+
+def auth_verify(call: Call) -> Response:
+    """``GET /auth/verify``: reached only with a token the API accepts (the authorizer and
+    the store resolver refuse others with 401)."""
+    claims = call.app.current_event.request_context.authorizer.claims
+    return json_response(200, {"status": "valid", "user": caller_from_claims(claims).username})
 
 
 def openapi(call: Call) -> Response:
@@ -267,7 +288,10 @@ HANDLERS: dict[str, Callable[[Call], Response]] = {
     "versions": versions,
     "dates": dates,
     "read": read_frame,
+    "read_compat": read_frame,
     "delete": delete_frame,
+    "auth_config": auth_config_route,
+    "auth_verify": auth_verify,
     "openapi": openapi,
     "docs": docs,
 }
@@ -307,7 +331,7 @@ def _endpoint(app: APIGatewayRestResolver, route: Route, resolve: StoreResolver)
         else:
             request = route.request.from_query(params, **fixed)
         try:
-            return handle(Call(app, ctx, request))
+            return handle(Call(app, ctx, request, resolve))
         except errors.PandasDBError:
             raise
         except pl.exceptions.PanicException as exc:

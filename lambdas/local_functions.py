@@ -64,7 +64,7 @@ def _start_worker(config: FunctionConfig) -> None:
     # the server stops its workers itself; Ctrl-C in a terminal must not hit them mid-call
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stores = StoreCache(config.data, config.per_user, Presigner(config.base_url, config.secret))
-    _handler = config.handler_factory(stores.resolve)
+    _handler = config.handler_factory(stores)  # a resolver that says how tokens are got
 
 
 def _call(event: dict[str, Any]) -> dict[str, Any]:

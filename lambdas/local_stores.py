@@ -19,11 +19,13 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import pandasdb_core as pdb
 from pandasdb_core.wire import PRESIGN_SECONDS
 
+from .auth_config import users_file_config
 from .context import StoreContext
 from .identity import Caller
 
@@ -71,6 +73,14 @@ class StoreCache:
         self.presigner = presigner
         self._stores: dict[str, StoreContext] = {}
         self._lock = threading.Lock()
+
+    def __call__(self, caller: Caller) -> StoreContext:
+        """The cache is the handler's resolver (see :meth:`resolve`)."""
+        return self.resolve(caller)
+
+    def auth_config(self) -> dict[str, Any]:
+        """What ``GET /auth/config`` answers: tokens come from the users file, or none."""
+        return users_file_config(self.per_user)
 
     def resolve(self, caller: Caller) -> StoreContext:
         """The caller's store and presigner (a :data:`~lambdas.context.StoreResolver`)."""

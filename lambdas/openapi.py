@@ -19,8 +19,12 @@ from pandasdb_core.http_routes import ROUTES, Route
 
 ERROR_SCHEMA = {
     "type": "object",
-    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
-    "required": ["error", "message"],
+    "properties": {
+        "error": {"type": "string", "description": "What went wrong, for a person"},
+        "message": {"type": "string", "description": "The same sentence"},
+        "code": {"type": "string", "description": "A stable code: invalid_argument, ..."},
+    },
+    "required": ["error", "message", "code"],
 }
 _ERRORS = {
     "400": "Bad input: the message names the field and the reason",
@@ -141,6 +145,6 @@ def docs_page() -> str:
         "Send <code>Authorization: Bearer TOKEN</code> (or the token alone).</p>"
         "<table><tr><th>route</th><th>what</th><th>query parameters</th></tr>"
         + "".join(rows)
-        + '</table><p>Errors are <code>{"error": CODE, "message": TEXT}</code> with 400, 401, '
-        "404, 409 or 413.</p></body></html>"
+        + '</table><p>Errors are <code>{"error": TEXT, "message": TEXT, "code": CODE}</code> '
+        "with 400, 401, 404, 409 or 413.</p></body></html>"
     )

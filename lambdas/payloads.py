@@ -27,6 +27,7 @@ pandasdb_core.errors.InvalidArgument: dataframe: column 'a' mixes booleans and i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
@@ -89,8 +90,15 @@ def frame_from_records(records: Any) -> pl.DataFrame:
     )
 
 
-def _json_column(name: str, values: list[Any]) -> pl.Series:
-    """One JSON column as a typed series, or a 400 saying why it cannot be one."""
+def value_kinds(name: str, values: Sequence[Any]) -> dict[str, int]:
+    """The kinds of JSON value column ``name`` holds (``integers``, ``floats``, ``booleans``,
+    ``strings``), each with the first row holding one; a nested list or object is a 400.
+
+    Example
+    -------
+    >>> value_kinds("a", [None, 1, 2.5, 3])
+    {'integers': 1, 'floats': 2}
+    """
     kinds: dict[str, int] = {}
     for row, value in enumerate(values):
         if value is not None:
@@ -102,14 +110,26 @@ def _json_column(name: str, values: list[Any]) -> pl.Series:
                     "only strings, numbers, booleans and null can be stored"
                 )
             kinds.setdefault(kind, row)
+    return kinds
+
+
+def mixed_kinds(
+    name: str, values: Sequence[Any], kinds: dict[str, int], odd: str
+) -> InvalidArgument:
+    """The 400 for a column that mixes ``odd`` values with another kind, naming the row."""
+    other = min((k for k in kinds if k != odd), key=kinds.__getitem__)
+    row = max(kinds[odd], kinds[other])
+    return InvalidArgument(
+        f"dataframe: column {name!r} mixes {odd} and {other} (row {row} holds "
+        f"{_short(values[row])}); send one kind of value per column, or strings"
+    )
+
+
+def _json_column(name: str, values: list[Any]) -> pl.Series:
+    """One JSON column as a typed series, or a 400 saying why it cannot be one."""
+    kinds = value_kinds(name, values)
     if len(kinds) > 1 and set(kinds) != {"integers", "floats"}:
-        odd = "booleans" if "booleans" in kinds else "strings"
-        other = min((k for k in kinds if k != odd), key=kinds.__getitem__)
-        row = max(kinds[odd], kinds[other])
-        raise InvalidArgument(
-            f"dataframe: column {name!r} mixes {odd} and {other} (row {row} holds "
-            f"{_short(values[row])}); send one kind of value per column, or strings"
-        )
+        raise mixed_kinds(name, values, kinds, "booleans" if "booleans" in kinds else "strings")
     dtype: pl.DataType | None = None
     if "integers" in kinds:
         ints = [v for v in values if type(v) is int]

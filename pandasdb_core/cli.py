@@ -19,10 +19,17 @@ from typing import Any
 
 import polars as pl
 
-from . import opening, stats
+from . import login_cli, opening, stats
 from .conversion import to_engine
-from .errors import PandasDBError
-from .operations import DatesQuery, ListQuery, ReadQuery, UploadOptions, VacuumOptions
+from .errors import InvalidArgument, PandasDBError
+from .operations import (
+    DatesQuery,
+    DeleteRequest,
+    ListQuery,
+    ReadQuery,
+    UploadOptions,
+    VacuumOptions,
+)
 from .results import Records
 from .store import Store
 from .version import __version__
@@ -91,7 +98,11 @@ def cmd_dates(db: Store, args: argparse.Namespace) -> None:
 
 
 def cmd_rm(db: Store, args: argparse.Namespace) -> None:
-    db.delete(args.name)
+    request = DeleteRequest.from_cli(args, name=args.name)
+    db.delete(**request.model_dump())
+    if request.external_key is not None:
+        print(f"removed the batches of {request.external_key} from {args.name} (a new version)")
+        return
     print(f"deleted {args.name} (run 'pandasdb vacuum' to free its files)")
 
 
@@ -139,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--table", default=None, help="DynamoDB table, for s3:// stores")
     parser.add_argument(
+        "--profile",
+        dest="remote_profile",
+        default=None,
+        help="work on the HTTP API of a sign-in saved by 'pandasdb login' (instead of --store)",
+    )
+    parser.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -177,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rm = sub.add_parser("rm", help="delete a frame")
     rm.add_argument("name")
+    DeleteRequest.add_cli_arguments(rm)
     rm.set_defaults(func=cmd_rm)
 
     vac = sub.add_parser("vacuum", help="remove files no retained version references")
@@ -190,10 +208,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="upload a generated frame and read it back")
     demo.add_argument("--rows", type=int, default=1_000_000)
     demo.set_defaults(func=cmd_demo)
+    login_cli.register(sub)
     for entry in entry_points(group="pandasdb.commands"):
         # commands other packages add (``serve`` comes from the HTTP adapter, ``lambdas``)
         entry.load()(sub)
     return parser
+
+
+#: commands that work over HTTP too (the others work where the data is)
+REMOTE_COMMANDS = frozenset({"upload", "get", "ls", "versions", "rm"})
+
+
+def _remote(args: argparse.Namespace) -> Any:
+    """The SDK on the API a saved profile names, for ``--profile``."""
+    if args.command not in REMOTE_COMMANDS:
+        raise InvalidArgument(
+            f"'pandasdb {args.command}' works on a store, not over HTTP: use --store; over "
+            f"HTTP: {', '.join(sorted(REMOTE_COMMANDS))}"
+        )
+    from .client import connect
+
+    return connect(profile=args.remote_profile, progress=args.progress)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -203,7 +238,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "needs_store", True):
             args.func(args)
             return 0
-        db = opening.open(args.store, table=args.table, progress=args.progress)
+        if args.remote_profile is not None:
+            db = _remote(args)
+        else:
+            db = opening.open(args.store, table=args.table, progress=args.progress)
         args.func(db, args)
     except PandasDBError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -33,7 +33,7 @@ from urllib3.util.retry import Retry
 from . import errors
 from . import progress as progress_policy
 from .conversion import Engine, check_engine, to_engine, to_polars
-from .http_routes import ROUTES_BY_NAME
+from .http_routes import ROUTES_BY_NAME, read_path
 from .operations import (
     DatesQuery,
     DeleteRequest,
@@ -45,6 +45,8 @@ from .operations import (
 from .operations.base import takes
 from .records import Commit
 from .results import FrameList, VersionList
+from .schema import Schema
+from .sdk_auth import StaticToken, TokenSource, connection_auth
 from .wire import MAX_INLINE_REQUEST, MEDIA_TYPES, frame_to_bytes, parquet_schema
 
 _ERRORS: dict[str, type[errors.PandasDBError]] = {
@@ -131,14 +133,16 @@ class RemoteStore:
         timeout: float = 300.0,
         retries: int = 5,
         progress: bool | None = None,
+        auth: TokenSource | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.progress = progress
         #: who the token says the caller is (shown by ``repr``; None if it does not say)
-        self.user = token_user(token) if token else None
-        self._has_token = bool(token)
-        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.user = auth.user if auth is not None else token_user(token) if token else None
+        self._has_token = bool(token) or auth is not None
+        #: where the Authorization header comes from: a given token, or a Cognito sign-in
+        self._auth: TokenSource = auth if auth is not None else StaticToken(token)
         reads = frozenset({"GET", "PUT", "DELETE"})
         self._reads = _session(reads, (429, 500, 502, 503, 504), retries, resend=True)
         # an upload is not idempotent: repeat it only when the server surely did not run it
@@ -155,8 +159,15 @@ class RemoteStore:
     def _call(
         self, method: str, path: str, *, name: str | None = None, **kwargs: Any
     ) -> requests.Response:
-        headers = {**self._headers, **kwargs.pop("headers", {})}
-        response = self._send(method, self.url + path, headers=headers, **kwargs)
+        extra = kwargs.pop("headers", {})
+        response = self._send(
+            method, self.url + path, headers={**self._auth.headers(), **extra}, **kwargs
+        )
+        if response.status_code == 401 and self._auth.refresh():
+            # a refused token is renewed once (a request refused with 401 did not run)
+            response = self._send(
+                method, self.url + path, headers={**self._auth.headers(), **extra}, **kwargs
+            )
         if response.status_code >= 400:
             raise self._error(response, name)
         return response
@@ -187,9 +198,12 @@ class RemoteStore:
     def _error(response: requests.Response, name: str | None) -> Exception:
         try:
             body = response.json()
-            code, message = body["error"], body["message"]
-        except (ValueError, KeyError, TypeError):
+            # "code" since the error field became a sentence; older servers put it in "error"
+            code, message = body.get("code") or body["error"], body["message"]
+        except (ValueError, KeyError, TypeError, AttributeError):
             code, message = "", response.text[:300] or response.reason
+        if response.status_code == 401:  # also API Gateway's own {"message": "Unauthorized"}
+            return errors.Unauthorized(message)
         if code == "not_found" and name is not None:
             return errors.FrameNotFound(name, message=message)
         cls = _ERRORS.get(code)
@@ -223,7 +237,10 @@ class RemoteStore:
             ``[A-Za-z0-9._-]`` segments joined by ``/``.
         <options>
         """
-        opts = UploadOptions.build(name=name, **options)
+        return self.write(df, UploadOptions.build(name=name, **options))
+
+    def write(self, df: Any, opts: UploadOptions) -> Commit:
+        """Carry out an upload described by :class:`UploadOptions` (see :meth:`upload`)."""
         frame, schema = to_polars(df)
         data = frame_to_bytes(frame, "parquet", schema)
         params = opts.to_query()
@@ -242,15 +259,7 @@ class RemoteStore:
             if put.status_code >= 400:
                 raise self._error(put, None)
             response = self._call("POST", path, params={**params, "staged": staged["upload_id"]})
-        body = response.json()
-        return Commit(
-            name=body["name"],
-            version=body["version"],
-            rows=body["rows"],
-            chunks=body["chunks"],
-            keys=tuple(body["keys"]),
-            bytes=body["bytes"],
-        )
+        return _commit(response.json())
 
     @takes(ReadQuery)
     def get(self, name: str, *, engine: Engine = "pandas", **filters: Any) -> Any:
@@ -265,11 +274,16 @@ class RemoteStore:
         <options>
         """
         check_engine(engine)
-        query = ReadQuery.build(name=name, **filters)
+        frame, schema = self.read(ReadQuery.build(name=name, **filters))
+        return to_engine(frame, schema, engine)
+
+    def read(self, query: ReadQuery) -> tuple[pl.DataFrame, Schema]:
+        """Carry out a :class:`ReadQuery`: the frame as stored and its schema (see
+        :meth:`Store.read`)."""
         response = self._call(
             "GET",
-            ROUTES_BY_NAME["read"].url(name=name),
-            name=name,
+            read_path(query.name),
+            name=query.name,
             params={**query.to_query(), "format": "parquet"},
             # API Gateway answers binary only when the first Accept type is a binary media
             # type; with */* the client would get base64 text
@@ -277,9 +291,8 @@ class RemoteStore:
             stream=True,
         )
         data = self._download(response)
-        frame = pl.read_parquet(io.BytesIO(data))
         schema = parquet_schema(data) or {"columns": [], "index": []}
-        return to_engine(frame, schema, engine)
+        return pl.read_parquet(io.BytesIO(data)), schema
 
     def _download(self, response: requests.Response) -> bytes:
         bar = self._bar(int(response.headers.get("Content-Length") or 0), "downloading")
@@ -319,10 +332,39 @@ class RemoteStore:
         days = self._call("GET", route, name=name, params=query.to_query()).json()
         return [dt.date.fromisoformat(day) for day in days]
 
-    def delete(self, name: str) -> None:
-        """Delete ``name``."""
-        request = DeleteRequest.build(name=name)
-        self._call("DELETE", ROUTES_BY_NAME["delete"].url(name=request.name), name=name)
+    @takes(DeleteRequest)
+    def delete(self, name: str, **options: Any) -> None:
+        """Delete ``name``, or only one external key's batches (see :meth:`Store.delete`).
+
+        Parameters
+        ----------
+        name
+            The frame.
+        <options>
+        """
+        request = DeleteRequest.build(name=name, **options)
+        route = ROUTES_BY_NAME["delete"].url(name=request.name)
+        self._call("DELETE", route, name=name, params=request.to_query())
+
+
+def _commit(body: dict[str, Any]) -> Commit:
+    """The Commit an upload's or an edit's answer describes (an upload's ``chunks`` is the
+    list of chunk files; servers before it, and edits, answer their count there)."""
+    listed = isinstance(body["chunks"], list)
+    files = body["chunks"] if listed else []
+    return Commit(
+        name=body["name"],
+        version=body["version"],
+        rows=body["rows"],
+        chunks=body.get("chunk_count", len(files) if listed else body["chunks"]),
+        keys=tuple(body["keys"]),
+        bytes=body["bytes"],
+        chunk_rows=tuple(f["rows"] for f in files),
+        external_key=body.get("external_key"),
+        rows_removed=body.get("rows_removed", 0),
+        chunks_dropped=body.get("chunks_dropped", 0),
+    )
+
 
 
 def token_user(token: str) -> str | None:
@@ -349,9 +391,12 @@ def token_user(token: str) -> str | None:
 
 
 def connect(
-    url: str,
+    url: str | None = None,
     token: str | None = None,
     *,
+    user: str | None = None,
+    password: str | None = None,
+    profile: str | None = None,
     timeout: float = 300.0,
     retries: int = 5,
     progress: bool | None = None,
@@ -364,6 +409,13 @@ def connect(
         The API's base URL, e.g. the ``api_url`` stack output or ``http://127.0.0.1:8000``.
     token
         A bearer token: a Cognito ID token on AWS, or a users-file token locally.
+    user, password
+        Sign in to the API's Cognito user pool (named by its ``GET /auth/config``) instead
+        of giving a token; the ID token is then refreshed by itself. Without ``password``,
+        ``PANDASDB_PASSWORD`` or a prompt gives it.
+    profile
+        A sign-in saved by ``pandasdb login --profile NAME`` (the ``default`` one when neither
+        ``url`` nor a token is given); ``url`` may then be left out.
     timeout, retries
         Per-request timeout in seconds; retries on 429 and 5xx with backoff. A connection
         that cannot be made (nothing listens, unknown host) is retried once, at once, then
@@ -378,4 +430,5 @@ def connect(
     >>> pdb.connect("http://127.0.0.1:8000/")
     <pandasdb RemoteStore http://127.0.0.1:8000>
     """
-    return RemoteStore(url, token, timeout=timeout, retries=retries, progress=progress)
+    url, auth = connection_auth(url, token, user, password, profile)
+    return RemoteStore(url, token, timeout=timeout, retries=retries, progress=progress, auth=auth)

@@ -121,7 +121,44 @@ ROUTES: tuple[Route, ...] = (
         "`name` may contain `/` (or `%2F`). Returns JSON records by default, or CSV/parquet by "
         "`format` or `Accept`. Results over 4 MB answer 303 with a presigned URL.",
     ),
-    Route("delete", "DELETE", "/dataframes/{name}", DeleteRequest, "Delete a frame"),
+    Route(
+        "read_compat",
+        "GET",
+        "/dataframes/get/{name}",
+        ReadRequest,
+        "Read a frame",
+        "The original backend's read route: the same as `GET /dataframes/{name}`, with the "
+        "name percent-encoded (`my-test%2Ftest1`).",
+        compat=True,
+    ),
+    Route(
+        "delete",
+        "DELETE",
+        "/dataframes/{name}",
+        DeleteRequest,
+        "Delete a frame, or one external key's batches",
+        "With `external_key`, only that key's batches go, as a new version (time travel to the "
+        "version before still reads them).",
+    ),
+    Route(
+        "auth_config",
+        "GET",
+        "/auth/config",
+        None,
+        "How to get a token",
+        "On AWS: the Cognito user pool, app client and region to sign in with "
+        "(`USER_PASSWORD_AUTH`); the ID token is the bearer token. On `pandasdb serve`: "
+        "`auth` says that tokens come from the server's users file (or that none is needed).",
+        auth=False,
+    ),
+    Route(
+        "auth_verify",
+        "GET",
+        "/auth/verify",
+        None,
+        "Check a token",
+        "200 `{\"status\": \"valid\", \"user\": NAME}` for a token this API accepts, else 401.",
+    ),
     Route("openapi", "GET", "/openapi.json", None, "This API's OpenAPI document", auth=False),
     Route("docs", "GET", "/docs", None, "This API's documentation page", auth=False),
 )
@@ -130,9 +167,28 @@ ROUTES_BY_NAME = {route.name: route for route in ROUTES}
 
 def find(method: str, path: str) -> Route | None:
     """The route serving ``method`` on ``path``: static routes before parameterised ones,
-    and among those the longest suffix first (``/x/versions`` is the versions route)."""
+    and among those the longest suffix first (``/x/versions`` is the versions route), then
+    the longest static part (``/dataframes/get/x`` is the original backend's read route)."""
     candidates = [r for r in ROUTES if r.method == method]
-    for route in sorted(candidates, key=lambda r: ("{" in r.path, -len(r.suffix))):
+    order = sorted(candidates, key=lambda r: ("{" in r.path, -len(r.suffix), -len(r.static)))
+    for route in order:
         if route.path_params(path) is not None:
             return route
     return None
+
+
+def read_path(name: str) -> str:
+    """The path that reads frame ``name``. Servers decode ``%2F`` before routing, so a name
+    whose first segment is ``get`` would land on the original backend's
+    ``/dataframes/get/{name}``; that route reads such a name whole.
+
+    Example
+    -------
+    >>> read_path("sales/daily"), read_path("get/x")
+    ('/dataframes/sales%2Fdaily', '/dataframes/get/get%2Fx')
+    """
+    read = ROUTES_BY_NAME["read"]
+    path = read.url(name=name)
+    if find("GET", unquote(path)) is read:
+        return path
+    return ROUTES_BY_NAME["read_compat"].url(name=name)

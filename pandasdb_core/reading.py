@@ -22,7 +22,7 @@ import polars as pl
 from . import codecs
 from .conversion import empty_frame
 from .errors import BlobNotFound, ChunkMissing, InvalidArgument, VersionNotFound
-from .layouts import KINDS, Selection, describe, kind_of
+from .layouts import BATCH, KINDS, NOW_KEY, Selection, describe, kind_of
 from .operations import ReadQuery
 from .records import ChunkRecord, FrameHead, Layout
 from .schema import Schema, polars_schema, user_columns
@@ -83,6 +83,10 @@ def plan(head: FrameHead, query: ReadQuery) -> ReadPlan:
     layout of the first kind the query filters by (in registry order) bounds the index
     range; every asked kind filters rows."""
     version = resolve_version(head, query.as_of)
+    if query.external_key == NOW_KEY and head.layouts != (BATCH,):
+        # the original backend's SDK sends "NOW" (the default key) whatever the frame; a
+        # partitioned frame has no keys, so it asks for nothing, as on upload
+        query = query.model_copy(update={"external_key": None})
     selections: list[tuple[Layout, Selection]] = []
     for kind in KINDS.values():
         if not kind.asked(query):

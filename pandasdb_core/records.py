@@ -142,6 +142,10 @@ class Commit:
     chunks: int
     keys: tuple[str, ...] = field(repr=False)
     bytes: int = 0
+    #: the rows of each chunk file, in the order of ``keys``
+    chunk_rows: tuple[int, ...] = field(default=(), repr=False)
+    #: the batch key written (None for a partitioned frame)
+    external_key: str | None = None
     #: rows the commit took out (an overwrite, a replace, delete_rows; 0 for an append)
     rows_removed: int = 0
     #: chunk files the commit dropped from the frame (read no more from its version on)

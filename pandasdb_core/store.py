@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import polars as pl
 
-from . import codecs, editing, maintenance, reading, stats, writing
+from . import batch_removal, codecs, editing, maintenance, reading, stats, writing
 from .conversion import Engine, check_engine, to_engine
 from .errors import CommitConflict, FrameNotFound
 from .names import validate_frame_name
@@ -413,8 +413,17 @@ class Store:
         """
         return stats.days(self, DatesQuery.build(name=name, **options))
 
-    def delete(self, name: str) -> None:
-        """Delete frame ``name`` atomically; ``vacuum`` later frees its files.
+    @takes(DeleteRequest)
+    def delete(self, name: str, **options: Any) -> None:
+        """Delete frame ``name`` atomically; ``vacuum`` later frees its files. With
+        ``external_key``, remove only that key's batches, as a new version (``as_of`` the
+        version before still reads them; see :mod:`pandasdb_core.batch_removal`).
+
+        Parameters
+        ----------
+        name
+            The frame.
+        <options>
 
         Examples
         --------
@@ -424,7 +433,10 @@ class Store:
         >>> db.delete("f"); db.list()
         0 frames
         """
-        request = DeleteRequest.build(name=name)
+        request = DeleteRequest.build(name=name, **options)
+        if request.external_key is not None:
+            batch_removal.remove_key(self, request.name, request.external_key)
+            return
         for attempt in attempts(self.commit_timeout):
             head = self.head(request.name)
             try:

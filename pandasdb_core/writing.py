@@ -274,7 +274,7 @@ def record(store: Store, draft: Draft) -> Commit:
         for c in removal.drops
     ]
     size = sum(c.size for c in chunks)
-    dropped = _rows_dropped(store, base, draft) if (draft.keep_last and base) else 0
+    dropped = rows_dropped(store, base, draft) if (draft.keep_last and base) else 0
     dropped += removal.rows
     total = (base.rows if base else 0) - dropped + draft.rows
     version = VersionRecord(
@@ -314,12 +314,14 @@ def record(store: Store, draft: Draft) -> Commit:
         len(chunks),
         tuple(c.key for c in chunks),
         size,
+        chunk_rows=tuple(c.rows for c in chunks),
+        external_key=draft.external_key,
         rows_removed=dropped,
         chunks_dropped=len(drops),
     )
 
 
-def _rows_dropped(store: Store, base: FrameHead, draft: Draft) -> int:
+def rows_dropped(store: Store, base: FrameHead, draft: Draft) -> int:
     """Rows a ``keep_last`` commit hides: the key's batches, or all earlier data."""
     layout = base.layouts[0].tag
     key = draft.external_key

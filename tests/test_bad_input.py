@@ -247,6 +247,6 @@ def test_bad_request_is_a_clear_4xx_and_changes_nothing(corpus_server, request_s
     response = requests.request(method, corpus_server.url + path, timeout=60, **kwargs)
     assert 400 <= response.status_code < 500, (response.status_code, response.text)
     body = response.json()
-    assert set(body) == {"error", "message"} and body["message"]
+    assert set(body) == {"error", "message", "code"} and body["error"] == body["message"]
     assert words.lower() in body["message"].lower(), body
     assert state(corpus_server) == before

@@ -90,7 +90,7 @@ def test_fuzzed_upload_bodies_never_cause_a_server_error(users_server):
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
         assert response.status_code < 500, f"{body!r}: {response.text}"
         if response.status_code >= 400:
-            assert set(response.json()) == {"error", "message"}
+            assert set(response.json()) == {"error", "message", "code"}
 
     check()
     assert statuses.get(400, 0) > 0

@@ -175,7 +175,7 @@ def test_chunk_size_comes_from_the_stack_setting(deployed, monkeypatch):
         )
     )
     assert status == 200, body
-    assert json.loads(body)["chunks"] == 3
+    assert json.loads(body)["chunk_count"] == 3
 
 
 def test_storage_follows_the_claims_never_the_request(deployed):
@@ -205,7 +205,7 @@ def test_storage_follows_the_claims_never_the_request(deployed):
 @pytest.mark.parametrize("claims", [None, {}, {"sub": "../../x"}, {"cognito:username": "alice"}])
 def test_missing_or_bad_claims_get_401(deployed, claims):
     status, _, body = call(event("GET", "/dataframes", claims))
-    assert status == 401 and json.loads(body)["error"] == "unauthorized"
+    assert status == 401 and json.loads(body)["code"] == "unauthorized"
 
 
 def test_a_token_issued_to_another_app_client_gets_401(deployed):
@@ -301,7 +301,7 @@ def test_unresolvable_conflicts_answer_409():
         None,
     )
     assert response["statusCode"] == 409
-    assert json.loads(response["body"])["error"] == "conflict"
+    assert json.loads(response["body"])["code"] == "conflict"
 
 
 def test_each_caller_assumes_the_data_role_with_their_own_session_policy(deployed, monkeypatch):

@@ -14,7 +14,7 @@ from ..errors import InvalidArgument
 from ..names import validate_segment
 from ..records import Layout
 from .base import LayoutKind, PlannedChunk, Selection, WriteContext
-from .batch import BATCH, DEFAULT_KEY, BatchKind
+from .batch import BATCH, DEFAULT_KEY, NOW_KEY, BatchKind
 from .date import DateKind, utc_datetimes
 from .ids import IdKind, integer_ids
 
@@ -61,6 +61,7 @@ __all__ = [
     "BATCH",
     "DEFAULT_KEY",
     "KINDS",
+    "NOW_KEY",
     "LayoutKind",
     "PlannedChunk",
     "Selection",

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 #: the batch key of uploads that name none
 DEFAULT_KEY = "default"
+#: what the original backend's SDK sends as ``external_key`` to mean the default key
+#: (``../shared/SEED-WIRE.md``); uploads take it beside ``columns_keys`` too
+NOW_KEY = "NOW"
 #: the batch layout every frame without columns_keys has
 BATCH = Layout("batch")
 
@@ -53,7 +56,7 @@ class BatchKind(LayoutKind):
 
     def select(self, query: ReadQuery, layout: Layout) -> Selection:
         key = query.external_key
-        if key is None and query.use_last:
+        if key == NOW_KEY or (key is None and query.use_last):
             key = DEFAULT_KEY
         return Selection(lo=key, hi=key, keep_chunks=_newest if query.use_last else None)
 

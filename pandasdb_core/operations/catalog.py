@@ -8,8 +8,11 @@ Example
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any
 
+from pydantic import Field, field_validator
+
+from ..layouts import DEFAULT_KEY, NOW_KEY
 from .base import Operation
 from .fields import IN_PATH, Count, Flag, FrameName, Segment, Version
 
@@ -43,11 +46,23 @@ class DatesQuery(Operation):
 
 
 class DeleteRequest(Operation):
-    """What ``delete`` removes."""
+    """What ``delete`` removes: the frame, or only one external key's batches."""
 
     verb = "delete"
 
     name: FrameName = Field(description="The frame.", json_schema_extra=IN_PATH)
+    external_key: Segment | None = Field(
+        None,
+        description=(
+            "Batch frames: remove only this key's batches, as a new version ('NOW': the "
+            "default key, as the original backend's SDK names it)."
+        ),
+    )
+
+    @field_validator("external_key", mode="before")
+    @classmethod
+    def _now_is_the_default(cls, value: Any) -> Any:
+        return DEFAULT_KEY if value == NOW_KEY else value
 
 
 class VacuumOptions(Operation):

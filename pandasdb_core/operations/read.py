@@ -17,6 +17,7 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
+from ..layouts import NOW_KEY
 from .base import Operation
 from .fields import (
     IN_PATH,
@@ -39,7 +40,11 @@ class ReadQuery(Operation):
 
     name: FrameName = Field(description="The frame.", json_schema_extra=IN_PATH)
     external_key: Segment | None = Field(
-        None, description="Batch frames: only this external key's batches."
+        None,
+        description=(
+            "Batch frames: only this external key's batches ('NOW': the default key, as the "
+            "original backend's SDK sends it; ignored for partitioned frames)."
+        ),
     )
     use_last: Flag = Field(
         False, description="Batch frames: only the latest batch of the key (default 'default')."
@@ -66,7 +71,7 @@ class ReadQuery(Operation):
 
     @model_validator(mode="after")
     def _batch_or_partitions(self) -> Self:
-        batched = self.external_key is not None or self.use_last
+        batched = self.external_key not in (None, NOW_KEY) or self.use_last
         ranged = any(
             v is not None
             for v in (

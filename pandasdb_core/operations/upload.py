@@ -19,10 +19,10 @@ from __future__ import annotations
 import argparse
 from typing import Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..errors import InvalidArgument
-from ..layouts import BATCH, parse_columns_keys
+from ..layouts import BATCH, NOW_KEY, parse_columns_keys
 from ..records import Layout
 from .base import Operation
 from .fields import ColumnsKeys, Flag, FrameName, IdempotencyKey, RowCount, Segment
@@ -51,7 +51,11 @@ class UploadOptions(Operation):
         json_schema_extra={"json": True},
     )
     external_key: Segment | None = Field(
-        None, description="For frames without columns_keys: the batch key (default 'default')."
+        None,
+        description=(
+            "For frames without columns_keys: the batch key (default 'default'; 'NOW' also "
+            "means the default, as the original backend's SDK sends it, with columns_keys too)."
+        ),
     )
     keep_last: Flag = Field(
         False,
@@ -71,6 +75,11 @@ class UploadOptions(Operation):
         ),
     )
     idempotency_key: IdempotencyKey | None = None
+
+    @field_validator("external_key", mode="before")
+    @classmethod
+    def _now_is_the_default(cls, value: Any) -> Any:
+        return None if value == NOW_KEY else value
 
     @model_validator(mode="after")
     def _check_layouts(self) -> Self:

@@ -1,0 +1,75 @@
+"""Removing one external key's batches from a batch frame, as a new version.
+
+``delete(name, external_key=K)`` commits a version that drops every batch of ``K`` and adds
+nothing: the same kind of commit as a ``keep_last`` upload, without rows. Readers see the
+frame with or without those batches, never a part of them; ``as_of`` the version before still
+reads them, and ``vacuum`` frees their files once no retained version reads them. Removing a
+key that has no batches changes nothing (a repeated request is harmless).
+
+Example
+-------
+>>> import pandas as pd, pandasdb_core as pdb
+>>> db = pdb.open("memory://")
+>>> _ = db.upload(pd.DataFrame({"a": [1]}), "runs", external_key="r1")
+>>> _ = db.upload(pd.DataFrame({"a": [2]}), "runs", external_key="r2")
+>>> db.delete("runs", external_key="r1")
+>>> db.get("runs")["a"].tolist(), db.get("runs", as_of=2)["a"].tolist()
+([2], [1, 2])
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .errors import CommitConflict, InvalidArgument
+from .layouts import BATCH, describe
+from .records import Commit
+from .writing import LAST_KEY_FILE, Draft, FrameSettings, attempts, backoff, record, rows_dropped
+
+if TYPE_CHECKING:
+    from .store import Store
+
+
+def remove_key(store: Store, name: str, key: str) -> Commit | None:
+    """Commit a version of frame ``name`` without the batches of ``key``; None when the key
+    has no batches at the latest version (nothing is committed).
+
+    Raises
+    ------
+    FrameNotFound
+        No frame ``name``.
+    InvalidArgument
+        The frame is partitioned (``columns_keys``): it has no external keys.
+    CommitConflict
+        Other writers kept moving the head through every retry.
+    """
+    for attempt in attempts(store.commit_timeout):
+        head = store.head(name)
+        if head.layouts != (BATCH,):
+            raise InvalidArgument(
+                f"external_key applies to batch frames; frame {name!r} is partitioned by "
+                f"{describe(head.layouts)}: delete the frame, or upload with keep_last=True"
+            )
+        draft = Draft(
+            name=name,
+            base=head,
+            schema=head.schema,
+            settings=FrameSettings(head.layouts, head.format, head.chunk_rows),
+            written=(),
+            external_key=key,
+            keep_last=True,
+            rows=0,
+        )
+        if rows_dropped(store, head, draft) == 0:
+            return None
+        try:
+            commit = record(store, draft)
+        except CommitConflict:
+            backoff(attempt)
+            continue
+        # informational, as in the seed: the key no longer has a latest batch
+        store.blobs.delete([f"{name}/external_key/{key}/{LAST_KEY_FILE}"])
+        return commit
+    raise CommitConflict(
+        f"frame {name!r}: could not remove external key {key!r} while writers kept committing"
+    )
