@@ -46,6 +46,6 @@ class FrameStore(Protocol):
         """The days a Date layout of a frame holds rows for."""
         ...
 
-    def delete(self, name: str) -> None:
-        """Delete a frame."""
+    def delete(self, name: str, **options: Any) -> None:
+        """Delete a frame, or with ``external_key`` only that key's batches."""
         ...
