@@ -1,0 +1,145 @@
+"""Other engines read exactly what ``get`` returns: DuckDB, pyarrow and the symlink manifest
+over ``files()``, polars over ``scan()``, Dask on a distributed cluster over ``to_dask()``,
+for a frame with ``keep_last`` history, an uncommitted (crashed) upload, two layouts, and
+an ``as_of`` read. Reading the frame's folders instead counts rows several times over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+from distributed import Client, LocalCluster
+
+import pandasdb_core as pdb
+from pandasdb_core.operations import UploadOptions
+from pandasdb_core.sessions import UploadSession
+
+KEYS = {"ts": "Date", "uid": "ID"}
+FORMATS = ("parquet", "csv.gz")
+
+
+def rows(start: int, n: int) -> pd.DataFrame:
+    ids = np.arange(start, start + n)
+    return pd.DataFrame(
+        {
+            "row": ids,
+            "ts": pd.Timestamp("2024-03-01") + pd.to_timedelta(ids * 3607, unit="s"),
+            "uid": (ids * 13) % 400,
+            "price": ids * 0.25,
+            "name": [f"n{i % 11}" for i in ids],
+        }
+    )
+
+
+def build(root: Path, fmt: str) -> pdb.Store:
+    """v1, v2 appended; v3 with keep_last (drops v1 and v2); v4 appended; then an upload
+    that wrote its files and never committed."""
+    db = pdb.open(root, format=fmt, chunk_rows=300, manifests=True)
+    db.upload(rows(0, 1000), "trades", columns_keys=KEYS)
+    db.upload(rows(1000, 700), "trades")
+    db.upload(rows(1700, 900), "trades", keep_last=True)
+    db.upload(rows(2600, 500), "trades")
+    crashed = UploadSession.open(db, UploadOptions.build(name="trades"))
+    crashed.write_piece(0, rows(3100, 800))
+    return db
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory) -> dict[str, pdb.Store]:
+    return {fmt: build(tmp_path_factory.mktemp(fmt.replace(".", "")), fmt) for fmt in FORMATS}
+
+
+@pytest.fixture(params=FORMATS)
+def store(request, stores) -> pdb.Store:
+    return stores[request.param]
+
+
+@pytest.fixture
+def parquet(stores) -> pdb.Store:
+    """DuckDB, pyarrow and statistics are about the parquet frames (csv.gz is scan()'s)."""
+    return stores["parquet"]
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    with (
+        LocalCluster(
+            processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+READS = [
+    {},
+    {"as_of": 2},
+    {"start_date": "2024-03-20 06:30", "end_date": "2024-04-02"},
+    {"start_id": 50, "end_id": 120},
+    {"as_of": 2, "partition_value": [7, 8, 300]},
+]
+
+
+def by_row(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.sort("row")
+
+
+@pytest.mark.parametrize("read", READS)
+def test_polars_scan_returns_what_get_returns(store, read):
+    expected = store.get("trades", engine="polars", **read)
+    assert store.scan("trades", **read).collect().equals(expected)
+
+
+@pytest.mark.parametrize("read", READS)
+def test_dask_on_a_cluster_returns_what_get_returns(store, read, dask_client):
+    frame = store.to_dask("trades", **read)
+    assert frame.npartitions == max(1, len(store.files("trades", **read).files))
+    got = frame.compute().reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, store.get("trades", **read))
+
+
+def test_the_files_are_one_version_and_one_layout(store):
+    latest = store.files("trades")
+    assert latest.version == 4 and latest.layout == "date:ts"
+    assert latest.rows == 1400 == len(store.get("trades"))
+    assert store.files("trades", as_of=2).rows == 1700
+    assert store.files("trades", start_id=0).layout == "id:uid"
+    assert all(Path(f.uri).is_file() for f in latest.files)
+    on_disk = [p for p in Path(latest.uris[0]).parents[3].rglob(f"*.{latest.format}")]
+    # both layouts of every upload, the superseded and the uncommitted: the folder lies
+    assert len(on_disk) > 2 * len(latest.files)
+
+
+def test_duckdb_and_pyarrow_read_exactly_the_snapshot(parquet):
+    store = parquet
+    for read in READS[:2]:
+        expected = by_row(store.get("trades", engine="polars", **read))
+        uris = store.files("trades", **read).uris
+        with_duckdb = duckdb.sql(f"select * from read_parquet({uris!r})").pl()
+        assert by_row(with_duckdb).equals(expected)
+        with_arrow = pl.from_arrow(pq.ParquetDataset(uris).read())
+        assert by_row(with_arrow).equals(expected)
+    folder = Path(store.files("trades").uris[0]).parents[2]
+    everything = duckdb.sql(f"select count(*) from read_parquet('{folder}/**/*.parquet')")
+    assert everything.fetchall()[0][0] > len(store.get("trades"))
+
+
+def test_the_symlink_manifest_lists_the_latest_version_per_layout(parquet):
+    root = Path(parquet.files("trades").uris[0]).parents[3]
+    for column, read in (("ts", {}), ("uid", {"start_id": 0})):
+        manifest = root / "trades" / "_symlink_format_manifest" / column / "manifest"
+        lines = manifest.read_text().splitlines()
+        assert lines == parquet.files("trades", **read).uris
+        got = duckdb.sql(f"select * from read_parquet({lines!r})").pl()
+        assert by_row(got).equals(by_row(parquet.get("trades", engine="polars")))
+
+
+def test_parquet_chunks_carry_min_max_statistics(parquet):
+    meta = pq.ParquetFile(parquet.files("trades").uris[0]).metadata
+    stats = meta.row_group(0).column(0).statistics
+    assert stats is not None and stats.has_min_max
