@@ -57,12 +57,13 @@ HOST = Platform(
 )
 #: the server path runs on polars alone: no pandas, numpy or pyarrow (see DESIGN.md)
 REQUIREMENTS = (
-    "polars>=1.20",
+    "polars>=1.33",
     "aws-lambda-powertools>=3.0",
     "pydantic>=2.6",
     "requests>=2.31",
     "boto3>=1.35",
     "tqdm>=4.66",
+    "isal>=1.6",
 )
 SOURCES = ("pandasdb_core", "lambdas")
 LIMIT_BYTES = 250 * 1024 * 1024

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from .codecs import as_text
 from .schema import Schema
 from .staging import STAGING_PREFIX  # noqa: F401 - where lambdas has always imported it from
 
@@ -72,9 +73,9 @@ def frame_to_bytes(frame: pl.DataFrame, fmt: WireFormat, schema: Schema | None =
         metadata = {SCHEMA_KEY: json.dumps(schema)} if schema is not None else None
         frame.write_parquet(buf, compression="zstd", compression_level=1, metadata=metadata)
     elif fmt == "csv":
-        frame.write_csv(buf)
+        as_text(frame).write_csv(buf)
     else:
-        frame.write_json(buf)
+        as_text(frame).write_json(buf)
     return buf.getvalue()
 
 

@@ -19,12 +19,6 @@ import pandasdb_core as pdb
 from lambdas.context import StoreContext
 from lambdas.handler import make_handler
 
-NEEDS_LEAD = (
-    "needs lead: pandasdb_core/wire.py frame_to_bytes must pass csv/json frames through "
-    "codecs.as_text (polars cannot write binary to JSON (it panics) nor binary or "
-    "durations to CSV)"
-)
-
 
 def _get(handle, name: str, fmt: str) -> dict:
     event = {
@@ -92,11 +86,7 @@ TEXTLESS = pl.DataFrame(
 
 @pytest.mark.parametrize(
     "fmt",
-    [
-        pytest.param("json", marks=pytest.mark.xfail(strict=True, reason=NEEDS_LEAD)),
-        pytest.param("csv", marks=pytest.mark.xfail(strict=True, reason=NEEDS_LEAD)),
-        "parquet",
-    ],
+    ["json", "csv", "parquet"],
 )
 def test_binary_and_durations_go_out_in_every_wire_format(fmt):
     handle = _served({"textless": TEXTLESS})

@@ -227,12 +227,6 @@ def test_corrupted_parquet_bodies_are_pandasdb_errors():
 # ------------------------------------------------------------------------------ date layout, CLI
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs lead: pandasdb_core/layouts/date.py plan() groups by .dt.date() and calls "
-    "partition_by(...).rows(), which raises ValueError('year 0 is out of range') for instants "
-    "before 0001-01-01 UTC; check() should raise InvalidPartition naming the column",
-)
 def test_year_1_with_a_positive_offset_in_a_date_layout_is_refused_clearly():
     frame = frame_from_text("a,v\n0001-01-01T00:00:00+05:00,1\n")  # 0000-12-31 19:00 UTC
     db = pdb.open("memory://")
