@@ -1,9 +1,18 @@
-"""pandasdb against its peers on the same data, in one run: times, ratios, peak memory, bytes.
+"""pandasdb against its peers on the same data, in one run: times, ratios, peak memory, bytes,
+and the requests each operation sends to S3 and DynamoDB.
 
-Run (after the README's setup): ``.venv/bin/pip install -e '.[bench]' && .venv/bin/python
-bench/run.py`` (``--rows``, ``--days``, ``--scale`` for the 0.1M/1M/10M and 30/365/3650-day
-sweeps, ``--only`` to pick methods). Each measurement runs in a fresh process so its peak RSS
-is its own.
+Run (after the README's setup): ``.venv/bin/pip install -e '.[dev,bench]' && .venv/bin/pip
+install --no-deps arcticdb && .venv/bin/python bench/run.py``. Options: ``--quick`` (200,000
+rows, the methods the goals compare, one round: under a minute), ``--frame bench|issue|both``
+(``bench``: 1,000,000 rows with a UTC timestamp and a nullable string; ``issue``: issue 16's
+500,000 rows with a naive timestamp), ``--rounds N`` (repeat every measurement N times and
+report medians), ``--scale`` (the 30/365/3650-day and 0.1M/1M/10M-row sweeps), ``--only``,
+``--json FILE`` (raw results), ``--readme`` (rewrite the README's tables from this run).
+
+Each measurement runs in a fresh process, so its peak RSS is its own; the methods of one round
+run one after the other, so every ratio compares runs a few seconds apart (the machine is
+shared: other processes slow some runs, which is why ratios come from the same round and the
+medians of several rounds are reported with their spread).
 """
 
 from __future__ import annotations
@@ -11,12 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,6 +48,45 @@ METHODS = [
     "pandasdb_s3",
     "pandasdb_sdk",
 ]
+#: what --quick runs: the methods the goals compare
+QUICK = ["seed", "parquet", "arcticdb", "pandasdb_csv", "pandasdb_parquet", "pandasdb_sdk"]
+QUICK_ROWS = 500_000
+FRAMES = {"bench": 1_000_000, "issue": 500_000}
+README = ROOT / "README.md"
+
+
+# ------------------------------------------------------------------------------- frames
+
+
+def issue_frame(rows: int, days: int = 365, seed: int = 7) -> Any:
+    """Issue 16's frame: a sorted naive timestamp over ``days`` days, int64, 500 symbols as
+    strings, float64, int32, bool."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2024-01-01").value
+    offsets = np.sort(rng.integers(0, days * 86_400 * 10**9, rows))
+    symbols = np.array([f"SYM{i:03d}" for i in range(500)], dtype=object)
+    return pd.DataFrame(
+        {
+            "ts": pd.to_datetime(start + offsets).as_unit("ns"),
+            "id": rng.integers(0, 1_000_000, rows, dtype="int64"),
+            "symbol": pd.array(symbols[rng.integers(0, 500, rows)], dtype="str"),
+            "price": rng.normal(100, 15, rows),
+            "qty": rng.integers(1, 1000, rows, dtype="int32"),
+            "flag": rng.random(rows) < 0.5,
+        }
+    )
+
+
+def make_frame(kind: str, rows: int, days: int) -> Any:
+    from pandasdb_core.sample_data import sample_frame
+
+    return issue_frame(rows, days) if kind == "issue" else sample_frame(rows, days=days)
+
+
+# ------------------------------------------------------------------------------- measuring
 
 
 def _peak_reset() -> None:
@@ -45,30 +95,40 @@ def _peak_reset() -> None:
         fh.write("5")
 
 
-def _peak_mb() -> float:
+def _status_mb(field: str) -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
-    base = _rss_mb()
+    base = _status_mb("VmRSS")
     _peak_reset()
     start = time.perf_counter()
     result = fn()
-    return time.perf_counter() - start, _peak_mb() - base, result
+    return time.perf_counter() - start, _status_mb("VmHWM") - base, result
 
 
 def _du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+class Requests:
+    """Counts the AWS calls boto3 clients make, by service and operation."""
+
+    def __init__(self, *clients: Any) -> None:
+        self.counts: Counter[str] = Counter()
+        for client in clients:
+            client.meta.events.register("before-call.*.*", self._count)
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.counts[f"{model.service_model.service_id}.{model.name}"] += 1
+
+    def take(self) -> dict[str, int]:
+        """The counts since the last call."""
+        counts, self.counts = dict(self.counts), Counter()
+        return counts
 
 
 # ------------------------------------------------------------------------------- methods
@@ -135,15 +195,12 @@ def arcticdb(df: Any, where: Path) -> dict[str, Callable[[], Any]]:
     where.mkdir(parents=True)
     lib = Arctic(f"lmdb://{where}").get_library("bench", create_if_missing=True)
     indexed = df.set_index("ts")
-    start = pd.Timestamp(DAY, tz="UTC")
+    start = pd.Timestamp(DAY, tz=df.ts.dt.tz)
+    end = start + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
     return {
         "write": lambda: lib.write("trades", indexed),
         "read": lambda: lib.read("trades").data,
-        "day": lambda: (
-            lib.read(
-                "trades", date_range=(start, start + pd.Timedelta(days=1) - pd.Timedelta(1, "ns"))
-            ).data
-        ),
+        "day": lambda: lib.read("trades", date_range=(start, end)).data,
     }
 
 
@@ -172,73 +229,120 @@ def pandasdb_parquet(df: Any, where: Path) -> dict[str, Callable[[], Any]]:
     return _pandasdb(pdb.open(where), df, "parquet")
 
 
+def _background(args: list[str], log: Path, pattern: bytes) -> tuple[subprocess.Popen, str]:
+    """A server process, and the URL it prints once it listens (``pattern`` captures it)."""
+    out = open(log, "wb")  # noqa: SIM115 - the process writes to it until it ends
+    proc = subprocess.Popen([sys.executable, *args], stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = re.search(pattern, log.read_bytes())
+        if found:
+            return proc, found.group(1).decode()
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    proc.kill()
+    raise SystemExit(f"the server did not start: {log.read_text()}")
+
+
+_MOTO = (
+    "from pandasdb_core.testing.moto_server import SerialMotoServer; import time; "
+    "print('moto on', SerialMotoServer().start(), flush=True); time.sleep(10**6)"
+)
+
+
 def pandasdb_s3(df: Any, where: Path) -> dict[str, Callable[[], Any]]:
     import pandasdb_core as pdb
-    from pandasdb_core.testing.moto_server import SerialMotoServer
 
+    # moto in its own process, as S3 is: its work is not counted as the client's
+    where.mkdir(parents=True)
+    proc, url = _background(["-c", _MOTO], where / "moto.log", rb"moto on (http://\S+)")
     os.environ.update(
-        AWS_ENDPOINT_URL=SerialMotoServer().start(),
+        AWS_ENDPOINT_URL=url,
         AWS_ACCESS_KEY_ID="x",
         AWS_SECRET_ACCESS_KEY="x",
         AWS_DEFAULT_REGION="us-east-1",
     )
-    return _pandasdb(pdb.open("s3://bench?table=bench", create=True), df, "parquet")
+    db = pdb.open("s3://bench?table=bench", create=True)
+    ops = _pandasdb(db, df, "parquet")
+    ops["requests"] = Requests(db.blobs.client, db.meta.client)
+    ops["cleanup"] = proc.kill
+    return ops
 
 
 def pandasdb_sdk(df: Any, where: Path) -> dict[str, Callable[[], Any]]:
     import pandasdb_core as pdb
-    from lambdas.local_server import make_server
 
-    server = make_server(where, "127.0.0.1", 0)
-    import threading
-
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    host, port = server.server_address[:2]
-    return _pandasdb(pdb.connect(f"http://{host}:{port}", progress=False), df, "parquet")
+    where.mkdir(parents=True)
+    serve = ["-m", "pandasdb_core.cli", "serve", "--data", str(where / "data"), "--port", "0"]
+    proc, url = _background(serve, where / "serve.log", rb"on (http://[0-9.]+:\d+)")
+    ops = _pandasdb(pdb.connect(url, progress=False), df, "parquet")
+    ops["cleanup"] = proc.terminate
+    return ops
 
 
 # ------------------------------------------------------------------------------- driver
 
 
-def measure(method: str, rows: int, days: int) -> dict[str, Any]:
-    """One method in this process: write, full read, one-day read."""
+def measure(method: str, frame: str, rows: int, days: int) -> dict[str, Any]:
+    """One method in this process: write, full read, one-day read (first, then warm)."""
     import logging
 
     logging.disable(logging.INFO)
-    from pandasdb_core.sample_data import sample_frame
-
-    df = sample_frame(rows, days=days)
+    df = make_frame(frame, rows, days)
     where = Path(tempfile.mkdtemp(prefix=f"bench-{method}-")) / "data"
     ops = globals()[method](df, where)
+    requests = ops.get("requests")
     result: dict[str, Any] = {
         "method": method,
+        "frame": frame,
         "rows": rows,
         "days": days,
         "frame_mb": df.memory_usage(deep=True).sum() / 1e6,
     }
-    for phase in ("write", "read", "day"):
-        if phase in ops:
+    try:
+        for phase in ("write", "read", "day"):
+            if phase not in ops:
+                continue
             # start each phase with nothing left to write back from earlier methods, since
             # pandasdb's commit flushes the whole file system (syncfs)
             os.sync()
+            if requests:
+                requests.take()
             seconds, peak, out = _timed(ops[phase])
             result[phase] = seconds
             result[f"{phase}_peak_mb"] = peak
+            if requests:
+                result[f"{phase}_requests"] = requests.take()
             if phase == "day":
                 result["day_rows"] = len(out)
                 # the first call pays for cold caches and connections; a notebook repeats reads
                 result["day_warm"] = statistics.median(
                     _timed(ops[phase])[0] for _ in range(WARM_REPEATS)
                 )
-    result["disk_mb"] = _du(where) / 1e6 if where.exists() else float("nan")
-    shutil.rmtree(where.parent, ignore_errors=True)
+        result["disk_mb"] = _du(where) / 1e6 if where.exists() else float("nan")
+    finally:
+        if "cleanup" in ops:
+            ops["cleanup"]()
+        shutil.rmtree(where.parent, ignore_errors=True)
     return result
 
 
-def run_child(method: str, rows: int, days: int) -> dict[str, Any]:
+def run_child(method: str, frame: str, rows: int, days: int) -> dict[str, Any]:
     """Measure in a fresh process (its own peak RSS, no warm caches from other methods)."""
     out = subprocess.run(
-        [sys.executable, __file__, "--child", method, "--rows", str(rows), "--days", str(days)],
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            method,
+            "--frame",
+            frame,
+            "--rows",
+            str(rows),
+            "--days",
+            str(days),
+        ],
         capture_output=True,
         text=True,
         timeout=3600,
@@ -247,6 +351,7 @@ def run_child(method: str, rows: int, days: int) -> dict[str, Any]:
     if out.returncode != 0:
         return {
             "method": method,
+            "frame": frame,
             "rows": rows,
             "days": days,
             "error": (out.stderr.strip().splitlines() or ["failed"])[-1],
@@ -254,106 +359,228 @@ def run_child(method: str, rows: int, days: int) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+PHASES = ("write", "read", "day", "day_warm", "write_peak_mb", "read_peak_mb", "disk_mb")
+
+
+def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One method's rounds as one row: the median of each figure."""
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return runs[0]
+    row = dict(ok[0])
+    for key in PHASES:
+        values = [r[key] for r in ok if key in r]
+        if values:
+            row[key] = statistics.median(values)
+    row["rounds"] = len(ok)
+    return row
+
+
 def _fmt(value: Any, spec: str = ".3f") -> str:
     return "" if value is None or value != value else format(value, spec)
 
 
-def print_results(results: list[dict[str, Any]]) -> None:
-    print(
-        "| method | rows | days | write s | read s | 1-day read s | 1-day warm s | peak write MB | "
-        "peak read MB | disk MB |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for r in results:
+def results_table(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| method | frame | rows | days | write s | read s | 1-day read s | 1-day warm s | "
+        "peak write MB | peak read MB | disk MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        head = f"| {r['method']} | {r['frame']} | {r['rows']:,} | {r['days']} |"
         if "error" in r:
-            print(f"| {r['method']} | {r['rows']:,} | {r['days']} | error: {r['error']} ||||||")
+            lines.append(f"{head} error: {r['error']} |||||||")
             continue
-        print(
-            f"| {r['method']} | {r['rows']:,} | {r['days']} | {_fmt(r.get('write'))} | "
-            f"{_fmt(r.get('read'))} | {_fmt(r.get('day'), '.4f')} | "
-            f"{_fmt(r.get('day_warm'), '.4f')} | "
+        lines.append(
+            f"{head} {_fmt(r.get('write'))} | {_fmt(r.get('read'))} | "
+            f"{_fmt(r.get('day'), '.4f')} | {_fmt(r.get('day_warm'), '.4f')} | "
             f"{_fmt(r.get('write_peak_mb'), '.0f')} | {_fmt(r.get('read_peak_mb'), '.0f')} | "
             f"{_fmt(r.get('disk_mb'), '.1f')} |"
         )
+    return lines
 
 
-def print_ratios(results: list[dict[str, Any]]) -> None:
-    by = {r["method"]: r for r in results if "error" not in r}
-    pairs = [
-        ("pandasdb_csv", "seed"),
-        ("pandasdb_csv", "polars_csv"),
-        ("pandasdb_parquet", "parquet"),
-        ("pandasdb_parquet", "deltalake"),
-        ("pandasdb_parquet", "arcticdb"),
-        ("pandasdb_sdk", "pandasdb_parquet"),
-        ("pandasdb_s3", "pandasdb_parquet"),
+#: (pandasdb method, baseline, figure, goal): the figure is pandasdb's time over the
+#: baseline's (``at most``), or the baseline's over pandasdb's (``speed-up at least``)
+GOALS: list[tuple[str, str, str, str, float]] = [
+    ("pandasdb_csv", "seed", "read", "speed-up", 3.0),
+    ("pandasdb_csv", "seed", "write", "speed-up", 15.0),
+    ("pandasdb_parquet", "parquet", "read", "ratio", 1.5),
+    ("pandasdb_parquet", "parquet", "write", "ratio", 1.5),
+    ("pandasdb_parquet", "arcticdb", "read", "ratio", 2.0),
+    ("pandasdb_parquet", "arcticdb", "write", "ratio", 2.0),
+    ("pandasdb_parquet", "arcticdb", "day", "ratio", 2.0),
+    ("pandasdb_parquet", "arcticdb", "day_warm", "ratio", 2.0),
+    ("pandasdb_sdk", "pandasdb_parquet", "write", "ratio", 1.3),
+    ("pandasdb_sdk", "pandasdb_parquet", "read", "ratio", 1.3),
+    ("pandasdb_sdk", "pandasdb_parquet", "day", "ratio", 1.5),
+    ("pandasdb_sdk", "pandasdb_parquet", "day_warm", "ratio", 1.5),
+]
+MEMORY_GOALS = {"write_peak_mb": 1.5, "read_peak_mb": 1.2}
+
+
+def _ratios(
+    rounds: list[list[dict[str, Any]]], frame: str, ours: str, theirs: str, phase: str, kind: str
+) -> list[float]:
+    """The figure of each round in which both methods measured ``phase``."""
+    values = []
+    for runs in rounds:
+        by = {(r["method"], r["frame"]): r for r in runs if "error" not in r}
+        a, b = by.get((ours, frame)), by.get((theirs, frame))
+        if a and b and phase in a and phase in b:
+            values.append(b[phase] / a[phase] if kind == "speed-up" else a[phase] / b[phase])
+    return values
+
+
+def goals_table(rounds: list[list[dict[str, Any]]], frames: list[str]) -> list[str]:
+    lines = [
+        "| frame | pandasdb | against | phase | figure | median | spread | goal | met |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    print(
-        "\nSpeed-up of pandasdb over each baseline (baseline time / pandasdb time; >1 is "
-        "faster). Peak memory as a multiple of the frame's in-memory size.\n"
-    )
-    print(
-        "| pandasdb | baseline | write | read | 1-day read | 1-day warm | peak write x frame | "
-        "peak read x frame |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    for ours, theirs in pairs:
-        if ours not in by or theirs not in by:
-            continue
-        a, b = by[ours], by[theirs]
+    for frame in frames:
+        for ours, theirs, phase, kind, goal in GOALS:
+            values = _ratios(rounds, frame, ours, theirs, phase, kind)
+            if not values:
+                continue
+            mid = statistics.median(values)
+            met = mid >= goal if kind == "speed-up" else mid <= goal
+            what = "speed-up" if kind == "speed-up" else "time ratio"
+            sign = ">=" if kind == "speed-up" else "<="
+            lines.append(
+                f"| {frame} | {ours} | {theirs} | {phase} | {what} | {mid:.2f}x | "
+                f"{min(values):.2f}-{max(values):.2f} | {sign} {goal}x | "
+                f"{'yes' if met else '**no**'} |"
+            )
+        for runs_method in ("pandasdb_csv", "pandasdb_parquet", "pandasdb_sdk"):
+            for key, goal in MEMORY_GOALS.items():
+                values = [
+                    r[key] / r["frame_mb"]
+                    for runs in rounds
+                    for r in runs
+                    if r.get("method") == runs_method and r.get("frame") == frame and key in r
+                ]
+                if not values:
+                    continue
+                mid = statistics.median(values)
+                lines.append(
+                    f"| {frame} | {runs_method} | frame size | {key.split('_')[0]} | peak memory "
+                    f"| {mid:.2f}x | {min(values):.2f}-{max(values):.2f} | <= {goal}x | "
+                    f"{'yes' if mid <= goal else '**no**'} |"
+                )
+    return lines
 
-        def ratio(key: str, a: dict = a, b: dict = b) -> str:
-            return _fmt(b[key] / a[key], ".2f") if key in a and key in b else ""
 
-        frame = a["frame_mb"]
-        print(
-            f"| {ours} | {theirs} | {ratio('write')} | {ratio('read')} | {ratio('day')} | "
-            f"{ratio('day_warm')} | "
-            f"{_fmt(a.get('write_peak_mb', float('nan')) / frame, '.2f')} | "
-            f"{_fmt(a.get('read_peak_mb', float('nan')) / frame, '.2f')} |"
-        )
+def requests_table(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["| frame | operation | requests |", "|---|---|---|"]
+    names = {"write": "upload", "read": "full read", "day": "one-day read"}
+    for r in rows:
+        for phase, name in names.items():
+            counts = r.get(f"{phase}_requests")
+            if counts is None:
+                continue
+            text = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            lines.append(f"| {r['frame']} ({r['days']} days) | {name} | {text} |")
+    return lines
+
+
+def machine() -> str:
+    import platform
+
+    import pandas
+    import polars
+
+    cpu = ""
+    info = Path("/proc/cpuinfo")
+    if info.exists():
+        found = re.search(r"model name\s*:\s*(.+)", info.read_text())
+        cpu = f", {found.group(1).strip()}" if found else ""
+    return (
+        f"{time.strftime('%Y-%m-%d')}, {platform.machine()}{cpu}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, pandas {pandas.__version__}, "
+        f"polars {polars.__version__}"
+    )
+
+
+def write_readme(block: str) -> None:
+    """Replace the README's generated tables (between the bench markers) by ``block``."""
+    text = README.read_text()
+    start, end = "<!-- bench/run.py: start -->", "<!-- bench/run.py: end -->"
+    if start not in text or end not in text:
+        raise SystemExit(f"README.md has no {start} ... {end} block to replace")
+    before, rest = text.split(start, 1)
+    after = rest.split(end, 1)[1]
+    README.write_text(f"{before}{start}\n{block}\n{end}{after}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, help="rows of every frame (default: the frame's)")
     parser.add_argument("--days", type=int, default=365)
-    parser.add_argument("--only", help="comma-separated methods", default=",".join(METHODS))
+    parser.add_argument("--frame", choices=["bench", "issue", "both"], default="both")
+    parser.add_argument("--only", help="comma-separated methods")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat and report medians")
+    parser.add_argument("--quick", action="store_true", help="200,000 rows, goal methods")
     parser.add_argument(
-        "--scale",
-        action="store_true",
-        help="also sweep rows (0.1M, 1M, 10M) and days (30, 365, 3650)",
+        "--scale", action="store_true", help="also sweep days (30, 365, 3650) and rows"
     )
+    parser.add_argument("--json", help="write every run's raw figures to this file")
+    parser.add_argument("--readme", action="store_true", help="rewrite README.md's tables")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.child, args.rows, args.days)))
+        print(json.dumps(measure(args.child, args.frame, args.rows, args.days)))
         return
-    import platform
-
-    print(
-        f"pandasdb benchmark, {time.strftime('%Y-%m-%d')}, {platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}\n"
-    )
-    results = [run_child(m, args.rows, args.days) for m in args.only.split(",")]
-    print_results(results)
-    print_ratios(results)
+    frames = list(FRAMES) if args.frame == "both" else [args.frame]
+    methods = args.only.split(",") if args.only else QUICK if args.quick else METHODS
+    size = {f: args.rows or (QUICK_ROWS if args.quick else FRAMES[f]) for f in frames}
+    started = time.monotonic()
+    print(f"pandasdb benchmark: {machine()}\n", flush=True)
+    rounds = []
+    for i in range(args.rounds):
+        rounds.append([run_child(m, f, size[f], args.days) for f in frames for m in methods])
+        print(f"round {i + 1}/{args.rounds} done ({time.monotonic() - started:.0f} s)", flush=True)
+    rows = [combine([runs[i] for runs in rounds]) for i in range(len(rounds[0]))]
+    out = [f"Run: `{' '.join(['bench/run.py', *sys.argv[1:]])}` on {machine()}."]
+    if args.rounds > 1:
+        out.append(f"Every figure is the median of {args.rounds} rounds.")
+    out += [
+        "",
+        *results_table(rows),
+        "",
+        "Goals (issue 16): figures of the same round, median "
+        "and spread (lowest-highest) over the rounds.",
+        "",
+        *goals_table(rounds, frames),
+    ]
+    aws = [r for r in rows if r["method"] == "pandasdb_s3" and "error" not in r]
+    if aws:
+        out += ["", "Requests to S3 and DynamoDB (moto's server) per operation:", ""]
+        out += requests_table(aws)
     if args.scale:
-        print("\nOne-day read as the number of days stored grows (rows grow with days):\n")
-        sweep = [
-            run_child(m, max(args.rows * d // 365, 10_000), d)
-            for d in (30, 365, 3650)
-            for m in ("pandasdb_parquet", "arcticdb")
-        ]
-        print_results(sweep)
-        print("\nTime as rows grow (365 days):\n")
-        print_results(
+        out += ["", "One-day read as the number of days stored grows (rows grow with days):", ""]
+        base = args.rows or FRAMES["bench"]
+        out += results_table(
             [
-                run_child(m, n, 365)
+                run_child(m, "bench", max(base * d // 365, 10_000), d)
+                for d in (30, 365, 3650)
+                for m in ("pandasdb_parquet", "arcticdb")
+            ]
+        )
+        out += ["", "Time as rows grow (365 days):", ""]
+        out += results_table(
+            [
+                run_child(m, "bench", n, 365)
                 for n in (100_000, 1_000_000, 10_000_000)
                 for m in ("pandasdb_csv", "pandasdb_parquet")
             ]
         )
+    block = "\n".join(out)
+    print(block)
+    print(f"\n({time.monotonic() - started:.0f} s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rounds, indent=1))
+    if args.readme:
+        write_readme(block)
 
 
 if __name__ == "__main__":

@@ -14,22 +14,29 @@ Example
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import polars as pl
 
-from . import codecs
+from . import codecs, progress
 from .conversion import empty_frame
 from .errors import BlobNotFound, ChunkMissing, InvalidArgument, VersionNotFound
 from .layouts import BATCH, KINDS, NOW_KEY, Selection, describe, kind_of
 from .operations import ReadQuery
+from .parallel import map_parallel
 from .records import ChunkRecord, FrameHead, Layout
 from .schema import Schema, polars_schema, user_columns
 from .visibility import visible
 
 if TYPE_CHECKING:
     from .store import Store
+
+#: stored bytes of chunk files parsed per call: CSV text is several times larger, and is held
+#: only while its batch is parsed
+BATCH_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -122,35 +129,135 @@ def chunks_to_read(store: Store, plan: ReadPlan) -> list[ChunkRecord]:
     return kind_of(plan.layout).order(chunks)
 
 
+def decode_chunk(plan: ReadPlan, data: bytes, version: int) -> pl.DataFrame:
+    """One chunk file's bytes (of a chunk written by ``version``) as the rows and columns
+    ``plan`` returns from it: decoded with the stored schema, columns added after it filled
+    with nulls, row filters applied. The one decoder of every reader (``get``,
+    ``iter_batches``, the SDK's chunk manifests, ``to_dask``'s partitions).
+
+    Example
+    -------
+    >>> import pandas as pd, pandasdb_core as pdb
+    >>> db = pdb.open("memory://")
+    >>> _ = db.upload(pd.DataFrame({"a": [1, 2]}), "f")
+    >>> head = db.head("f")
+    >>> read_plan = plan(head, ReadQuery.build(name="f"))
+    >>> chunk = chunks_to_read(db, read_plan)[0]
+    >>> decode_chunk(read_plan, db.blobs.get(chunk.key), chunk.version)["a"].to_list()
+    [1, 2]
+    """
+    return decode_chunks(plan, [(codecs.unpack(data, plan.head.format), version)])
+
+
+def decode_chunks(plan: ReadPlan, files: Sequence[tuple[codecs.Unpacked, int]]) -> pl.DataFrame:
+    """Several chunk files (unpacked, each with the version that wrote it) as
+    :func:`decode_chunk` returns them, one after the other. Each run of files that hold the
+    same columns is parsed in one call: a call per small file costs more than the parsing.
+
+    Example
+    -------
+    >>> import pandas as pd, pandasdb_core as pdb
+    >>> db = pdb.open("memory://")
+    >>> for a in (1, 2):
+    ...     _ = db.upload(pd.DataFrame({"a": [a]}), "f")
+    >>> read_plan = plan(db.head("f"), ReadQuery.build(name="f"))
+    >>> files = [(codecs.unpack(db.blobs.get(c.key), "csv.gz"), c.version)
+    ...          for c in chunks_to_read(db, read_plan)]
+    >>> decode_chunks(read_plan, files)["a"].to_list()
+    [1, 2]
+    """
+    head = plan.head
+    dtypes = polars_schema(head.schema, as_of=plan.version)
+    since = {c["name"]: c["since"] for c in head.schema["columns"]}
+    needed = plan.needed
+    runs: list[tuple[list[str], list[codecs.Unpacked]]] = []
+    for unpacked, version in files:
+        present = [c for c in needed if since[c] <= version]
+        if runs and runs[-1][0] == present:
+            runs[-1][1].append(unpacked)
+        else:
+            runs.append((present, [unpacked]))
+    parts = []
+    for present, run in runs:
+        part = codecs.parse(run, head.format, dtypes, present)
+        have = set(present)  # a set: thousands of columns stay linear
+        missing = [pl.lit(None, dtype=dtypes[c]).alias(c) for c in needed if c not in have]
+        part = part.with_columns(missing) if missing else part
+        for selection in plan.row_filters:
+            part = part.filter(selection.keep_rows(part))  # type: ignore[misc]
+        parts.append(part.select(plan.columns))
+    if len(parts) == 1:
+        return parts[0]
+    return pl.concat(parts, how="vertical", rechunk=False)
+
+
+def fetch_data(store: Store, plan: ReadPlan, chunk: ChunkRecord) -> bytes:
+    """The bytes of one chunk file of ``plan``, or :class:`ChunkMissing`."""
+    try:
+        return store.blobs.get(chunk.key)
+    except BlobNotFound:
+        raise ChunkMissing(
+            f"frame {plan.head.name!r} version {plan.version}: chunk file {chunk.key!r} is "
+            "gone (removed by vacuum while this read ran, or outside pandasdb); read again, "
+            "and run check() if it persists"
+        ) from None
+
+
+def fetch_chunk(store: Store, plan: ReadPlan, chunk: ChunkRecord) -> pl.DataFrame:
+    """One chunk of ``plan`` from the blob store, decoded (see :func:`decode_chunk`)."""
+    return decode_chunk(plan, fetch_data(store, plan, chunk), chunk.version)
+
+
+def batches(chunks: Sequence[ChunkRecord], limit: int = BATCH_BYTES) -> Iterator[list[ChunkRecord]]:
+    """``chunks`` in runs of at most ``limit`` stored bytes (at least one chunk each).
+
+    Example
+    -------
+    >>> from pandasdb_core.records import ChunkRecord
+    >>> chunk = ChunkRecord("c", "date:ts", "d", "d", "k", 1, 600, "", 1, "t", 0, None)
+    >>> [len(b) for b in batches([chunk] * 5, limit=1000)]
+    [1, 1, 1, 1, 1]
+    """
+    batch: list[ChunkRecord] = []
+    size = 0
+    for chunk in chunks:
+        if batch and size + chunk.size > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(chunk)
+        size += chunk.size
+    if batch:
+        yield batch
+
+
 def read(store: Store, query: ReadQuery) -> tuple[pl.DataFrame, Schema]:
     """The frame ``query`` asks for, as stored (polars, index levels as columns), with the
-    frame's schema."""
+    frame's schema.
+
+    Chunk files are fetched and unpacked (decompressed) on the store's threads, then each
+    batch of :data:`BATCH_BYTES` is parsed in one call; a batch's text is freed before the
+    next is fetched, so a CSV read never holds all its text at once."""
     head = store.head(query.name)
     read_plan = plan(head, query)
     chunks = chunks_to_read(store, read_plan)
-    dtypes = polars_schema(head.schema, as_of=read_plan.version)
-    since = {c["name"]: c["since"] for c in head.schema["columns"]}
-    needed = read_plan.needed
-    wanted = list(read_plan.columns)
+    if not chunks:
+        return empty_frame(head.schema, list(read_plan.columns)), head.schema
 
-    def fetch(chunk: ChunkRecord) -> pl.DataFrame:
-        present = [c for c in needed if since[c] <= chunk.version]
-        try:
-            data = store.blobs.get(chunk.key)
-        except BlobNotFound:
-            raise ChunkMissing(
-                f"frame {head.name!r} version {read_plan.version}: chunk file {chunk.key!r} is "
-                "gone (removed by vacuum while this read ran, or outside pandasdb); read again, "
-                "and run check() if it persists"
-            ) from None
-        part = codecs.decode(data, head.format, dtypes, present)
-        missing = [pl.lit(None, dtype=dtypes[c]).alias(c) for c in needed if c not in present]
-        part = part.with_columns(missing) if missing else part
-        for selection in read_plan.row_filters:
-            part = part.filter(selection.keep_rows(part))  # type: ignore[misc]
-        return part.select(wanted)
+    def unpack(chunk: ChunkRecord) -> tuple[codecs.Unpacked, int]:
+        return codecs.unpack(fetch_data(store, read_plan, chunk), head.format), chunk.version
 
-    parts = store.map(fetch, chunks, "reading chunks")
-    if not parts:
-        return empty_frame(head.schema, wanted), head.schema
-    return pl.concat(parts, how="vertical", rechunk=False), head.schema
+    bar = progress.bar(
+        total=len(chunks), desc="reading chunks", unit="chunk", progress=store.progress
+    )
+    parts = []
+    with bar if bar is not None else contextlib.nullcontext():
+        for batch in batches(chunks):
+            files = map_parallel(
+                unpack, batch, workers=store.workers, label="reading chunks", progress=False
+            )
+            parts.append(decode_chunks(read_plan, files))
+            del files  # the batch's text, before the next batch is fetched
+            if bar is not None:
+                bar.update(len(batch))
+    frame = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical", rechunk=False)
+    return frame, head.schema
