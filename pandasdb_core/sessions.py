@@ -358,6 +358,11 @@ class UploadSession:
         )
         return commit
 
+    def close(self) -> None:
+        """Remove the session's staging files once its commit's answer has been received
+        (its chunk files, committed, stay)."""
+        self.store.blobs.delete(b.key for b in self.store.blobs.list(self.prefix))
+
     def abandon(self) -> None:
         """Remove what the session wrote: its chunk files and its staging files."""
         keys = [c["key"] for p in self.pieces().values() for c in p["chunks"]]

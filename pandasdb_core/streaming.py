@@ -338,10 +338,12 @@ def upload_stream(store: Store, source: Any, options: UploadOptions) -> Commit:
             session.write_piece(count - 1, piece)
         if count == 0:
             raise InvalidArgument("dataframe has no rows; nothing to upload")
-        return session.commit(pieces=count)
+        commit = session.commit(pieces=count)
     except BaseException:
         session.abandon()  # nothing was committed: take back what was written
         raise
+    session.close()  # the answer is here: no repeat of this commit will come
+    return commit
 
 
 # ---------------------------------------------------------------------------------- reads
@@ -360,12 +362,12 @@ def iter_batches(
     chunks = chunks_to_read(store, read_plan)
     # pandas dtypes of the whole read: a column older chunks lack is nullable in every batch
     schema = nullable_schema(snapshot(store, query)) if engine == "pandas" else head.schema
-    parts = _prefetched((lambda c=c: fetch_chunk(store, read_plan, c)) for c in chunks)
+    parts = prefetched((lambda c=c: fetch_chunk(store, read_plan, c)) for c in chunks)
     for batch in rebatch(parts, batch_rows):
         yield to_engine(batch, schema, engine)
 
 
-def _prefetched(loads: Iterable[Any]) -> Iterator[pl.DataFrame]:
+def prefetched(loads: Iterable[Any]) -> Iterator[pl.DataFrame]:
     """Run each load one ahead of the consumer: the next chunk is fetched and decoded while
     the caller works on the current batch, and no more is held."""
     with ThreadPoolExecutor(1) as pool:
@@ -406,3 +408,34 @@ def rebatch(parts: Iterable[pl.DataFrame], batch_rows: int | None) -> Iterator[p
             held, rows = ([rest] if rest.height else []), rest.height
     if held:
         yield pl.concat(held, how="vertical")
+
+
+#: the parquet bytes the SDK aims at per piece: with base64 and the event around it, a
+#: piece stays under Lambda's 6 MB payload
+WIRE_PIECE_BYTES = 3 * 1024 * 1024
+
+
+def wire_pieces(
+    frame: pl.DataFrame, schema: Any, target: int = WIRE_PIECE_BYTES
+) -> Iterator[bytes]:
+    """``frame`` as parquet pieces (each carrying ``schema``) that fit one request: rows per
+    piece adapt to the bytes the previous piece took.
+
+    Example
+    -------
+    >>> frame = pl.DataFrame({"a": range(100_000)})
+    >>> sizes = [len(p) for p in wire_pieces(frame, None, target=64 * 1024)]
+    >>> len(sizes) > 1 and max(sizes) <= 2 * 64 * 1024
+    True
+    """
+    from .wire import fits_inline, frame_to_bytes
+
+    start, step = 0, 16_384
+    while start < frame.height:
+        data = frame_to_bytes(frame.slice(start, step), "parquet", schema)
+        if (len(data) > 2 * target or not fits_inline(data, binary=True)) and step > 1:
+            step //= 2
+            continue
+        yield data
+        start += step
+        step = max(1, int(step * target / max(len(data), 1)))
