@@ -186,3 +186,29 @@ def test_sdk_streams_iterators_and_refuses_a_piece_that_does_not_fit(remote):
     with pytest.raises(InvalidArgument, match="no rows"):
         db.upload(iter([]), "s")
     assert [v.version for v in db.versions("s")] == [1]
+
+
+def test_a_seed_style_client_sends_json_pieces(remote):
+    """A plain ``requests`` client, as the original backend's SDK is, sends its pieces as
+    the JSON it sends an upload (``dataframe``: pandas' ``to_json`` records)."""
+    url, db = remote
+    df = pd.DataFrame(
+        {"Date": pd.date_range("2024-01-01", periods=3000, freq="h"), "v": range(3000)}
+    )
+    params = {"dataframe_name": "seed/ticks", "columns_keys": '{"Date": "Date"}'}
+    session = requests.post(f"{url}/dataframes/sessions", params=params).json()["session"]
+    for number, start in enumerate(range(0, len(df), 1000)):
+        piece = {
+            "dataframe": df.iloc[start : start + 1000].to_json(
+                orient="records", date_format="epoch"
+            )
+        }
+        answer = requests.post(
+            f"{url}/dataframes/sessions/{session}/pieces", params={"piece": number}, json=piece
+        )
+        assert answer.ok, answer.text
+    done = requests.post(f"{url}/dataframes/sessions/{session}/commit", params={"pieces": 3})
+    assert done.json()["total_rows"] == 3000
+    got = db.get("seed/ticks")
+    assert got["v"].tolist() == list(range(3000))
+    assert (got["Date"].astype("int64") == df["Date"].astype("int64")).all()
