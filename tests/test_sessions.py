@@ -188,6 +188,8 @@ def test_sdk_streams_iterators_and_refuses_a_piece_that_does_not_fit(remote):
     assert [v.version for v in db.versions("s")] == [1]
 
 
+# the original backend's clients send epoch milliseconds, which pandas 3 deprecates
+@pytest.mark.filterwarnings("ignore:'epoch' date format is deprecated")
 def test_a_seed_style_client_sends_json_pieces(remote):
     """A plain ``requests`` client, as the original backend's SDK is, sends its pieces as
     the JSON it sends an upload (``dataframe``: pandas' ``to_json`` records)."""
