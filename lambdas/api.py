@@ -34,14 +34,16 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pandasdb_core import errors
 from pandasdb_core.conversion import output_polars
 from pandasdb_core.http_routes import ROUTES, Route
-from pandasdb_core.operations import ReadRequest, UploadRequest
+from pandasdb_core.idempotency import earlier_commit
+from pandasdb_core.operations import ReadRequest, ReplaceRequest, UploadRequest
+from pandasdb_core.records import Commit
 from pandasdb_core.wire import (
-    MAX_INLINE_REQUEST,
-    MAX_INLINE_RESPONSE,
+    LAMBDA_PAYLOAD,
     MEDIA_TYPES,
     PRESIGN_SECONDS,
     WireFormat,
     error_body,
+    fits_inline,
     frame_to_bytes,
     media_format,
 )
@@ -119,36 +121,10 @@ class Call:
 def upload(call: Call) -> Response:
     """``POST /dataframes/upload``: a JSON body, a raw CSV/parquet body, or staged data."""
     ctx = call.store_ctx
-    event = call.app.current_event
-    params = event.multi_value_query_string_parameters or {}
-    body = call.body()
-    if len(body) > MAX_INLINE_REQUEST:
-        raise errors.PayloadTooLarge(
-            f"body of {len(body):,} bytes is over {MAX_INLINE_REQUEST:,}; stage it with "
-            "POST /dataframes/staging"
-        )
-    kind = media_format(call.header("content-type"))
-    if kind == "json" or (kind is None and body[:1] in (b"{", b"[")):
-        fields = _json_object(body)
-        if "dataframe" not in fields:
-            raise errors.InvalidArgument("dataframe is required")
-        data = fields.pop("dataframe")
-        request = UploadRequest.from_sources(params, fields)
-        if isinstance(data, str) and is_pandas_json(data):
-            # the original backend's clients: pandas' to_json in a string, read as read_json
-            frame = frame_from_pandas_json(data, _date_columns(ctx, request))
-        else:
-            frame = frame_from_text(data) if isinstance(data, str) else frame_from_records(data)
-    else:
-        request = UploadRequest.from_query(params)
-        if request.staged is not None:
-            if body:
-                raise errors.InvalidArgument("staged: send either a body or staged=<id>, not both")
-            frame = frame_from_bytes(ctx.store.staging.take_upload(request.staged))
-        elif not body:
-            raise errors.InvalidArgument("dataframe: the request has no body")
-        else:
-            frame = frame_from_bytes(body)
+    repeated = _repeated(call, UploadRequest)
+    if repeated is not None:
+        return json_response(200, upload_answer(repeated[1], repeated[0].options))
+    request, frame = _received(call, UploadRequest)
     commit = ctx.store.write(frame, request.options)
     if request.staged is not None:
         ctx.store.staging.discard_upload(request.staged)
@@ -162,9 +138,62 @@ def upload(call: Call) -> Response:
     return json_response(200, upload_answer(commit, request.options))
 
 
-def _date_columns(ctx: StoreContext, request: UploadRequest) -> list[str]:
-    """The Date columns an upload writes: those of its columns_keys, or of the frame's."""
-    head = None if request.columns_keys else ctx.store.meta.head(request.name)
+def _received(call: Call, request_type: Any, **fixed: str) -> tuple[Any, Any]:
+    """The request (an UploadRequest or ReplaceRequest; ``fixed``: path parameters) and the
+    frame of a call that carries data: a JSON body, a raw CSV/parquet body, or staged data."""
+    ctx = call.store_ctx
+    event = call.app.current_event
+    params = event.multi_value_query_string_parameters or {}
+    body = call.body()
+    if not fits_inline(body, binary=bool(event.is_base64_encoded)):
+        raise errors.PayloadTooLarge(
+            f"body of {len(body):,} bytes is over what one Lambda invocation carries "
+            f"({LAMBDA_PAYLOAD:,} bytes, after base64 for binary bodies); stage it with "
+            "POST /dataframes/staging"
+        )
+    kind = media_format(call.header("content-type"))
+    if kind == "json" or (kind is None and body[:1] in (b"{", b"[")):
+        fields = _json_object(body)
+        if "dataframe" not in fields:
+            raise errors.InvalidArgument("dataframe is required")
+        data = fields.pop("dataframe")
+        request = request_type.from_sources(params, fields, **fixed)
+        if isinstance(data, str) and is_pandas_json(data):
+            # the original backend's clients: pandas' to_json in a string, read as read_json
+            frame = frame_from_pandas_json(data, _date_columns(ctx, request))
+        else:
+            frame = frame_from_text(data) if isinstance(data, str) else frame_from_records(data)
+    else:
+        request = request_type.from_query(params, **fixed)
+        if request.staged is not None:
+            if body:
+                raise errors.InvalidArgument("staged: send either a body or staged=<id>, not both")
+            frame = frame_from_bytes(ctx.store.staging.take_upload(request.staged))
+        elif not body:
+            raise errors.InvalidArgument("dataframe: the request has no body")
+        else:
+            frame = frame_from_bytes(body)
+    return request, frame
+
+
+def _repeated(call: Call, request_type: Any, **fixed: str) -> tuple[Any, Commit] | None:
+    """A staged request whose idempotency key the frame has committed: the request and that
+    commit. Its staged data was discarded when it committed, so a retried request (whose
+    first answer was lost) is answered before its data is looked for."""
+    params = call.app.current_event.multi_value_query_string_parameters or {}
+    if "staged" not in params or call.body():
+        return None
+    request = request_type.from_query(params, **fixed)
+    store = call.store_ctx.store
+    earlier = earlier_commit(store, store.meta.head(request.name), request.idempotency_key)
+    return None if earlier is None else (request, earlier)
+
+
+def _date_columns(ctx: StoreContext, request: Any) -> list[str]:
+    """The Date columns an upload (or a replace) writes: those of its columns_keys, or of
+    the frame's."""
+    asked = getattr(request, "columns_keys", None)
+    head = None if asked else ctx.store.meta.head(request.name)
     layouts = head.layouts if head is not None else request.layouts
     return [layout.column for layout in layouts if layout.kind == "date"]
 
@@ -227,7 +256,7 @@ def _frame_response(
         data = frame_to_bytes(output_polars(frame, schema), fmt)
     metrics.add_metric(name="BytesRead", unit=MetricUnit.Bytes, value=len(data))
     headers = {"X-Pandasdb-Rows": str(frame.height)}
-    if len(data) > MAX_INLINE_RESPONSE:
+    if not fits_inline(data, binary=fmt == "parquet"):
         url = ctx.presign("GET", ctx.store.staging.put_result(data, fmt))
         return json_response(
             303,
@@ -247,6 +276,42 @@ def _frame_response(
         body=data if fmt == "parquet" else data.decode(),
         headers=headers,
     )
+
+
+# ---------------------------------------------------------------------------------- edits
+
+
+def edit_answer(commit: Commit) -> dict[str, Any]:
+    """The JSON answer to an edit (replace, delete_rows, compact)."""
+    return {
+        "name": commit.name,
+        "version": commit.version,
+        "rows": commit.rows,
+        "chunks": commit.chunks,
+        "bytes": commit.bytes,
+        "keys": list(commit.keys),
+        "rows_removed": commit.rows_removed,
+        "chunks_dropped": commit.chunks_dropped,
+    }
+
+
+def replace_rows(call: Call) -> Response:
+    """``POST /dataframes/{name}/replace``: the rows of a range replaced by the body's."""
+    ctx = call.store_ctx
+    repeated = _repeated(call, ReplaceRequest, **call.request)
+    if repeated is not None:
+        return json_response(200, edit_answer(repeated[1]))
+    request, frame = _received(call, ReplaceRequest, **call.request)
+    commit = ctx.store.change(request.options, frame)
+    if request.staged is not None:
+        ctx.store.staging.discard_upload(request.staged)
+    return json_response(200, edit_answer(commit))
+
+
+def apply_edit(call: Call) -> Response:
+    """``POST /dataframes/{name}/delete_rows`` (the rows a date or id filter selects) and
+    ``POST /dataframes/{name}/compact`` (small chunk files merged)."""
+    return json_response(200, edit_answer(call.store_ctx.store.change(call.request)))
 
 
 def delete_frame(call: Call) -> Response:
@@ -284,6 +349,9 @@ def docs(call: Call) -> Response:
 HANDLERS: dict[str, Callable[[Call], Response]] = {
     "upload": upload,
     "staging": staging,
+    "replace": replace_rows,
+    "delete_rows": apply_edit,
+    "compact": apply_edit,
     "list": list_frames,
     "versions": versions,
     "dates": dates,
@@ -327,7 +395,8 @@ def _endpoint(app: APIGatewayRestResolver, route: Route, resolve: StoreResolver)
                 raise errors.UnknownParameter(f"{route.path} takes no query parameters")
             request = None
         elif route.body:
-            request = None  # the handler reads the query and the body together
+            # the handler reads the query and the body together; it gets the path's values
+            request = fixed
         else:
             request = route.request.from_query(params, **fixed)
         try:

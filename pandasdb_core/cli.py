@@ -23,13 +23,17 @@ from . import login_cli, opening, stats
 from .conversion import to_engine
 from .errors import InvalidArgument, PandasDBError
 from .operations import (
+    CompactOptions,
     DatesQuery,
     DeleteRequest,
+    DeleteRowsOptions,
     ListQuery,
     ReadQuery,
+    ReplaceOptions,
     UploadOptions,
     VacuumOptions,
 )
+from .records import Commit
 from .results import Records
 from .store import Store
 from .version import __version__
@@ -73,6 +77,28 @@ def cmd_upload(db: Store, args: argparse.Namespace) -> None:
         f"{commit.name}: version {commit.version}, {commit.rows} rows in {commit.chunks} chunk(s), "
         f"{commit.bytes:,} bytes, {time.perf_counter() - started:.2f}s"
     )
+
+
+def _edited(commit: Commit, started: float) -> str:
+    """One line on an edit's commit."""
+    return (
+        f"{commit.name}: version {commit.version}, {commit.rows} row(s) written, "
+        f"{commit.rows_removed} removed; {commit.chunks} chunk(s) written, "
+        f"{commit.chunks_dropped} dropped; {time.perf_counter() - started:.2f}s"
+    )
+
+
+def cmd_replace(db: Store, args: argparse.Namespace) -> None:
+    options = ReplaceOptions.from_cli(args, name=args.name)
+    frame = _read_input(args.file)
+    started = time.perf_counter()
+    print(_edited(db.change(options, frame), started))
+
+
+def cmd_edit(db: Store, args: argparse.Namespace) -> None:
+    """``delete-rows`` and ``compact``: an edit without data."""
+    started = time.perf_counter()
+    print(_edited(db.change(args.edit.from_cli(args, name=args.name)), started))
 
 
 def cmd_get(db: Store, args: argparse.Namespace) -> None:
@@ -169,6 +195,22 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("name", help="frame name, e.g. sales/daily")
     UploadOptions.add_cli_arguments(up)
     up.set_defaults(func=cmd_upload)
+
+    rep = sub.add_parser("replace", help="replace the rows of a date or id range by a file's")
+    rep.add_argument("file", help="a .csv, .csv.gz or .parquet file ('-' for CSV on stdin)")
+    rep.add_argument("name")
+    ReplaceOptions.add_cli_arguments(rep)
+    rep.set_defaults(func=cmd_replace)
+
+    dele = sub.add_parser("delete-rows", help="remove the rows a date or id filter selects")
+    dele.add_argument("name")
+    DeleteRowsOptions.add_cli_arguments(dele)
+    dele.set_defaults(func=cmd_edit, edit=DeleteRowsOptions)
+
+    compact = sub.add_parser("compact", help="merge a frame's small chunk files")
+    compact.add_argument("name")
+    CompactOptions.add_cli_arguments(compact)
+    compact.set_defaults(func=cmd_edit, edit=CompactOptions)
 
     get = sub.add_parser("get", help="read a frame to a file or stdout (CSV)")
     get.add_argument("name")

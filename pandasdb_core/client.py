@@ -2,8 +2,9 @@
 
 Frames travel as parquet carrying their schema, so pandas dtypes, categories and the index
 survive exactly. Uploads and results too large for API Gateway and Lambda go through
-presigned URLs by themselves. 429 and 5xx answers are retried with backoff (uploads only on
-429 and connection errors, so a commit is never repeated), and errors raise the same
+presigned URLs by themselves. 429 and 5xx answers and dropped connections are retried with
+backoff, writes too: every upload, replace and delete_rows carries an ``idempotency_key`` (one
+is made when none is given), so a repeated request commits at most once. Errors raise the same
 exceptions as the local store.
 
 Example
@@ -20,6 +21,7 @@ import base64
 import datetime as dt
 import io
 import json
+import uuid
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,11 +37,14 @@ from . import progress as progress_policy
 from .conversion import Engine, check_engine, to_engine, to_polars
 from .http_routes import ROUTES_BY_NAME, read_path
 from .operations import (
+    CompactOptions,
     DatesQuery,
     DeleteRequest,
+    DeleteRowsOptions,
     FrameRef,
     ListQuery,
     ReadQuery,
+    ReplaceOptions,
     UploadOptions,
 )
 from .operations.base import takes
@@ -47,7 +52,7 @@ from .records import Commit
 from .results import FrameList, VersionList
 from .schema import Schema
 from .sdk_auth import StaticToken, TokenSource, connection_auth
-from .wire import MAX_INLINE_REQUEST, MEDIA_TYPES, frame_to_bytes, parquet_schema
+from .wire import MEDIA_TYPES, fits_inline, frame_to_bytes, parquet_schema
 
 _ERRORS: dict[str, type[errors.PandasDBError]] = {
     cls.code: cls
@@ -86,18 +91,15 @@ class _ProgressReader(io.BytesIO):
         return len(self.getbuffer())
 
 
-def _session(
-    methods: frozenset[str], statuses: Sequence[int], retries: int, *, resend: bool
-) -> requests.Session:
-    """A session retrying ``statuses`` and connection failures with backoff; with ``resend``
-    False, a request that was sent but got no answer is not sent again (it may have landed)."""
+def _session(methods: frozenset[str], statuses: Sequence[int], retries: int) -> requests.Session:
+    """A session retrying ``statuses`` and connection failures with backoff, also a request
+    that was sent but got no answer (every write carries an idempotency key)."""
     session = requests.Session()
     retry = Retry(
         total=retries,
         # a refused or failed connection is retried once, at once: nothing listening is not
         # worth waiting for (five backoffs took 7.5 s to say so)
         connect=min(retries, CONNECT_RETRIES),
-        read=None if resend else 0,
         backoff_factor=0.25,
         status_forcelist=list(statuses),
         allowed_methods=methods,
@@ -143,10 +145,10 @@ class RemoteStore:
         self._has_token = bool(token) or auth is not None
         #: where the Authorization header comes from: a given token, or a Cognito sign-in
         self._auth: TokenSource = auth if auth is not None else StaticToken(token)
-        reads = frozenset({"GET", "PUT", "DELETE"})
-        self._reads = _session(reads, (429, 500, 502, 503, 504), retries, resend=True)
-        # an upload is not idempotent: repeat it only when the server surely did not run it
-        self._writes = _session(frozenset({"POST"}), (429,), retries, resend=False)
+        # POST too: an upload, replace or delete_rows names itself by its idempotency key, so
+        # the server commits a repeat once; staging and compact are safe to repeat as they are
+        methods = frozenset({"GET", "PUT", "DELETE", "POST"})
+        self._session = _session(methods, (429, 500, 502, 503, 504), retries)
 
     def __repr__(self) -> str:
         parts = urlsplit(self.url)
@@ -175,15 +177,14 @@ class RemoteStore:
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """One request with the retry policy of its method; connection failures become
         :class:`StoreUnavailable`."""
-        session = self._writes if method == "POST" else self._reads
         try:
-            return session.request(method, url, timeout=self.timeout, **kwargs)
+            return self._session.request(method, url, timeout=self.timeout, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            frame = (kwargs.get("params") or {}).get("dataframe_name")
+            key = (kwargs.get("params") or {}).get("idempotency_key")
             hint = (
-                f"; the upload was sent, so it may have committed: check versions({frame!r}) "
-                "before repeating it"
-                if method == "POST" and frame is not None and _was_sent(exc)
+                f"; it was sent and may have committed: repeat it with idempotency_key={key!r}, "
+                "which commits at most once"
+                if method == "POST" and key is not None and _was_sent(exc)
                 else ""
             )
             # the underlying reason, not the whole error: that repeats the URL with its query,
@@ -241,25 +242,84 @@ class RemoteStore:
 
     def write(self, df: Any, opts: UploadOptions) -> Commit:
         """Carry out an upload described by :class:`UploadOptions` (see :meth:`upload`)."""
+        response = self._post_frame(ROUTES_BY_NAME["upload"].url(), _keyed(opts), df)
+        return _commit(response.json())
+
+    @takes(ReplaceOptions)
+    def replace(self, name: str, df: Any, **options: Any) -> Commit:
+        """Replace the rows of a date or id range of ``name`` by ``df`` (see
+        :meth:`Store.replace`).
+
+        Parameters
+        ----------
+        name
+            The frame.
+        df
+            The new rows of the range; every row must lie inside it.
+        <options>
+        """
+        return self.change(ReplaceOptions.build(name=name, **options), df)
+
+    @takes(DeleteRowsOptions)
+    def delete_rows(self, name: str, **options: Any) -> Commit:
+        """Remove the rows a date or id filter selects (see :meth:`Store.delete_rows`).
+
+        Parameters
+        ----------
+        name
+            The frame.
+        <options>
+        """
+        return self.change(DeleteRowsOptions.build(name=name, **options))
+
+    @takes(CompactOptions)
+    def compact(self, name: str, **options: Any) -> Commit:
+        """Merge the small chunk files of ``name`` (see :meth:`Store.compact`).
+
+        Parameters
+        ----------
+        name
+            The frame.
+        <options>
+        """
+        return self.change(CompactOptions.build(name=name, **options))
+
+    def change(
+        self,
+        options: ReplaceOptions | DeleteRowsOptions | CompactOptions,
+        df: Any = None,
+    ) -> Commit:
+        """Carry out an edit described by its request type (see :meth:`Store.change`)."""
+        route = ROUTES_BY_NAME[options.verb]
+        path = route.url(name=options.name)
+        if isinstance(options, ReplaceOptions):
+            response = self._post_frame(path, _keyed(options), df, name=options.name)
+        else:
+            keyed = options if isinstance(options, CompactOptions) else _keyed(options)
+            response = self._call("POST", path, name=options.name, params=keyed.to_query())
+        return _commit(response.json())
+
+    def _post_frame(
+        self, path: str, opts: UploadOptions | ReplaceOptions, df: Any, name: str | None = None
+    ) -> requests.Response:
+        """POST ``df`` as parquet with ``opts`` as query parameters, inline or staged."""
         frame, schema = to_polars(df)
         data = frame_to_bytes(frame, "parquet", schema)
         params = opts.to_query()
-        path = ROUTES_BY_NAME["upload"].url()
-        if len(data) <= MAX_INLINE_REQUEST:
-            response = self._call(
+        if fits_inline(data, binary=True):
+            return self._call(
                 "POST",
                 path,
+                name=name,
                 params=params,
                 data=data,
                 headers={"Content-Type": MEDIA_TYPES["parquet"]},
             )
-        else:
-            staged = self._call("POST", ROUTES_BY_NAME["staging"].url()).json()
-            put = self._send("PUT", staged["url"], data=self._body(data, "uploading"))
-            if put.status_code >= 400:
-                raise self._error(put, None)
-            response = self._call("POST", path, params={**params, "staged": staged["upload_id"]})
-        return _commit(response.json())
+        staged = self._call("POST", ROUTES_BY_NAME["staging"].url()).json()
+        put = self._send("PUT", staged["url"], data=self._body(data, "uploading"))
+        if put.status_code >= 400:
+            raise self._error(put, None)
+        return self._call("POST", path, name=name, params={**params, "staged": staged["upload_id"]})
 
     @takes(ReadQuery)
     def get(self, name: str, *, engine: Engine = "pandas", **filters: Any) -> Any:
@@ -347,6 +407,14 @@ class RemoteStore:
         self._call("DELETE", route, name=name, params=request.to_query())
 
 
+def _keyed(opts: Any) -> Any:
+    """``opts`` with an idempotency key: the caller's, or a new one (so the retries of this
+    one call commit once)."""
+    if opts.idempotency_key is not None:
+        return opts
+    return opts.model_copy(update={"idempotency_key": uuid.uuid4().hex})
+
+
 def _commit(body: dict[str, Any]) -> Commit:
     """The Commit an upload's or an edit's answer describes (an upload's ``chunks`` is the
     list of chunk files; servers before it, and edits, answer their count there)."""
@@ -364,7 +432,6 @@ def _commit(body: dict[str, Any]) -> Commit:
         rows_removed=body.get("rows_removed", 0),
         chunks_dropped=body.get("chunks_dropped", 0),
     )
-
 
 
 def token_user(token: str) -> str | None:

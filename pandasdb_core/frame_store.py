@@ -49,3 +49,15 @@ class FrameStore(Protocol):
     def delete(self, name: str, **options: Any) -> None:
         """Delete a frame, or with ``external_key`` only that key's batches."""
         ...
+
+    def replace(self, name: str, df: Any, **options: Any) -> Commit:
+        """Replace the rows of a date or id range by ``df``, as one commit."""
+        ...
+
+    def delete_rows(self, name: str, **options: Any) -> Commit:
+        """Remove the rows a date or id filter selects, as one commit."""
+        ...
+
+    def compact(self, name: str, **options: Any) -> Commit:
+        """Merge small chunk files, as one commit that changes no row."""
+        ...

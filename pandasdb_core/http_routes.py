@@ -21,12 +21,15 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
 from .operations import (
+    CompactOptions,
     DatesQuery,
     DeleteRequest,
+    DeleteRowsOptions,
     FrameRef,
     ListQuery,
     Operation,
     ReadRequest,
+    ReplaceRequest,
     UploadRequest,
 )
 
@@ -158,6 +161,32 @@ ROUTES: tuple[Route, ...] = (
         None,
         "Check a token",
         "200 `{\"status\": \"valid\", \"user\": NAME}` for a token this API accepts, else 401.",
+    ),
+    Route(
+        "replace",
+        "POST",
+        "/dataframes/{name}/replace",
+        ReplaceRequest,
+        "Replace the rows of a date or id range",
+        "The body's rows (as for upload: JSON, CSV, parquet, or `staged=<upload_id>`) replace "
+        "those the range selects, in one commit; a row outside the range is refused.",
+        body=True,
+    ),
+    Route(
+        "delete_rows",
+        "POST",
+        "/dataframes/{name}/delete_rows",
+        DeleteRowsOptions,
+        "Delete the rows a date or id filter selects",
+        "One commit; `as_of` the version before still reads them.",
+    ),
+    Route(
+        "compact",
+        "POST",
+        "/dataframes/{name}/compact",
+        CompactOptions,
+        "Merge a frame's small chunk files",
+        "One commit that changes no row; vacuum later frees the old files.",
     ),
     Route("openapi", "GET", "/openapi.json", None, "This API's OpenAPI document", auth=False),
     Route("docs", "GET", "/docs", None, "This API's documentation page", auth=False),

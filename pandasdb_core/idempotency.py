@@ -53,6 +53,8 @@ def earlier_commit(store: Store, head: FrameHead | None, key: str | None) -> Com
         chunks=found.chunks_added,
         keys=tuple(c.key for c in written),
         bytes=found.bytes_added,
+        chunk_rows=tuple(c.rows for c in written),
+        external_key=found.external_key,
         rows_removed=previous + found.rows_added - found.rows_total,
         chunks_dropped=found.drop_records,
     )

@@ -12,7 +12,9 @@ Format history:
   ``previous_min_version`` and ``retired_at``.
 - 3: versions carry ``operation``, ``drop_records`` and ``idempotency_key`` (edits: replace,
   delete_rows, compact); a format-2 version was an append (or a ``keep_last`` one) that wrote
-  no drop records and had no key.
+  no drop records and had no key. Heads carry ``stats`` (per layout: rows, chunk files,
+  bytes, range); a head without them (older, or format 1 or 2) has them computed from the
+  chunk index when asked.
 
 Example
 -------
@@ -29,7 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import StoreUnavailable
-from .records import ChunkRecord, DropRecord, FrameHead, Layout, VersionRecord
+from .records import ChunkRecord, DropRecord, FrameHead, Layout, LayoutStats, VersionRecord
 
 RECORD_FORMAT = 3
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
@@ -84,6 +86,8 @@ def head_from_json(text: str) -> FrameHead:
     """Inverse of :func:`head_to_json`; accepts every older format."""
     data = _load(text, _HEAD_MIGRATIONS)
     data["layouts"] = layouts_from_json(data["layouts"])
+    # a head without stats (written before pandasdb kept them) has them computed when asked
+    data["stats"] = tuple(LayoutStats(**s) for s in data.get("stats", ()))
     return FrameHead(**data)
 
 

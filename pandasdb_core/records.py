@@ -52,6 +52,10 @@ class FrameHead:
     #: reader that resolved a version just before the raise still finds its files
     previous_min_version: int = 1
     retired_at: float = 0.0
+    #: per layout, what the chunks ``version`` reads hold (rows, files, bytes, range), kept up
+    #: to date by every commit; empty in heads written before pandasdb kept it (then computed
+    #: from the chunk index when asked: :func:`pandasdb_core.stats.frame_stats`)
+    stats: tuple[LayoutStats, ...] = ()
 
     def freeable_floor(self, cutoff: float) -> int:
         """The oldest version whose files vacuum must keep, for a grace ``cutoff`` (epoch s)."""

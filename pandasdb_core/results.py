@@ -340,6 +340,7 @@ class VersionList(Records[VersionInfo]):
         _field("bytes_added", "bytes"),
         _field("external_key", "str"),
         _field("keep_last", "bool"),
+        _field("operation", "str"),
     )
 
     def __init__(self, items: Iterable[VersionInfo] = (), *, name: str = "") -> None:

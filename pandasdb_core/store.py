@@ -356,6 +356,7 @@ class Store:
                 layouts=tuple(lay.tag for lay in h.layouts),
                 columns=tuple(user_columns(h.schema)),
                 updated_at=h.updated_at,
+                stats=stats.frame_stats(self, h),
             )
             for h in self.meta.frames(query.prefix)
         )

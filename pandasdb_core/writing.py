@@ -33,6 +33,7 @@ from .layouts import BATCH, DEFAULT_KEY, PlannedChunk, WriteContext, describe, k
 from .operations import UploadOptions
 from .records import ChunkRecord, Commit, DropRecord, FrameHead, Layout, VersionRecord
 from .schema import Schema, align, merge_schema
+from .stats import next_stats
 from .visibility import visible
 
 if TYPE_CHECKING:
@@ -274,8 +275,8 @@ def record(store: Store, draft: Draft) -> Commit:
         for c in removal.drops
     ]
     size = sum(c.size for c in chunks)
-    dropped = rows_dropped(store, base, draft) if (draft.keep_last and base) else 0
-    dropped += removal.rows
+    hidden = kept_last_hides(store, base, draft) if (draft.keep_last and base) else []
+    dropped = sum(c.rows for c in hidden) + removal.rows
     total = (base.rows if base else 0) - dropped + draft.rows
     version = VersionRecord(
         version=draft.version,
@@ -305,6 +306,15 @@ def record(store: Store, draft: Draft) -> Commit:
         min_version=base.min_version if base else 1,
         previous_min_version=base.previous_min_version if base else 1,
         retired_at=base.retired_at if base else 0.0,
+        # kept here so list() reads no index; a keep_last of a partitioned frame hides all
+        stats=next_stats(
+            store,
+            base,
+            draft.settings.layouts,
+            chunks,
+            [*removal.drops, *hidden],
+            hides_all=draft.keep_last and draft.external_key is None,
+        ),
     )
     store.meta.commit(head, version, chunks, expected=base, drops=drops)
     return Commit(
@@ -323,10 +333,16 @@ def record(store: Store, draft: Draft) -> Commit:
 
 def rows_dropped(store: Store, base: FrameHead, draft: Draft) -> int:
     """Rows a ``keep_last`` commit hides: the key's batches, or all earlier data."""
+    return sum(c.rows for c in kept_last_hides(store, base, draft))
+
+
+def kept_last_hides(store: Store, base: FrameHead, draft: Draft) -> list[ChunkRecord]:
+    """The chunks of the first layout a ``keep_last`` commit hides: the key's batches, or all
+    earlier data."""
     layout = base.layouts[0].tag
     key = draft.external_key
     records = visible(store.meta, base.frame_id, layout, base.version, key, key)
-    return sum(c.rows for c in records if c.external_key == key)
+    return [c for c in records if c.external_key == key]
 
 
 def _write_last_key(store: Store, draft: Draft) -> None:

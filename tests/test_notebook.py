@@ -91,6 +91,7 @@ def test_the_frame_list_renders_as_html_with_ranges(notebook):
     page = result.data["text/html"]
     assert "<caption>1 frame</caption>" in page
     assert "<td>sales/daily</td>" in page and "<td>ts (Date)</td>" in page
+    assert "<td>2024-01-01 .. 2024-01-04</td>" in page
     assert SHOWN_TIME.search(page)
 
 

@@ -310,6 +310,7 @@ def test_the_cli_prints_the_same_tables_and_json(tmp_path):
     db.upload(sales(["2024-01-01", "2024-01-03"]), "sales/daily", columns_keys={"ts": "Date"})
     listing = cli(store, "ls")
     assert listing.splitlines()[0] == "1 frame" and "ts (Date)" in listing
+    assert "2024-01-01 .. 2024-01-03" in listing
     assert SHOWN_TIME.search(listing)
     history = json.loads(cli(store, "versions", "sales/daily", "--json"))
     assert ISO_UTC.match(history[0]["created_at"])
@@ -329,6 +330,13 @@ def test_http_answers_use_iso_times_and_the_sdk_gives_the_same_results(users_ser
     assert ISO_UTC.match(raw.json()[0]["created_at"])
     listed = requests.get(f"{users_server.url}/dataframes?prefix=readable/", headers=headers)
     assert ISO_UTC.match(listed.json()[0]["updated_at"])
+    (stats,) = listed.json()[0]["stats"]
+    assert (stats["lo"], stats["hi"], stats["rows"], stats["chunks"]) == (
+        "2024-01-01",
+        "2024-01-02",
+        2,
+        2,
+    )
     days = requests.get(f"{users_server.url}/dataframes/readable/daily/dates", headers=headers)
     assert days.json() == ["2024-01-01", "2024-01-02"]
 
@@ -338,6 +346,7 @@ def test_http_answers_use_iso_times_and_the_sdk_gives_the_same_results(users_ser
     assert close_to_now(history.to_pandas()["created_at"].iloc[0])
     frames = sdk.list(prefix="readable/")
     assert isinstance(frames, FrameList) and isinstance(frames[0].updated_at, float)
+    assert frames[0].stats[0].hi == "2024-01-02" and frames[0].chunks == 2
     assert sdk.dates("readable/daily") == [dt.date(2024, 1, 1), dt.date(2024, 1, 2)]
 
     with pytest.raises(pdb.FrameNotFound, match="did you mean 'readable/daily'"):

@@ -1,5 +1,6 @@
-"""The SDK against a server that throttles, fails or drops connections: reads are retried with
-backoff, an upload is repeated only when the server surely did not run it."""
+"""The SDK against a server that throttles, fails or drops connections: reads and writes are
+retried with backoff; every write carries one idempotency key through all its retries, so the
+server commits it once."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pandas as pd
@@ -25,6 +27,8 @@ class ScriptedServer:
     def __init__(self, replies: list[tuple[int, object] | str]) -> None:
         self.replies = list(replies)
         self.seen: list[tuple[str, str]] = []
+        #: each request's query parameters, in order
+        self.queries: list[dict[str, list[str]]] = []
         script = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -36,6 +40,7 @@ class ScriptedServer:
             def _reply(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 script.seen.append((self.command, self.path.split("?", 1)[0]))
+                script.queries.append(parse_qs(urlsplit(self.path).query))
                 reply = script.replies.pop(0) if script.replies else (500, {})
                 if reply == "drop":
                     self.connection.shutdown(socket.SHUT_RDWR)
@@ -100,20 +105,52 @@ def test_a_throttled_upload_is_sent_again(scripted):
     assert server.seen == [("POST", "/dataframes/upload")] * 2
 
 
-def test_an_upload_that_failed_on_the_server_is_not_repeated(scripted):
-    server = scripted([(500, {"error": "internal", "message": "boom"}), (200, COMMIT)])
-    sdk = pdb.connect(server.url, progress=False)
-    with pytest.raises(pdb.PandasDBError, match="boom"):
-        sdk.upload(frame(), "f")
-    assert server.seen == [("POST", "/dataframes/upload")]
+def keys_sent(server: ScriptedServer) -> list[str]:
+    return [q["idempotency_key"][0] for q in server.queries if "idempotency_key" in q]
 
 
-def test_an_upload_whose_answer_was_lost_is_not_repeated(scripted):
-    server = scripted(["drop", (200, COMMIT)])
+def test_an_upload_that_failed_on_the_server_is_sent_again_with_its_key(scripted):
+    server = scripted(
+        [(500, {"error": "internal", "message": "boom"}), (503, {}), (200, COMMIT), (200, COMMIT)]
+    )
     sdk = pdb.connect(server.url, progress=False)
-    with pytest.raises(pdb.StoreUnavailable, match=r"may have committed: check versions\('f'\)"):
-        sdk.upload(frame(), "f")
-    assert server.seen == [("POST", "/dataframes/upload")]
+    assert sdk.upload(frame(), "f").version == 1
+    assert server.seen == [("POST", "/dataframes/upload")] * 3
+    sent = keys_sent(server)
+    assert len(set(sent)) == 1 and len(sent[0]) == 32, "one key for all tries of one call"
+    sdk.upload(frame(), "f")
+    assert keys_sent(server)[-1] != sent[0], "a new call is a new write"
+
+
+def test_an_upload_whose_answer_was_lost_is_sent_again_with_its_key(scripted):
+    server = scripted(["drop", "drop", (200, COMMIT)])
+    sdk = pdb.connect(server.url, progress=False)
+    assert sdk.upload(frame(), "f", idempotency_key="mine-1").version == 1
+    assert keys_sent(server) == ["mine-1"] * 3
+
+
+def test_a_write_whose_answers_are_all_lost_names_its_key(scripted):
+    server = scripted(["drop"] * 3)
+    sdk = pdb.connect(server.url, progress=False, retries=2)
+    with pytest.raises(
+        pdb.StoreUnavailable, match=r"may have committed: repeat it with idempotency_key='k-9'"
+    ):
+        sdk.delete_rows("f", start_date="2024-01-01", idempotency_key="k-9")
+    assert server.seen == [("POST", "/dataframes/f/delete_rows")] * 3
+
+
+def test_edits_are_retried_with_one_key(scripted):
+    edit = {**COMMIT, "version": 2, "rows_removed": 4, "chunks_dropped": 2}
+    server = scripted([(502, {}), (200, edit), "drop", (200, edit)])
+    sdk = pdb.connect(server.url, progress=False)
+    removed = sdk.delete_rows("f", start_date="2024-01-01")
+    assert (removed.rows_removed, removed.chunks_dropped) == (4, 2)
+    assert sdk.compact("f").version == 2
+    assert (
+        server.seen
+        == [("POST", "/dataframes/f/delete_rows")] * 2 + [("POST", "/dataframes/f/compact")] * 2
+    )
+    assert len(keys_sent(server)) == 2 and len(set(keys_sent(server))) == 1
 
 
 def test_a_dropped_read_is_retried(scripted):

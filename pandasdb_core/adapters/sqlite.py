@@ -15,6 +15,7 @@ Example
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import threading
@@ -53,6 +54,9 @@ _CHUNK_COLS = (
     "chunk_id, layout, lo, hi, key, rows, size, sha256, version, txn, seq, external_key, origin"
 )
 _DROP_COLS = "chunk_id, layout, lo, hi, version, txn"
+#: version records never change once written, and every read decodes all of a frame's: a
+#: frame of many small commits would spend most of a small read parsing the same JSON again
+_version = functools.lru_cache(maxsize=65_536)(version_from_json)
 
 
 class SQLiteMetadataStore(MetadataStore):
@@ -153,7 +157,7 @@ class SQLiteMetadataStore(MetadataStore):
         rows = self._conn().execute(
             "SELECT body FROM versions WHERE frame_id = ? ORDER BY version", (frame_id,)
         )
-        return [version_from_json(r[0]) for r in rows]
+        return [_version(r[0]) for r in rows]
 
     def chunks(
         self,
