@@ -63,6 +63,8 @@ class StackSettings:
     staging_days: int = 1
     bucket_prefix: str | None = None
     manage_account_logging: bool = False
+    #: a Glue database to register frames in as Athena tables (:mod:`infra.catalog`)
+    glue_database: bool = False
     tags: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -165,5 +167,6 @@ def load_settings() -> StackSettings:
         staging_days=cfg.get_int("stagingDays") or 1,
         bucket_prefix=cfg.get("bucketPrefix"),
         manage_account_logging=cfg.get_bool("manageAccountLogging") or False,
+        glue_database=cfg.get_bool("glueDatabase") or False,
         tags=json.loads(cfg.get("tags") or "{}"),
     )

@@ -29,6 +29,7 @@ from .account import ApiGatewayAccount
 from .api import Api, ApiArgs
 from .artifacts import Artifacts
 from .auth import Auth, AuthArgs
+from .catalog import Catalog
 from .config import StackSettings, bucket_prefix
 from .monitoring import Monitoring, MonitoringArgs
 from .provisioning import Provisioning, ProvisioningArgs
@@ -146,4 +147,6 @@ def build(settings: StackSettings, package: LambdaPackage) -> Stage:
     pulumi.export("table_name", table.table.name)
     pulumi.export("alarm_topic_arn", monitoring.topic.arn)
     pulumi.export("dashboard", monitoring.dashboard.dashboard_name)
+    if settings.glue_database:
+        pulumi.export("glue_database", Catalog(f"{name}-catalog", stage_name).database.name)
     return Stage(prefix, storages, table, auth, api, provisioning, monitoring)
