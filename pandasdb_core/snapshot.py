@@ -32,7 +32,7 @@ from .conversion import empty_frame, output_polars, to_pandas
 from .errors import StoreUnavailable
 from .layouts import Layout
 from .operations import ReadQuery
-from .reading import ReadPlan, chunks_to_read, decode_chunk, plan
+from .reading import BATCH_BYTES, ReadPlan, chunks_to_read, decode_chunk, decode_chunks, plan
 from .records import ChunkRecord, FrameHead, PartitionValue
 from .schema import Schema, polars_schema
 
@@ -304,16 +304,17 @@ def nullable_schema(snap: Snapshot) -> Schema:
 Fetch = Callable[[ChunkFile], bytes]
 
 
-def read_file(file: ChunkFile) -> bytes:
+def read_file(file: ChunkFile, session: Any = None) -> bytes:
     """The bytes of a file at a local path or an ``http(s)://`` URL (a presigned one); a
-    plain function, so Dask can ship it to workers in other processes."""
+    plain function, so Dask can ship it to workers in other processes. ``session`` (a
+    ``requests.Session``) reuses its connections: a manifest's files come from one host."""
     if file.uri.startswith(("http://", "https://")):
         import requests
 
         # errors name the URL without its query: a presigned URL's query holds a signature
         where = file.uri.split("?", 1)[0]
         try:
-            response = requests.get(file.uri, timeout=300)
+            response = (session or requests).get(file.uri, timeout=300)
         except requests.RequestException as exc:
             reason = getattr(exc.args[0] if exc.args else None, "reason", None) or type(exc)
             raise StoreUnavailable(f"cannot fetch chunk file {where}: {reason}") from None
@@ -375,11 +376,20 @@ def read_files(snap: Snapshot, query: ReadQuery, fetch: Fetch, *, workers: int =
 
     planned = read_plan(snap, query)
 
-    def load(file: ChunkFile) -> pl.DataFrame:
-        return decode_chunk(planned, fetch(file), file.version)
+    def load(file: ChunkFile) -> tuple[codecs.Unpacked, int]:
+        return codecs.unpack(fetch(file), file.format), file.version
 
+    # fetched and unpacked on threads, then parsed a batch (BATCH_BYTES) per call, as get does
+    batches: list[list[ChunkFile]] = []
+    size = BATCH_BYTES
+    for file in snap.files:
+        if size + file.bytes > BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(file)
+        size += file.bytes
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        parts = list(pool.map(load, snap.files))
+        parts = [decode_chunks(planned, list(pool.map(load, batch))) for batch in batches]
     if not parts:
         return empty_frame(snap.schema, list(planned.columns))
     return pl.concat(parts, how="vertical", rechunk=False)
