@@ -297,3 +297,35 @@ def test_edits_and_appends_in_threads_lose_nothing(threaded_db, edit):
     assert errors == []
     assert layouts_agree(db) == [0, 1, 2, 3, 4, 5, 6]
     assert db.check().ok
+
+
+def test_an_edit_of_many_chunks_fits_dynamodbs_transaction_and_item_limits(aws):
+    """DynamoDB's TransactWriteItems takes at most 100 items, and an item is at most 400 KB
+    (Amazon DynamoDB API Reference, TransactWriteItems; Developer Guide, "Service, account, and
+    table quotas": item size). An edit may drop thousands of chunks: its drop records are written
+    like chunk records, one small item each, before a transaction of head, version and spans."""
+    db = pdb.open("s3://edit-limits", table="meta", create=True, chunk_rows=1000)
+    for i in range(130):
+        db.upload(pd.DataFrame({"uid": [i], "v": [i]}), "u", columns_keys={"uid": "ID"})
+    client = db.meta.client
+    transactions: list[int] = []
+    items: list[int] = []
+    send, batch = client.transact_write_items, client.batch_write_item
+
+    def transact(**kwargs):
+        transactions.append(len(kwargs["TransactItems"]))
+        return send(**kwargs)
+
+    def batch_write(**kwargs):
+        for requests_ in kwargs["RequestItems"].values():
+            items.extend(len(repr(r)) for r in requests_)
+        return batch(**kwargs)
+
+    client.transact_write_items, client.batch_write_item = transact, batch_write
+    commit = db.compact("u")
+    assert commit.chunks_dropped == 130 and commit.chunks == 1
+    assert transactions and max(transactions) <= 100
+    assert len(items) >= 131 and max(items) < 4_000
+    assert sorted(db.get("u")["uid"]) == list(range(130))
+    assert sorted(db.get("u", as_of=130)["uid"]) == list(range(130))
+    assert db.check().ok
