@@ -19,7 +19,13 @@ from pandas.testing import assert_frame_equal
 
 import pandasdb_core as pdb
 from pandasdb_core.store import Store
-from pandasdb_core.testing.faults import MODES, FaultPlan, InjectedFault, faulty
+from pandasdb_core.testing.faults import (
+    MODES,
+    FaultPlan,
+    FaultyMetadataStore,
+    InjectedFault,
+    faulty,
+)
 
 INJECTED: list[str] = []
 
@@ -121,3 +127,29 @@ def test_faults_were_injected_along_every_edit():
     # runs last in this module: the cases above must have injected faults at every step
     for scenario in SCENARIOS:
         assert sum(f.split(":")[1] == scenario for f in INJECTED) >= 30, scenario
+
+
+@pytest.mark.parametrize("kind", ["local", "aws"])
+def test_a_commit_whose_answer_was_lost_is_not_repeated_by_its_key(tmp_path, kind):
+    """The key is in the version record, written by the commit's own transaction: a writer
+    that loses the answer after its commit landed (a crash, a dropped connection) and tries
+    again with the same key gets the first commit back, and the rows are not doubled."""
+
+    class AnswerLost(FaultyMetadataStore):
+        def commit(self, head, version, chunks, *, expected, drops=()):
+            self.inner.commit(head, version, chunks, expected=expected, drops=drops)
+            raise InjectedFault("the commit landed; its answer was lost")
+
+    with mock_aws() if kind == "aws" else contextlib.nullcontext():
+        db = seeded(kind, tmp_path)
+        fix = rows("2024-01-02", [40])
+        lossy = Store(db.blobs, AnswerLost(db.meta, FaultPlan()), chunk_rows=2)
+        with pytest.raises(InjectedFault):
+            lossy.upload(fix, "e", mode="replace_partitions", idempotency_key="fix-1")
+        assert len(db.versions("e")) == 4, "the commit landed"
+        again = Store(db.blobs, db.meta, chunk_rows=2).upload(
+            fix, "e", mode="replace_partitions", idempotency_key="fix-1"
+        )
+        assert again.version == 4 and again.rows_removed == 2 and len(db.versions("e")) == 4
+        assert values(db.get("e")) == [1, 2, 3, 40]
+        assert db.check().ok
