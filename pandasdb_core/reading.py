@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 #: stored bytes of chunk files parsed per call: CSV text is several times larger, and is held
 #: only while its batch is parsed
-BATCH_BYTES = 16 * 1024 * 1024
+BATCH_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ Example
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -142,9 +143,18 @@ class DateKind(LayoutKind):
         # text costs more than the grouping
         day_col = spare_name(frame, "__day__")
         days = utc_datetimes(frame[layout.column]).dt.date().alias(day_col)
-        groups = frame.with_columns(days).partition_by(
-            day_col, as_dict=True, maintain_order=True, include_key=False
-        )
+        if days.is_sorted():
+            # rows already in day order (a time series): each day is a slice of the frame,
+            # not a copy, so an upload holds the frame once
+            runs = days.rle().struct.unnest().rows()  # (rows, day) in day order
+            ends = itertools.accumulate(n for n, _ in runs)
+            groups = {
+                (date,): frame.slice(end - n, n) for (n, date), end in zip(runs, ends, strict=True)
+            }
+        else:
+            groups = frame.with_columns(days).partition_by(
+                day_col, as_dict=True, maintain_order=True, include_key=False
+            )
         planned = []
         for (date,), group in sorted(groups.items()):
             day = date.isoformat()
