@@ -73,16 +73,54 @@ def gateway_methods(routes: Iterable[RouteLike]) -> list[GatewayMethod]:
         tell them apart.
     """
     auth: dict[tuple[str, str], bool] = {}
+    #: methods of routes that end at their parameter: the only ones a static resource beside
+    #: the proxy can receive for its own path (``GET /dataframes/upload``)
+    bare: set[tuple[str, str]] = set()
     for route in routes:
         key = (resource_path(route.path), route.method.upper())
+        if route.path.endswith("}"):
+            bare.add(key)
         if auth.setdefault(key, route.auth) != route.auth:
             raise ValueError(
                 f"routes: {route.method} {route.path} lands on {key[1]} {key[0]} with another "
                 "route of different auth; API Gateway cannot tell them apart"
             )
+    _cover_shadowed(auth, bare)
     for resource in {resource for resource, _ in auth}:
         auth[(resource, "OPTIONS")] = False
     return sorted(GatewayMethod(r, m, a) for (r, m), a in auth.items())
+
+
+def _cover_shadowed(auth: dict[tuple[str, str], bool], bare: set[tuple[str, str]]) -> None:
+    """Give every static resource beside a greedy ``{proxy+}`` the proxy's methods, and a
+    ``{proxy+}`` child of its own with them.
+
+    API Gateway picks the most specific resource and does not fall back: with
+    ``/dataframes/upload`` (POST) beside ``/dataframes/{proxy+}`` (GET, DELETE), a GET of the
+    frame named ``upload`` lands on ``/dataframes/upload``, and one of ``upload/x`` finds no
+    resource at all. The function's own router tells such requests apart, so those resources
+    send the proxy's methods to it too.
+    """
+    while True:
+        resources = gateway_resources(GatewayMethod(r, m, a) for (r, m), a in auth.items())
+        added = False
+        for proxy in [r for r in resources if r.endswith("/" + PROXY)]:
+            parent = proxy[: -len(PROXY)]
+            methods = {m: a for (r, m), a in auth.items() if r == proxy}
+            for resource in resources:
+                if resource == proxy or not resource.startswith(parent):
+                    continue
+                below = resource if resource.endswith(PROXY) else f"{resource}/{PROXY}"
+                for method, needs_auth in methods.items():
+                    targets = [below] + ([resource] if (proxy, method) in bare else [])
+                    for target in targets:
+                        if (target, method) not in auth:
+                            auth[(target, method)] = needs_auth
+                            added = True
+                            if (proxy, method) in bare:
+                                bare.add((below, method))
+        if not added:
+            return
 
 
 def gateway_resources(methods: Iterable[GatewayMethod]) -> list[str]:

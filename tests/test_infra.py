@@ -5,16 +5,19 @@ own tests, each naming its source, in test_aws_rules_infra.py."""
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import json
+import re
 from types import SimpleNamespace
 
 import pytest
 from infra_mocks import ACCOUNT, deploy, named, of, sub_of
+from test_gateway_routing import FRAME_NAMES, gateway_resource
 
 from infra.config import StackSettings, UserSpec, parse_users
 from infra.routes import gateway_methods
 from pandasdb_core.adapters.aws_access import user_bucket_name, user_data_policy
-from pandasdb_core.http_routes import ROUTES
+from pandasdb_core.http_routes import ROUTES, find
 
 DATA_PREFIXES = ("s3:", "dynamodb:")
 PREFIX = f"pdb-prod-{ACCOUNT}"
@@ -112,25 +115,11 @@ def full_paths(resources) -> dict[str, str]:
 
 
 def gateway_match(deployed_methods: dict[tuple[str, str], dict], method: str, path: str):
-    """The deployed method API Gateway picks for ``method path``: a static resource wins over
-    a greedy ``{proxy+}`` sibling (API Gateway developer guide, "Set up a proxy integration
-    with a proxy resource")."""
-    candidates = [
-        (resource, m)
-        for (resource, m) in deployed_methods
-        if m == method
-        and (
-            resource == path
-            or (
-                resource.endswith("/{proxy+}")
-                and fnmatch.fnmatch(path, resource.replace("{proxy+}", "?*"))
-            )
-        )
-    ]
-    if not candidates:
-        return None
-    best = max(candidates, key=lambda c: ("{proxy+}" not in c[0], len(c[0])))
-    return deployed_methods[best]
+    """The deployed method API Gateway picks for ``method path``: it matches the resource by
+    path alone (a static part beats a ``{proxy+}`` sibling), then needs the method there."""
+    resource = gateway_resource(path, {"/".join(r.split("/")[:n]) or "/" for r, _ in
+                                       deployed_methods for n in range(2, r.count("/") + 2)})
+    return deployed_methods.get((resource, method)) if resource else None
 
 
 def deployed_methods(resources) -> dict[tuple[str, str], dict]:
@@ -148,10 +137,12 @@ def test_deployed_methods_serve_exactly_the_route_table(deployed):
     resources, _ = deployed
     methods = deployed_methods(resources)
     used = set()
-    for route in ROUTES:
-        concrete = route.path.replace("{name}", "sales/2024/daily")
+    for route, frame in itertools.product(ROUTES, FRAME_NAMES):
+        concrete = re.sub(r"\{\w+\}", frame, route.path)
+        if find(route.method, concrete) is not route:
+            continue  # e.g. GET /dataframes/upload/versions is the versions route
         found = gateway_match(methods, route.method, concrete)
-        assert found is not None, route
+        assert found is not None, (route, frame)
         assert found["authorization"] == ("COGNITO_USER_POOLS" if route.auth else "NONE"), route
         used.add(id(found))
     for (resource, method), m in methods.items():
