@@ -271,9 +271,10 @@ def _datetimes(frame: pl.DataFrame, stamps: dict[str, pl.Datetime]) -> pl.DataFr
             checks.append(text.str.ends_with(suffix).all())
         seconds = text.str.slice(0, 20).str.strptime(pl.Datetime(unit), "%Y-%m-%dT%H:%M:%S.")
         fraction = text.str.slice(20, digits).cast(pl.UInt64).cast(pl.Int64)
-        value = (seconds.cast(pl.Int64) + fraction).cast(pl.Datetime(unit))
-        if zone:
-            value = value.dt.replace_time_zone("UTC").dt.convert_time_zone(zone)
+        # counts since the epoch in UTC: a zoned datetime holds exactly that
+        value = (seconds.cast(pl.Int64) + fraction).cast(pl.Datetime(unit, zone and "UTC"))
+        if zone and zone != "UTC":
+            value = value.dt.convert_time_zone(zone)
         exprs.append(value.alias(name))
     if not all(frame.select(c.alias(str(i)) for i, c in enumerate(checks)).row(0)):
         return None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,6 @@ from .conversion import empty_frame
 from .errors import BlobNotFound, ChunkMissing, InvalidArgument, VersionNotFound
 from .layouts import BATCH, KINDS, NOW_KEY, Selection, describe, kind_of
 from .operations import ReadQuery
-from .parallel import map_parallel
 from .records import ChunkRecord, FrameHead, Layout
 from .schema import Schema, polars_schema, user_columns
 from .visibility import visible
@@ -246,15 +246,17 @@ def read(store: Store, query: ReadQuery) -> tuple[pl.DataFrame, Schema]:
     def unpack(chunk: ChunkRecord) -> tuple[codecs.Unpacked, int]:
         return codecs.unpack(fetch_data(store, read_plan, chunk), head.format), chunk.version
 
+    if len(chunks) == 1:  # a one-day or one-id read: no thread to start
+        return decode_chunks(read_plan, [unpack(chunks[0])]), head.schema
     bar = progress.bar(
         total=len(chunks), desc="reading chunks", unit="chunk", progress=store.progress
     )
     parts = []
-    with bar if bar is not None else contextlib.nullcontext():
+    # one pool for every batch: starting threads per batch costs more than small batches save
+    workers = min(store.workers, len(chunks))
+    with ThreadPoolExecutor(workers) as pool, contextlib.nullcontext() if bar is None else bar:
         for batch in batches(chunks):
-            files = map_parallel(
-                unpack, batch, workers=store.workers, label="reading chunks", progress=False
-            )
+            files = list(pool.map(unpack, batch))
             parts.append(decode_chunks(read_plan, files))
             del files  # the batch's text, before the next batch is fetched
             if bar is not None:
