@@ -72,13 +72,14 @@ MERGE_LIMIT = 16
 @dataclass(frozen=True)
 class Target:
     """The rows an edit removes: found through ``layout``'s index (``selection``'s range and
-    chunk filter), matched in any chunk by ``rows``, and known whole from a chunk's record
-    when ``whole`` says so."""
+    chunk filter), matched in any chunk by ``rows`` (which reads the columns ``reads``), and
+    known whole from a chunk's record when ``whole`` says so."""
 
     layout: Layout
     selection: Selection
     rows: RowFilter
     whole: Callable[[ChunkRecord], bool]
+    reads: tuple[str, ...] = ()
 
 
 def _never(chunk: ChunkRecord) -> bool:
@@ -100,7 +101,8 @@ def query_target(head: FrameHead, query: ReadQuery) -> Target:
     selection = read_plan.selection
     # a chunk is whole from its record only when its own layout's filter is the only one
     covers = selection.covers if len(filters) == 1 else None
-    return Target(read_plan.layout, selection, rows, covers or _never)
+    reads = tuple(dict.fromkeys(c for s in read_plan.row_filters for c in s.reads))
+    return Target(read_plan.layout, selection, rows, covers or _never, reads)
 
 
 def partitions_target(head: FrameHead, frame: pl.DataFrame) -> Target:
@@ -279,15 +281,11 @@ def _inside(frame: pl.DataFrame, target: Target, query: ReadQuery) -> None:
         return
     row = int(outside[0])
     bounds = ", ".join(f"{k}={v}" for k, v in query.to_query().items())
-    shown = ", ".join(f"{c}={frame[c][row]}" for c in _range_columns(target, frame))
+    shown = ", ".join(f"{c}={frame[c][row]}" for c in target.reads)
     raise InvalidArgument(
         f"dataframe: row {row} ({shown}) lies outside the range replaced ({bounds}); "
         f"{len(outside)} row(s) do; replace takes rows inside the range only; nothing was written"
     )
-
-
-def _range_columns(target: Target, frame: pl.DataFrame) -> list[str]:
-    return [c for c in frame.columns if c == target.layout.column] or frame.columns[:3]
 
 
 # ------------------------------------------------------------------------------ edits without data
