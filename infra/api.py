@@ -21,7 +21,7 @@ import pulumi_aws as aws
 
 from pandasdb_core.adapters.aws_access import data_role_policy, user_bucket_arn_pattern
 from pandasdb_core.http_routes import ROUTES
-from pandasdb_core.wire import MEDIA_TYPES
+from pandasdb_core.wire import MEDIA_TYPES, error_body
 
 from .config import INTEGRATION_TIMEOUT_S, StackSettings
 from .functions import FunctionCode, FunctionSpec, PythonFunction, lambda_role
@@ -83,14 +83,15 @@ def gateway_response_parameters(cors_origins: tuple[str, ...]) -> dict[str, str]
 
 
 def gateway_response_template(code: str, message: str) -> str:
-    """The JSON body of a gateway response: pandasdb's ``{"error", "message"}``.
+    """The JSON body of a gateway response: pandasdb's error model (``wire.error_body``), so
+    the SDK and the original backend's clients read gateway errors as the function's.
 
     Example
     -------
     >>> json.loads(gateway_response_template("throttled", "slow down"))
-    {'error': 'throttled', 'message': 'slow down'}
+    {'error': 'slow down', 'message': 'slow down', 'code': 'throttled'}
     """
-    return json.dumps({"error": code, "message": message})
+    return json.dumps(error_body(code, message))
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from pandasdb_core.adapters.aws_access import (
     user_data_policy,
 )
 from pandasdb_core.errors import StoreUnavailable
-from pandasdb_core.wire import MEDIA_TYPES
+from pandasdb_core.wire import MEDIA_TYPES, error_body
 
 BUCKET = "aws:s3/bucket:Bucket"
 SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
@@ -333,7 +333,7 @@ def test_gateway_responses_carry_cors_headers_and_preflights_need_no_token(stage
         params = responses[kind]["responseParameters"]
         assert params["gatewayresponse.header.Access-Control-Allow-Origin"] == "'*'", kind
         body = json.loads(responses[kind]["responseTemplates"]["application/json"])
-        assert body == {"error": GATEWAY_RESPONSES[kind][0], "message": GATEWAY_RESPONSES[kind][1]}
+        assert body == error_body(*GATEWAY_RESPONSES[kind])
     options = [
         m for m in of(resources, "aws:apigateway/method:Method") if m["httpMethod"] == "OPTIONS"
     ]
