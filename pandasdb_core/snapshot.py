@@ -21,6 +21,7 @@ Example
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -334,7 +335,48 @@ def fetcher(store: Store) -> Fetch:
     uri = store.blobs.uri("probe")
     if uri and "://" not in uri:
         return read_file
-    return lambda file: store.blobs.get(file.key)
+    if uri and uri.startswith("s3://"):
+        client = store.blobs.client  # type: ignore[attr-defined]
+        return S3Fetch(client.meta.endpoint_url, client.meta.region_name)
+    return BlobFetch(store)
+
+
+@dataclass(frozen=True)
+class S3Fetch:
+    """Reads ``s3://`` files with a client of its own, built where it runs: it pickles, so
+    Dask workers in other processes or machines read the files themselves (with the AWS
+    credentials of their environment)."""
+
+    endpoint_url: str | None
+    region: str | None
+
+    def __call__(self, file: ChunkFile) -> bytes:
+        bucket, _, key = file.uri.removeprefix("s3://").partition("/")
+        response = _s3_client(self.endpoint_url, self.region).get_object(Bucket=bucket, Key=key)
+        return response["Body"].read()  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _s3_client(endpoint_url: str | None, region: str | None) -> Any:
+    import boto3
+
+    return boto3.session.Session().client("s3", endpoint_url=endpoint_url, region_name=region)
+
+
+class BlobFetch:
+    """Reads a snapshot's files through a store's blob port (S3 with its credentials and
+    endpoint, or memory), in the threads of this process."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __call__(self, file: ChunkFile) -> bytes:
+        return self.store.blobs.get(file.key)
+
+    def __dask_tokenize__(self) -> str:
+        # Dask names tasks by hashing their inputs; a store (connections, locks) cannot be
+        # hashed, and its identity in this process is what the tasks depend on
+        return f"pandasdb-blobs-{id(self.store)}"
 
 
 def to_dask(snap: Snapshot, query: ReadQuery, fetch: Fetch) -> Any:

@@ -363,8 +363,17 @@ def iter_batches(
     # pandas dtypes of the whole read: a column older chunks lack is nullable in every batch
     schema = nullable_schema(snapshot(store, query)) if engine == "pandas" else head.schema
     parts = prefetched((lambda c=c: fetch_chunk(store, read_plan, c)) for c in chunks)
-    for batch in rebatch(parts, batch_rows):
-        yield to_engine(batch, schema, engine)
+    yield from converted(rebatch(parts, batch_rows), schema, engine)
+
+
+def converted(batches: Iterable[pl.DataFrame], schema: Any, engine: Engine) -> Iterator[Any]:
+    """Each batch in ``engine``'s form, the stored batch let go before the caller gets it
+    (a generator's local variables live while it waits at ``yield``)."""
+    for batch in batches:
+        out = to_engine(batch, schema, engine)
+        del batch
+        yield out
+        del out
 
 
 def prefetched(loads: Iterable[Any]) -> Iterator[pl.DataFrame]:
@@ -415,27 +424,22 @@ def rebatch(parts: Iterable[pl.DataFrame], batch_rows: int | None) -> Iterator[p
 WIRE_PIECE_BYTES = 3 * 1024 * 1024
 
 
-def wire_pieces(
+def wire_slices(
     frame: pl.DataFrame, schema: Any, target: int = WIRE_PIECE_BYTES
-) -> Iterator[bytes]:
-    """``frame`` as parquet pieces (each carrying ``schema``) that fit one request: rows per
-    piece adapt to the bytes the previous piece took.
+) -> Iterator[pl.DataFrame]:
+    """``frame`` in slices whose parquet (carrying ``schema``) takes about ``target`` bytes,
+    sized from the first rows' encoding, so the slices can be encoded in parallel.
 
     Example
     -------
     >>> frame = pl.DataFrame({"a": range(100_000)})
-    >>> sizes = [len(p) for p in wire_pieces(frame, None, target=64 * 1024)]
-    >>> len(sizes) > 1 and max(sizes) <= 2 * 64 * 1024
+    >>> len(list(wire_slices(frame, None, target=64 * 1024))) > 1
     True
     """
-    from .wire import fits_inline, frame_to_bytes
+    from .wire import frame_to_bytes
 
-    start, step = 0, 16_384
-    while start < frame.height:
-        data = frame_to_bytes(frame.slice(start, step), "parquet", schema)
-        if (len(data) > 2 * target or not fits_inline(data, binary=True)) and step > 1:
-            step //= 2
-            continue
-        yield data
-        start += step
-        step = max(1, int(step * target / max(len(data), 1)))
+    sample = frame.head(16_384)
+    per_row = len(frame_to_bytes(sample, "parquet", schema)) / max(sample.height, 1)
+    step = max(1, int(target / max(per_row, 1e-3)))
+    for start in range(0, frame.height, step):
+        yield frame.slice(start, step)

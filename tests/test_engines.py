@@ -143,3 +143,28 @@ def test_parquet_chunks_carry_min_max_statistics(parquet):
     meta = pq.ParquetFile(parquet.files("trades").uris[0]).metadata
     stats = meta.row_group(0).column(0).statistics
     assert stats is not None and stats.has_min_max
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_on_s3_polars_scans_the_s3_uris_and_dask_reads_through_the_store(
+    fmt, moto_server, monkeypatch, dask_client
+):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    tag = fmt.replace(".", "")
+    db = pdb.open(f"s3://engines-{tag}", table=f"engines-{tag}", create=True, format=fmt)
+    db.upload(rows(0, 2000), "trades", columns_keys=KEYS)
+    db.upload(rows(2000, 500), "trades", keep_last=True)
+    snap = db.files("trades")
+    assert snap.uris[0].startswith(f"s3://engines-{tag}/trades/ts/")
+    options = {
+        "aws_endpoint_url": moto_server,
+        "aws_allow_http": "true",
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+        "aws_region": "us-east-1",
+    }
+    for read in ({}, {"as_of": 1, "start_id": 100, "end_id": 150}):
+        expected = db.get("trades", engine="polars", **read)
+        assert db.scan("trades", storage_options=options, **read).collect().equals(expected)
+        got = db.to_dask("trades", **read).compute().reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, db.get("trades", **read))
