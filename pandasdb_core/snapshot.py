@@ -158,7 +158,16 @@ def _layout(tag: str) -> Layout:
 
 def read_plan(snap: Snapshot, query: ReadQuery) -> ReadPlan:
     """The read plan of ``query`` against the snapshot's version: what a reader holding only
-    the snapshot (the SDK, a Dask worker) needs to decode its files as ``get`` does."""
+    the snapshot (the SDK, a Dask worker) needs to decode its files as ``get`` does.
+
+    Example
+    -------
+    >>> import pandas as pd, pandasdb_core as pdb
+    >>> db = pdb.open("memory://")
+    >>> _ = db.upload(pd.DataFrame({"a": [1], "b": [2]}), "f")
+    >>> read_plan(db.files("f"), ReadQuery.build(name="f", columns=["b"])).columns
+    ('b',)
+    """
     head = FrameHead(
         name=snap.name,
         frame_id="",
@@ -208,7 +217,16 @@ def _file(store: Store, head: FrameHead, chunk: ChunkRecord) -> ChunkFile:
 
 
 def with_uris(snap: Snapshot, uri: Any) -> Snapshot:
-    """The snapshot with each file's URI replaced by ``uri(file)`` (e.g. presigned URLs)."""
+    """The snapshot with each file's URI replaced by ``uri(file)`` (e.g. presigned URLs).
+
+    Example
+    -------
+    >>> import pandas as pd, pandasdb_core as pdb
+    >>> db = pdb.open("memory://")
+    >>> _ = db.upload(pd.DataFrame({"a": [1]}), "f")
+    >>> with_uris(db.files("f"), lambda f: "https://x/" + f.key).uris[0][:20]
+    'https://x/f/external'
+    """
     return replace(snap, files=tuple(replace(f, uri=uri(f)) for f in snap.files))
 
 
@@ -289,7 +307,17 @@ def _partition(file: ChunkFile, snap: Snapshot, query: ReadQuery, fetch: Any, en
 def nullable_schema(snap: Snapshot) -> Schema:
     """The snapshot's schema with columns some of its files lack (added by a later version)
     made nullable in pandas, so every piece of a frame read in pieces (Dask partitions,
-    ``iter_batches``) has the dtypes the whole frame has."""
+    ``iter_batches``) has the dtypes the whole frame has.
+
+    Example
+    -------
+    >>> import pandas as pd, pandasdb_core as pdb
+    >>> db = pdb.open("memory://")
+    >>> _ = db.upload(pd.DataFrame({"a": [1]}), "f")
+    >>> _ = db.upload(pd.DataFrame({"a": [2], "b": [3]}), "f")
+    >>> [c["pandas"] for c in nullable_schema(db.files("f"))["columns"]]
+    ['int64', 'Int64']
+    """
     oldest = min((f.version for f in snap.files), default=snap.version)
     from .conversion import _NULLABLE  # the numpy dtype -> nullable dtype table
 
@@ -413,7 +441,17 @@ def to_dask(snap: Snapshot, query: ReadQuery, fetch: Fetch) -> Any:
 def read_files(snap: Snapshot, query: ReadQuery, fetch: Fetch, *, workers: int = 8) -> pl.DataFrame:
     """Every file of ``snap`` fetched in parallel and decoded as ``get`` does, concatenated
     in row order (as stored: index levels as columns); what the SDK does with a large
-    read's manifest, so the server never assembles the result."""
+    read's manifest, so the server never assembles the result.
+
+    Example
+    -------
+    >>> import pandas as pd, pandasdb_core as pdb
+    >>> db = pdb.open("memory://")
+    >>> _ = db.upload(pd.DataFrame({"a": [1, 2]}), "f")
+    >>> query = ReadQuery.build(name="f")
+    >>> read_files(db.files("f"), query, fetcher(db))["a"].to_list()
+    [1, 2]
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     planned = read_plan(snap, query)

@@ -110,7 +110,16 @@ def _guarded(batches: Iterable[pl.DataFrame]) -> Iterator[pl.DataFrame]:
 def file_pieces(
     path: str | os.PathLike[str], *, piece_bytes: int = PIECE_BYTES, piece_rows: int = PIECE_ROWS
 ) -> Iterator[pl.DataFrame]:
-    """A CSV, CSV.gz or parquet file (``-``: CSV on standard input) in pieces."""
+    """A CSV, CSV.gz or parquet file (``-``: CSV on standard input) in pieces.
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.csv")
+    >>> _ = open(path, "w").write("a\\n1\\n2\\n")
+    >>> [p["a"].to_list() for p in file_pieces(path)]
+    [[1, 2]]
+    """
     if os.fspath(path) == "-":
         return gathered(csv_pieces(sys.stdin.buffer, source="standard input"), piece_bytes)
     file = Path(path)
@@ -378,7 +387,13 @@ def converted(batches: Iterable[pl.DataFrame], schema: Any, engine: Engine) -> I
 
 def prefetched(loads: Iterable[Any]) -> Iterator[pl.DataFrame]:
     """Run each load one ahead of the consumer: the next chunk is fetched and decoded while
-    the caller works on the current batch, and no more is held."""
+    the caller works on the current batch, and no more is held.
+
+    Example
+    -------
+    >>> list(prefetched(lambda i=i: i * 10 for i in range(3)))
+    [0, 10, 20]
+    """
     with ThreadPoolExecutor(1) as pool:
         pending = None
         for load in loads:
