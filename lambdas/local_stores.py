@@ -88,7 +88,7 @@ class StoreCache:
             ctx = self._stores.get(caller.username)
             if ctx is None:
                 root = self.data / caller.username if self.per_user else self.data
-                store = pdb.open(root)
+                store = pdb.open(root, progress=False)  # a server: nobody watches its bars
 
                 def presign(method: str, key: str, user: str = caller.username) -> str:
                     return self.presigner.sign(method, user, key)
