@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import inspect
 import json
 from collections.abc import Callable, Iterable, Mapping
@@ -169,14 +170,8 @@ class Operation(BaseModel):
 
     @classmethod
     def _unknown(cls, unknown: list[str], valid: Iterable[str], what: str) -> str:
-        valid = sorted(valid)
-        parts = []
-        for name in unknown:
-            close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            parts.append(f"unexpected {what} {name!r}{hint}")
-        where = f"{cls.verb}() " if cls.verb and what == "keyword argument" else ""
-        return f"{where}{'; '.join(parts)} (valid: {', '.join(valid)})"
+        verb = cls.verb if what == "keyword argument" else ""
+        return unknown_message(verb, unknown, valid, what)
 
     # ------------------------------------------------------------------ query strings
 
@@ -325,9 +320,28 @@ def _to_text(value: Any) -> QueryValue:
     return str(value)
 
 
+def unknown_message(verb: str, unknown: Iterable[str], valid: Iterable[str], what: str) -> str:
+    """``get() unexpected keyword argument 'star_date'; did you mean 'start_date'?``.
+
+    Example
+    -------
+    >>> unknown_message("get", ["engin"], ["engine", "as_of"], "keyword argument")
+    "get() unexpected keyword argument 'engin'; did you mean 'engine'? (valid: as_of, engine)"
+    """
+    choices = sorted(valid)
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        parts.append(f"unexpected {what} {name!r}{hint}")
+    where = f"{verb}() " if verb else ""
+    return f"{where}{'; '.join(parts)} (valid: {', '.join(choices)})"
+
+
 def takes(op: type[Operation], *, skip: Iterable[str] = ("name",)) -> Callable[[F], F]:
     """Give a method that takes ``**options`` for ``op`` the signature and parameter docs of
-    ``op``'s fields, so ``help()``, IDEs and notebooks show them without a second list.
+    ``op``'s fields, so ``help()``, IDEs and notebooks show them without a second list; a
+    misspelt keyword names the closest of all the method's keywords.
 
     Example
     -------
@@ -356,9 +370,20 @@ def takes(op: type[Operation], *, skip: Iterable[str] = ("name",)) -> Callable[[
                 )
             )
             docs.append(f"        {name}\n            {info.description or ''}")
-        fn.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+        valid = [p.name for p in params if p.name != "self" and p.kind != p.VAR_POSITIONAL]
+
+        @functools.wraps(fn)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            unknown = [k for k in kwargs if k not in valid]
+            if unknown:
+                raise UnknownParameter(
+                    unknown_message(fn.__name__, unknown, valid, "keyword argument")
+                )
+            return fn(*args, **kwargs)
+
+        checked.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
         if fn.__doc__ and OPTIONS_MARKER in fn.__doc__:
-            fn.__doc__ = fn.__doc__.replace(f"        {OPTIONS_MARKER}", "\n".join(docs))
-        return fn
+            checked.__doc__ = fn.__doc__.replace(f"        {OPTIONS_MARKER}", "\n".join(docs))
+        return checked  # type: ignore[return-value]
 
     return decorate
