@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -234,9 +234,9 @@ def read(store: Store, query: ReadQuery) -> tuple[pl.DataFrame, Schema]:
     """The frame ``query`` asks for, as stored (polars, index levels as columns), with the
     frame's schema.
 
-    Chunk files are fetched and unpacked (decompressed) on the store's threads, then each
-    batch of :data:`BATCH_BYTES` is parsed in one call; a batch's text is freed before the
-    next is fetched, so a CSV read never holds all its text at once."""
+    Chunk files are fetched and unpacked (decompressed) on the store's threads, and each
+    batch of :data:`BATCH_BYTES` is parsed in one call while the next batch is fetched: a CSV
+    read holds the text of two batches at most, never all of it."""
     head = store.head(query.name)
     read_plan = plan(head, query)
     chunks = chunks_to_read(store, read_plan)
@@ -255,11 +255,14 @@ def read(store: Store, query: ReadQuery) -> tuple[pl.DataFrame, Schema]:
     # one pool for every batch: starting threads per batch costs more than small batches save
     workers = min(store.workers, len(chunks))
     with ThreadPoolExecutor(workers) as pool, contextlib.nullcontext() if bar is None else bar:
-        for batch in batches(chunks):
-            files = list(pool.map(unpack, batch))
-            parts.append(decode_chunks(read_plan, files))
-            del files  # the batch's text, before the next batch is fetched
-            if bar is not None:
-                bar.update(len(batch))
+        pending: list[Future[tuple[codecs.Unpacked, int]]] = []
+        for batch in [*batches(chunks), []]:
+            # the next batch is fetched and unpacked while this one is parsed; no more is held
+            upcoming = [pool.submit(unpack, chunk) for chunk in batch]
+            if pending:
+                parts.append(decode_chunks(read_plan, [f.result() for f in pending]))
+                if bar is not None:
+                    bar.update(len(pending))
+            pending = upcoming
     frame = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical", rechunk=False)
     return frame, head.schema
