@@ -229,7 +229,10 @@ class UploadSession:
             ) from None
         written: list[WrittenChunk] = []
         if frame.height:
-            written = write_chunks(self.store, align(frame, schema), self.options, self.settings)
+            # made durable once, by the commit (a flush per piece costs more than the piece)
+            written = write_chunks(
+                self.store, align(frame, schema), self.options, self.settings, flush=False
+            )
         piece = {
             "rows": frame.height,
             "schema": incoming,
@@ -295,6 +298,7 @@ class UploadSession:
         if rows == 0:
             raise InvalidArgument("dataframe has no rows; nothing to upload")
         chunks = [_written(c) for p in written.values() for c in p["chunks"]]
+        self.store.blobs.flush()  # every piece's chunks are durable before the commit
         for attempt in attempts(self.store.commit_timeout):
             head = self.store.meta.head(self.options.name)
             earlier = earlier_commit(self.store, head, key)

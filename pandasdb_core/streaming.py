@@ -434,16 +434,21 @@ def rebatch(parts: Iterable[pl.DataFrame], batch_rows: int | None) -> Iterator[p
         yield pl.concat(held, how="vertical")
 
 
-#: the parquet bytes the SDK aims at per piece: with base64 and the event around it, a
-#: piece stays under Lambda's 6 MB payload
+#: the parquet bytes the SDK aims at per piece sent in the request: with base64 and the
+#: event around it, a piece stays under Lambda's 6 MB payload
 WIRE_PIECE_BYTES = 3 * 1024 * 1024
+#: the parquet bytes per piece staged by presigned URL (large frames: fewer requests)
+STAGED_PIECE_BYTES = 24 * 1024 * 1024
+#: the in-memory size of any piece: what one request of the function decodes and cuts
+PIECE_MEMORY = 48 * 1024 * 1024
 
 
 def wire_slices(
     frame: pl.DataFrame, schema: Any, target: int = WIRE_PIECE_BYTES
 ) -> Iterator[pl.DataFrame]:
-    """``frame`` in slices whose parquet (carrying ``schema``) takes about ``target`` bytes,
-    sized from the first rows' encoding, so the slices can be encoded in parallel.
+    """``frame`` in slices whose parquet (carrying ``schema``) takes about ``target`` bytes
+    and whose rows take at most about ``PIECE_MEMORY`` in memory, sized from the first rows'
+    encoding, so the slices can be encoded in parallel.
 
     Example
     -------
@@ -455,6 +460,7 @@ def wire_slices(
 
     sample = frame.head(16_384)
     per_row = len(frame_to_bytes(sample, "parquet", schema)) / max(sample.height, 1)
-    step = max(1, int(target / max(per_row, 1e-3)))
+    in_memory = frame.estimated_size() / max(frame.height, 1)
+    step = max(1, int(min(target / max(per_row, 1e-3), PIECE_MEMORY / max(in_memory, 1e-3))))
     for start in range(0, frame.height, step):
         yield frame.slice(start, step)
