@@ -130,6 +130,10 @@ def test_duckdb_and_pyarrow_read_exactly_the_snapshot(parquet):
 
 
 def test_the_symlink_manifest_lists_the_latest_version_per_layout(parquet):
+    """One absolute data-file URI per line in ``_symlink_format_manifest/.../manifest``, the
+    form Athena, Presto and Trino read through ``SymlinkTextInputFormat`` ("Presto, Trino,
+    and Athena to Delta Lake integration using manifests",
+    https://docs.delta.io/latest/presto-integration.html)."""
     root = Path(parquet.files("trades").uris[0]).parents[3]
     for column, read in (("ts", {}), ("uid", {"start_id": 0})):
         manifest = root / "trades" / "_symlink_format_manifest" / column / "manifest"

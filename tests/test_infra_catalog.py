@@ -16,6 +16,9 @@ GLUE = "aws:glue/catalogDatabase:CatalogDatabase"
 
 
 def test_a_glue_database_only_when_asked():
+    """Athena database names hold lowercase letters, digits and underscores only ("Names
+    for tables, databases, and columns", Amazon Athena user guide,
+    https://docs.aws.amazon.com/athena/latest/ug/tables-databases-columns-names.html)."""
     resources, _ = deploy(StackSettings(users=(UserSpec("alice"),)), stack="prod")
     assert of(resources, GLUE) == []
     resources, _ = deploy(StackSettings(users=(UserSpec("alice"),), glue_database=True), "dev-2")
