@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .errors import CommitConflict, InvalidArgument
+from .errors import InvalidArgument
 from .layouts import BATCH, describe
-from .records import Commit
-from .writing import LAST_KEY_FILE, Draft, FrameSettings, attempts, backoff, record, rows_dropped
+from .records import Commit, FrameHead
+from .writing import LAST_KEY_FILE, Draft, FrameSettings, commit_on_head, rows_dropped
 
 if TYPE_CHECKING:
     from .store import Store
@@ -43,8 +43,8 @@ def remove_key(store: Store, name: str, key: str) -> Commit | None:
     CommitConflict
         Other writers kept moving the head through every retry.
     """
-    for attempt in attempts(store.commit_timeout):
-        head = store.head(name)
+
+    def build(head: FrameHead) -> Draft | None:
         if head.layouts != (BATCH,):
             raise InvalidArgument(
                 f"external_key applies to batch frames; frame {name!r} is partitioned by "
@@ -60,16 +60,10 @@ def remove_key(store: Store, name: str, key: str) -> Commit | None:
             keep_last=True,
             rows=0,
         )
-        if rows_dropped(store, head, draft) == 0:
-            return None
-        try:
-            commit = record(store, draft)
-        except CommitConflict:
-            backoff(attempt)
-            continue
+        return draft if rows_dropped(store, head, draft) else None
+
+    commit = commit_on_head(store, name, build)
+    if commit is not None:
         # informational, as in the seed: the key no longer has a latest batch
         store.blobs.delete([f"{name}/external_key/{key}/{LAST_KEY_FILE}"])
-        return commit
-    raise CommitConflict(
-        f"frame {name!r}: could not remove external key {key!r} while writers kept committing"
-    )
+    return commit

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from . import codecs
-from .errors import CommitConflict, FrameNotFound, InvalidArgument
+from .errors import FrameNotFound, InvalidArgument
 from .idempotency import earlier_commit
 from .layouts import DEFAULT_KEY, KINDS, PlannedChunk, Selection, WriteContext, kind_of
 from .operations import CompactOptions, DeleteRowsOptions, ReadQuery, ReplaceOptions, UploadOptions
@@ -54,10 +54,8 @@ from .writing import (
     Removal,
     Remover,
     WrittenChunk,
-    attempts,
-    backoff,
+    commit_on_head,
     put_chunks,
-    record,
     upload,
 )
 
@@ -291,22 +289,6 @@ def _inside(frame: pl.DataFrame, target: Target, query: ReadQuery) -> None:
 # ------------------------------------------------------------------------------ edits without data
 
 
-def _edit(store: Store, name: str, build: Callable[[FrameHead], Draft | Commit]) -> Commit:
-    """Build a draft on the head and commit it, planning again whenever another writer
-    wins the race. ``build`` returns a Commit when there is nothing to commit."""
-    for attempt in attempts(store.commit_timeout):
-        draft = build(store.head(name))
-        if isinstance(draft, Commit):
-            return draft
-        try:
-            return record(store, draft)
-        except CommitConflict:
-            backoff(attempt)
-    raise CommitConflict(
-        f"frame {name!r}: other writers kept committing; gave up after {store.commit_timeout:.0f}s"
-    )
-
-
 def _draft(head: FrameHead, removal: Removal, operation: str, key: str | None) -> Draft:
     return Draft(
         name=head.name,
@@ -341,7 +323,7 @@ def delete_rows(store: Store, opts: DeleteRowsOptions) -> Commit:
             return unchanged(head)
         return _draft(head, removal, "delete_rows", opts.idempotency_key)
 
-    return _edit(store, opts.name, build)
+    return commit_on_head(store, opts.name, build)  # type: ignore[return-value]
 
 
 def compact(store: Store, opts: CompactOptions) -> Commit:
@@ -363,7 +345,7 @@ def compact(store: Store, opts: CompactOptions) -> Commit:
         drops = tuple(c for _, run in runs for c in run)
         return _draft(head, Removal(drops=drops, rewrites=tuple(written)), "compact", None)
 
-    return _edit(store, opts.name, build)
+    return commit_on_head(store, opts.name, build)  # type: ignore[return-value]
 
 
 def merge_runs(group: Sequence[ChunkRecord], target: int) -> list[list[ChunkRecord]]:

@@ -23,9 +23,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import codecs
+from . import codecs, manifest
 from .conversion import to_polars
 from .errors import CommitConflict, InvalidArgument, InvalidPartition
 from .idempotency import commit_order, earlier_commit
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 #: the seed's informational file naming a batch key's latest chunk files
 LAST_KEY_FILE = "last_key.txt"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,9 @@ class WrittenChunk:
     planned: PlannedChunk
     sha256: str
     size: int
+    #: rows in the file (kept apart from ``planned.frame``, which a streaming upload lets go
+    #: once the file is written: see :mod:`pandasdb_core.sessions`)
+    rows: int
     #: the place in row order it takes (``ChunkRecord.rank`` of the chunk an edit rewrote);
     #: None: a new chunk, placed by its commit
     place: tuple[int, int] | None = None
@@ -202,9 +206,15 @@ def _next(head: FrameHead | None) -> int:
 
 
 def write_chunks(
-    store: Store, frame: pl.DataFrame, opts: UploadOptions, settings: FrameSettings
+    store: Store,
+    frame: pl.DataFrame,
+    opts: UploadOptions,
+    settings: FrameSettings,
+    *,
+    flush: bool = True,
 ) -> list[WrittenChunk]:
-    """Cut ``frame`` for every layout, write the files and make them durable."""
+    """Cut ``frame`` for every layout, write the files and make them durable (with
+    ``flush`` False the caller flushes once before its commit: an upload session)."""
     where = WriteContext(
         name=opts.name,
         chunk_rows=settings.chunk_rows,
@@ -219,7 +229,7 @@ def write_chunks(
             )
         kind_of(layout).check(frame, layout)
     planned = [c for lay in settings.layouts for c in kind_of(lay).plan(frame, lay, where)]
-    return put_chunks(store, planned, settings.format)
+    return put_chunks(store, planned, settings.format, flush=flush)
 
 
 def put_chunks(
@@ -227,6 +237,8 @@ def put_chunks(
     planned: Sequence[PlannedChunk],
     fmt: codecs.Format,
     places: Sequence[tuple[int, int] | None] | None = None,
+    *,
+    flush: bool = True,
 ) -> list[WrittenChunk]:
     """Encode and write planned chunks in parallel (each under a fresh key), then make them
     durable; ``places`` gives each its place in row order (see :class:`WrittenChunk`)."""
@@ -235,11 +247,12 @@ def put_chunks(
         chunk, place = item
         data = codecs.encode(chunk.frame, fmt)
         store.blobs.put(chunk.key, data, if_absent=True)
-        return WrittenChunk(chunk, hashlib.sha256(data).hexdigest(), len(data), place)
+        digest = hashlib.sha256(data).hexdigest()
+        return WrittenChunk(chunk, digest, len(data), chunk.frame.height, place)
 
     items = list(zip(planned, places or [None] * len(planned), strict=True))
     written = store.map(write, items, "writing chunks")
-    if written:
+    if written and flush:
         store.blobs.flush()  # chunks are durable before any commit can reference them
     return written
 
@@ -258,7 +271,7 @@ def record(store: Store, draft: Draft) -> Commit:
             lo=w.planned.lo,
             hi=w.planned.hi,
             key=w.planned.key,
-            rows=w.planned.frame.height,
+            rows=w.rows,
             size=w.size,
             sha256=w.sha256,
             version=draft.version,
@@ -317,6 +330,7 @@ def record(store: Store, draft: Draft) -> Commit:
         ),
     )
     store.meta.commit(head, version, chunks, expected=base, drops=drops)
+    manifest.after_commit(store, draft.name)
     return Commit(
         draft.name,
         draft.version,
@@ -350,6 +364,23 @@ def _write_last_key(store: Store, draft: Draft) -> None:
     latest = "\n".join(w.planned.key for w in draft.written) + "\n"
     store.blobs.put(
         f"{draft.name}/external_key/{draft.external_key}/{LAST_KEY_FILE}", latest.encode()
+    )
+
+
+def commit_on_head(store: Store, name: str, build: Callable[[FrameHead], Draft | T]) -> Commit | T:
+    """Build a draft on frame ``name``'s head and commit it, building again whenever another
+    writer wins the race; ``build`` returns something else than a Draft when there is nothing
+    to commit, and that is returned as it is."""
+    for attempt in attempts(store.commit_timeout):
+        draft = build(store.head(name))
+        if not isinstance(draft, Draft):
+            return draft
+        try:
+            return record(store, draft)
+        except CommitConflict:
+            backoff(attempt)
+    raise CommitConflict(
+        f"frame {name!r}: other writers kept committing; gave up after {store.commit_timeout:.0f}s"
     )
 
 
