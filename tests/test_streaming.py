@@ -128,7 +128,9 @@ def test_a_piece_with_a_new_column_or_bad_partition_is_refused(db):
         db.upload(iter([good, good.assign(a="text")]), "f", columns_keys={"ts": "Date"})
     with pytest.raises(InvalidPartition):
         db.upload(
-            iter([good, good.assign(ts=pd.Series([pd.NaT], dtype=good["ts"].dtype))]), "f", columns_keys={"ts": "Date"}
+            iter([good, good.assign(ts=pd.Series([pd.NaT], dtype=good["ts"].dtype))]),
+            "f",
+            columns_keys={"ts": "Date"},
         )
     assert len(db.list()) == 0
     assert [b.key for b in db.blobs.list() if not b.key.startswith(".pandasdb")] == []
