@@ -34,9 +34,10 @@ from .visibility import visible
 if TYPE_CHECKING:
     from .store import Store
 
-#: stored bytes of chunk files parsed per call: CSV text is several times larger, and is held
-#: only while its batch is parsed
-BATCH_BYTES = 4 * 1024 * 1024
+#: stored bytes of chunk files parsed per call, by format: CSV text is several times larger
+#: than its gzip, and is held only while its batch is parsed; parquet decodes to about its
+#: size in memory, and fewer, larger calls parse faster
+BATCH_BYTES = {"csv.gz": 4 * 1024 * 1024, "parquet": 32 * 1024 * 1024}
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,7 @@ def fetch_chunk(store: Store, plan: ReadPlan, chunk: ChunkRecord) -> pl.DataFram
     return decode_chunk(plan, fetch_data(store, plan, chunk), chunk.version)
 
 
-def batches(chunks: Sequence[ChunkRecord], limit: int = BATCH_BYTES) -> Iterator[list[ChunkRecord]]:
+def batches(chunks: Sequence[ChunkRecord], limit: int) -> Iterator[list[ChunkRecord]]:
     """``chunks`` in runs of at most ``limit`` stored bytes (at least one chunk each).
 
     Example
@@ -251,18 +252,26 @@ def read(store: Store, query: ReadQuery) -> tuple[pl.DataFrame, Schema]:
     bar = progress.bar(
         total=len(chunks), desc="reading chunks", unit="chunk", progress=store.progress
     )
+
+    def unpack_run(run: list[ChunkRecord]) -> list[tuple[codecs.Unpacked, int]]:
+        return [unpack(chunk) for chunk in run]
+
     parts = []
     # one pool for every batch: starting threads per batch costs more than small batches save
     workers = min(store.workers, len(chunks))
     with ThreadPoolExecutor(workers) as pool, contextlib.nullcontext() if bar is None else bar:
-        pending: list[Future[tuple[codecs.Unpacked, int]]] = []
-        for batch in [*batches(chunks), []]:
-            # the next batch is fetched and unpacked while this one is parsed; no more is held
-            upcoming = [pool.submit(unpack, chunk) for chunk in batch]
+        pending: list[Future[list[tuple[codecs.Unpacked, int]]]] = []
+        for batch in [*batches(chunks, BATCH_BYTES[head.format]), []]:
+            # the next batch is fetched and unpacked while this one is parsed, no more; in a
+            # run per worker, not a task per chunk (a task costs more than a small local file)
+            step = max(1, -(-len(batch) // workers))
+            runs = [batch[i : i + step] for i in range(0, len(batch), step)]
+            upcoming = [pool.submit(unpack_run, run) for run in runs]
             if pending:
-                parts.append(decode_chunks(read_plan, [f.result() for f in pending]))
+                files = [file for future in pending for file in future.result()]
+                parts.append(decode_chunks(read_plan, files))
                 if bar is not None:
-                    bar.update(len(pending))
+                    bar.update(len(files))
             pending = upcoming
     frame = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical", rechunk=False)
     return frame, head.schema

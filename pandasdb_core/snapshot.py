@@ -461,9 +461,9 @@ def read_files(snap: Snapshot, query: ReadQuery, fetch: Fetch, *, workers: int =
 
     # fetched and unpacked on threads, then parsed a batch (BATCH_BYTES) per call, as get does
     batches: list[list[ChunkFile]] = []
-    size = BATCH_BYTES
+    limit = size = BATCH_BYTES[snap.format]
     for file in snap.files:
-        if size + file.bytes > BATCH_BYTES:
+        if size + file.bytes > limit:
             batches.append([])
             size = 0
         batches[-1].append(file)

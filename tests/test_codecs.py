@@ -110,7 +110,7 @@ def test_a_read_of_many_batches_returns_every_row_in_order(fmt, tmp_path, monkey
     """Reads parse in batches of BATCH_BYTES: made tiny, each day is its own batch."""
     from pandasdb_core import reading
 
-    monkeypatch.setattr(reading, "BATCH_BYTES", 1)
+    monkeypatch.setattr(reading, "BATCH_BYTES", {"csv.gz": 1, "parquet": 1})
     df = pd.DataFrame(
         {
             "ts": pd.date_range("2024-01-01", periods=500, freq="37min", tz="UTC"),
