@@ -574,6 +574,11 @@ def main() -> None:
                 for m in ("pandasdb_csv", "pandasdb_parquet")
             ]
         )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    out += [
+        "",
+        f"Load average when the run ended (1, 5, 15 minutes): {load} on {os.cpu_count()} cores.",
+    ]
     block = "\n".join(out)
     print(block)
     print(f"\n({time.monotonic() - started:.0f} s)")
