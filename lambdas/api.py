@@ -17,6 +17,7 @@ True
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import time
@@ -31,12 +32,19 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.metrics import MetricUnit
 
-from pandasdb_core import errors
+from pandasdb_core import errors, snapshot
 from pandasdb_core.conversion import output_polars
 from pandasdb_core.http_routes import ROUTES, Route
 from pandasdb_core.idempotency import earlier_commit
-from pandasdb_core.operations import ReadRequest, ReplaceRequest, UploadRequest
+from pandasdb_core.operations import (
+    CommitRequest,
+    PieceRequest,
+    ReadRequest,
+    ReplaceRequest,
+    UploadRequest,
+)
 from pandasdb_core.records import Commit
+from pandasdb_core.sessions import UploadSession
 from pandasdb_core.wire import (
     LAMBDA_PAYLOAD,
     MEDIA_TYPES,
@@ -56,6 +64,11 @@ from .openapi import docs_page, openapi_document
 from .pandas_json import frame_from_pandas_json, is_pandas_json
 from .payloads import frame_from_bytes, frame_from_records, frame_from_text
 from .upload_answer import upload_answer
+
+#: a chunked read answers its rows inline up to this many stored bytes, else a manifest
+INLINE_READ_BYTES = LAMBDA_PAYLOAD // 4
+#: the largest staged piece one request reads (the function's memory holds one piece)
+STAGED_PIECE_BYTES = 64 * 1024 * 1024
 
 STATUS = {
     errors.InvalidName: 400,
@@ -201,7 +214,7 @@ def _date_columns(ctx: StoreContext, request: Any) -> list[str]:
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
         payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, huge ints
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise errors.InvalidArgument(f"body is not valid JSON: {reason}") from None
     if not isinstance(payload, dict):
@@ -242,6 +255,8 @@ def read_frame(call: Call) -> Response:
     """``GET /dataframes/{name}``: the frame, as JSON records, CSV or parquet."""
     request: ReadRequest = call.request
     fmt: WireFormat = request.format or media_format(call.header("accept")) or "json"
+    if request.chunked and (manifest := read_chunked(call)) is not None:
+        return manifest
     frame, schema = call.store_ctx.store.read(request.query)
     metrics.add_metric(name="RowsRead", unit=MetricUnit.Count, value=frame.height)
     return _frame_response(call.store_ctx, frame, schema, fmt)
@@ -276,6 +291,113 @@ def _frame_response(
         body=data if fmt == "parquet" else data.decode(),
         headers=headers,
     )
+
+
+def read_chunked(call: Call) -> Response | None:
+    """A large read's manifest for a client that decodes chunks itself (``chunked=true``):
+    the snapshot with presigned URLs, so the function holds no row of the result, whatever
+    its size. None when the result is small enough to answer at once."""
+    request: ReadRequest = call.request
+    ctx = call.store_ctx
+    snap = snapshot.snapshot(ctx.store, request.query)
+    if snap.bytes <= INLINE_READ_BYTES:
+        return None
+    metrics.add_metric(name="ChunkManifests", unit=MetricUnit.Count, value=1)
+    signed = snapshot.with_uris(snap, lambda f: ctx.presign("GET", f.key))
+    return json_response(
+        200,
+        {"delivery": "chunks", "expires_in": PRESIGN_SECONDS, "snapshot": signed.to_json()},
+        headers={"X-Pandasdb-Rows": str(snap.rows)},
+    )
+
+
+def files(call: Call) -> Response:
+    """``GET /dataframes/{name}/files``: the committed chunk files of one version, presigned."""
+    ctx = call.store_ctx
+    snap = snapshot.snapshot(ctx.store, call.request)
+    signed = snapshot.with_uris(snap, lambda f: ctx.presign("GET", f.key))
+    return json_response(200, {"expires_in": PRESIGN_SECONDS, **signed.to_json()})
+
+
+# ---------------------------------------------------------------------------------- sessions
+
+
+def session_open(call: Call) -> Response:
+    """``POST /dataframes/sessions``: an upload session for a frame of any size."""
+    session = UploadSession.open(call.store_ctx.store, call.request)
+    return json_response(
+        200,
+        {
+            "session": session.session_id,
+            "name": session.options.name,
+            "max_piece_bytes": LAMBDA_PAYLOAD,
+            "max_staged_piece_bytes": STAGED_PIECE_BYTES,
+        },
+    )
+
+
+def session_piece(call: Call) -> Response:
+    """``POST /dataframes/sessions/{session}/pieces``: one piece, written uncommitted; the
+    work is bounded by the piece's size, whatever the frame's."""
+    request: PieceRequest = call.request
+    store = call.store_ctx.store
+    event = call.app.current_event
+    body = call.body()
+    if not fits_inline(body, binary=bool(event.is_base64_encoded)):
+        raise errors.PayloadTooLarge(
+            f"piece of {len(body):,} bytes is over what one Lambda invocation carries "
+            f"({LAMBDA_PAYLOAD:,} bytes, after base64 for binary bodies): send smaller pieces"
+        )
+    if request.staged is not None:
+        if body:
+            raise errors.InvalidArgument("staged: send either a body or staged=<id>, not both")
+        key = store.staging.upload_key(request.staged)
+        size = next((b.size for b in store.blobs.list(key) if b.key == key), 0)
+        if size > STAGED_PIECE_BYTES:
+            raise errors.PayloadTooLarge(
+                f"staged piece of {size:,} bytes is over {STAGED_PIECE_BYTES:,}: send smaller "
+                "pieces (the function's memory is bounded by one piece)"
+            )
+        body = store.staging.take_upload(request.staged)
+    elif not body:
+        raise errors.InvalidArgument("dataframe: the piece has no body")
+    session = UploadSession.resume(store, request.session)
+    receipt = session.write_piece(request.piece, _piece_frame(call, session, body))
+    if request.staged is not None:
+        store.staging.discard_upload(request.staged)
+    metrics.add_metric(name="RowsWritten", unit=MetricUnit.Count, value=receipt.rows)
+    return json_response(200, dataclasses.asdict(receipt))
+
+
+def _piece_frame(call: Call, session: UploadSession, body: bytes) -> Any:
+    """A piece's rows: parquet or CSV bytes, or a JSON object whose ``dataframe`` holds them
+    as the original backend's clients send an upload's (records, or pandas' ``to_json``)."""
+    kind = media_format(call.header("content-type"))
+    if not (kind == "json" or (kind is None and body[:1] in (b"{", b"["))):
+        return frame_from_bytes(body)
+    fields = _json_object(body)
+    if set(fields) != {"dataframe"}:
+        raise errors.InvalidArgument(
+            "a JSON piece is an object with one field, 'dataframe'; the upload's options "
+            "were given when the session opened"
+        )
+    data = fields["dataframe"]
+    if isinstance(data, str) and is_pandas_json(data):
+        dates = [layout.column for layout in session.settings.layouts if layout.kind == "date"]
+        return frame_from_pandas_json(data, dates)
+    return frame_from_text(data) if isinstance(data, str) else frame_from_records(data)
+
+
+def session_commit(call: Call) -> Response:
+    """``POST /dataframes/sessions/{session}/commit``: every piece, as one version."""
+    request: CommitRequest = call.request
+    session = UploadSession.resume(call.store_ctx.store, request.session)
+    commit = session.commit(pieces=request.pieces)
+    logger.info(
+        "session committed",
+        extra={"frame": commit.name, "version": commit.version, "rows": commit.rows},
+    )
+    return json_response(200, upload_answer(commit, session.options))
 
 
 # ---------------------------------------------------------------------------------- edits
@@ -347,6 +469,10 @@ def docs(call: Call) -> Response:
 
 #: route name -> its handler (a test checks this matches the route table one to one)
 HANDLERS: dict[str, Callable[[Call], Response]] = {
+    "files": files,
+    "session_open": session_open,
+    "session_piece": session_piece,
+    "session_commit": session_commit,
     "upload": upload,
     "staging": staging,
     "replace": replace_rows,

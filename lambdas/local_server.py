@@ -268,7 +268,8 @@ class LocalAPI:
             return _json(404, error_body("not_found", "no such blob"), cors)
         user, key = unquote(segments[2]), unquote(segments[3])
         reason = self.presigner.check(method, user, key, parse_qs(parts.query))
-        if reason or not key.startswith(STAGING_PREFIX):
+        # reads of any signed key (a large read's chunk files), writes to staging only
+        if reason or (method == "PUT" and not key.startswith(STAGING_PREFIX)):
             return _json(403, error_body("forbidden", reason or "only staging keys"), cors)
         blobs = self.resolve(Caller(user, user)).store.blobs
         if method == "PUT":

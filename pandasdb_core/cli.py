@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from . import login_cli, opening, stats
+from . import login_cli, manifest, opening, stats, streaming
 from .conversion import to_engine
 from .errors import InvalidArgument, PandasDBError
 from .operations import (
@@ -41,15 +41,17 @@ from .version import __version__
 DEFAULT_STORE = "./pandasdb-data"
 
 
-def _read_input(path: str) -> pl.DataFrame:
-    if path == "-":
-        return pl.read_csv(sys.stdin.buffer.read(), try_parse_dates=True)
-    file = Path(path)
-    if not file.is_file():
+def _input(path: str) -> str:
+    """The file to upload, checked; read later piece by piece (:mod:`.streaming`)."""
+    if path != "-" and not Path(path).is_file():
         raise SystemExit(f"error: input file {path!r} does not exist")
-    if file.suffix == ".parquet":
-        return pl.read_parquet(file)
-    return pl.read_csv(file, try_parse_dates=True)
+    return path
+
+
+def _read_input(path: str) -> pl.DataFrame:
+    """The whole file as one frame, typed as a streamed upload types it (every row of the
+    first block; nanoseconds kept), for commands that need all rows at once."""
+    return pl.concat(list(streaming.file_pieces(_input(path))), how="vertical")
 
 
 def _write_output(frame: pl.DataFrame, path: str | None) -> None:
@@ -70,9 +72,12 @@ def _print_records(records: Records[Any], as_json: bool) -> None:
 
 def cmd_upload(db: Store, args: argparse.Namespace) -> None:
     options = UploadOptions.from_cli(args, name=args.name)
-    frame = _read_input(args.file)
+    # replace_partitions must see every day (id) first: it reads the file whole
+    whole = options.mode == "replace_partitions"
+    source = _read_input(args.file) if whole else _input(args.file)
     started = time.perf_counter()
-    commit = db.write(frame, options)
+    # streamed: memory holds one piece of the file, never all of it; one version at the end
+    commit = db.write(source, options)
     print(
         f"{commit.name}: version {commit.version}, {commit.rows} rows in {commit.chunks} chunk(s), "
         f"{commit.bytes:,} bytes, {time.perf_counter() - started:.2f}s"
@@ -121,6 +126,18 @@ def cmd_dates(db: Store, args: argparse.Namespace) -> None:
     query = DatesQuery.from_cli(args, name=args.name)
     days = [day.isoformat() for day in stats.days(db, query)]
     print(json.dumps(days) if args.json else "\n".join(days))
+
+
+def cmd_manifest(db: Store, args: argparse.Namespace) -> None:
+    for key in db.manifest(args.name):
+        print(key)
+    if args.ddl:
+        head = db.head(args.name)
+        for layout in head.layouts:
+            location = db.blobs.uri(manifest.manifest_key(head.name, layout))
+            folder = (location or "").rsplit("/", 1)[0] + "/"
+            table = args.ddl if len(head.layouts) == 1 else f"{args.ddl}_{manifest.folder(layout)}"
+            print(f"\n{manifest.table_ddl(table, head.schema, head.format, folder)};")
 
 
 def cmd_rm(db: Store, args: argparse.Namespace) -> None:
@@ -233,6 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
     DatesQuery.add_cli_arguments(dates)
     dates.add_argument("--json", action="store_true")
     dates.set_defaults(func=cmd_dates)
+
+    man = sub.add_parser(
+        "manifest", help="write a frame's symlink manifests (for Athena, Trino, Spark tables)"
+    )
+    man.add_argument("name")
+    man.add_argument(
+        "--ddl", metavar="TABLE", help="also print Athena CREATE EXTERNAL TABLE statements"
+    )
+    man.set_defaults(func=cmd_manifest)
 
     rm = sub.add_parser("rm", help="delete a frame")
     rm.add_argument("name")

@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import io
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,9 +35,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
-from . import errors
+from . import errors, snapshot, streaming
 from . import progress as progress_policy
-from .conversion import Engine, check_engine, to_engine, to_polars
+from .conversion import Engine, PreparedFrame, check_engine, to_engine, to_polars
 from .http_routes import ROUTES_BY_NAME, read_path
 from .operations import (
     CompactOptions,
@@ -48,10 +51,12 @@ from .operations import (
     UploadOptions,
 )
 from .operations.base import takes
+from .reading import decode_chunk
 from .records import Commit
 from .results import FrameList, VersionList
 from .schema import Schema
 from .sdk_auth import StaticToken, TokenSource, connection_auth
+from .snapshot import Snapshot
 from .wire import MEDIA_TYPES, fits_inline, frame_to_bytes, parquet_schema
 
 _ERRORS: dict[str, type[errors.PandasDBError]] = {
@@ -69,6 +74,8 @@ _ERRORS: dict[str, type[errors.PandasDBError]] = {
     )
 }
 PROGRESS_BYTES = 8 * 1024 * 1024
+#: pieces of an upload session in flight at once
+PIECE_WORKERS = 4
 #: retries of a connection that could not be made (refused, unresolvable, timed out)
 CONNECT_RETRIES = 1
 
@@ -241,9 +248,74 @@ class RemoteStore:
         return self.write(df, UploadOptions.build(name=name, **options))
 
     def write(self, df: Any, opts: UploadOptions) -> Commit:
-        """Carry out an upload described by :class:`UploadOptions` (see :meth:`upload`)."""
-        response = self._post_frame(ROUTES_BY_NAME["upload"].url(), _keyed(opts), df)
+        """Carry out an upload described by :class:`UploadOptions` (see :meth:`upload`): in
+        one request when it fits, else through an upload session, piece by piece."""
+        if streaming.is_stream(df):
+            return self._upload_pieces(streaming.pieces(df), opts)
+        frame, schema = to_polars(df)
+        # sized from a sample first: a frame of several pieces is not encoded whole for nothing
+        if next(islice(streaming.wire_slices(frame, schema), 1, None), None) is not None:
+            return self._upload_pieces([PreparedFrame(frame, schema)], opts)
+        data = frame_to_bytes(frame, "parquet", schema)
+        if not fits_inline(data, binary=True):
+            return self._upload_pieces([PreparedFrame(frame, schema)], opts)
+        response = self._call(
+            "POST",
+            ROUTES_BY_NAME["upload"].url(),
+            params=_keyed(opts).to_query(),
+            data=data,
+            headers={"Content-Type": MEDIA_TYPES["parquet"]},
+        )
         return _commit(response.json())
+
+    def _upload_pieces(self, frames: Any, opts: UploadOptions) -> Commit:
+        """An upload session: pieces that each fit one request (piece 0 first, then up to
+        ``PIECE_WORKERS`` encoded and sent at once), then one commit, so the function's work
+        per request is bounded whatever the frame's size."""
+        opened = self._call(
+            "POST", ROUTES_BY_NAME["session_open"].url(), params=_keyed(opts).to_query()
+        ).json()
+        route = ROUTES_BY_NAME["session_piece"].url(session=opened["session"])
+
+        def send(number: int, part: pl.DataFrame, schema: Schema) -> None:
+            data = frame_to_bytes(part, "parquet", schema)
+            if fits_inline(data, binary=True):
+                headers = {"Content-Type": MEDIA_TYPES["parquet"]}
+                self._call("POST", route, params={"piece": number}, data=data, headers=headers)
+            else:  # rows wider than the first ones: this piece goes by presigned URL
+                staged = self._stage(data)
+                self._call("POST", route, params={"piece": number, "staged": staged})
+
+        count = 0
+        with ThreadPoolExecutor(PIECE_WORKERS) as pool:
+            pending: list[Future[None]] = []
+            for piece in frames:
+                frame, schema = to_polars(piece)
+                # a large frame goes in larger pieces, staged by presigned URL: fewer requests
+                large = frame.estimated_size() > 4 * streaming.PIECE_MEMORY
+                target = streaming.STAGED_PIECE_BYTES if large else streaming.WIRE_PIECE_BYTES
+                for part in streaming.wire_slices(frame, schema, target):
+                    if count == 0:
+                        send(0, part, schema)  # piece 0 fixes the columns: first, alone
+                    else:
+                        pending.append(pool.submit(send, count, part, schema))
+                    count += 1
+                    if len(pending) >= PIECE_WORKERS:  # hold at most this many pieces
+                        pending.pop(0).result()
+            for future in pending:
+                future.result()
+        if count == 0:
+            raise errors.InvalidArgument("dataframe has no rows; nothing to upload")
+        commit = ROUTES_BY_NAME["session_commit"].url(session=opened["session"])
+        return _commit(self._call("POST", commit, params={"pieces": count}).json())
+
+    def _stage(self, data: bytes) -> str:
+        """PUT ``data`` to a presigned staging URL; its upload id."""
+        staged = self._call("POST", ROUTES_BY_NAME["staging"].url()).json()
+        put = self._send("PUT", staged["url"], data=self._body(data, "uploading"))
+        if put.status_code >= 400:
+            raise self._error(put, None)
+        return str(staged["upload_id"])
 
     @takes(ReplaceOptions)
     def replace(self, name: str, df: Any, **options: Any) -> Commit:
@@ -315,11 +387,8 @@ class RemoteStore:
                 data=data,
                 headers={"Content-Type": MEDIA_TYPES["parquet"]},
             )
-        staged = self._call("POST", ROUTES_BY_NAME["staging"].url()).json()
-        put = self._send("PUT", staged["url"], data=self._body(data, "uploading"))
-        if put.status_code >= 400:
-            raise self._error(put, None)
-        return self._call("POST", path, name=name, params={**params, "staged": staged["upload_id"]})
+        staged = self._stage(data)
+        return self._call("POST", path, name=name, params={**params, "staged": staged})
 
     @takes(ReadQuery)
     def get(self, name: str, *, engine: Engine = "pandas", **filters: Any) -> Any:
@@ -344,15 +413,103 @@ class RemoteStore:
             "GET",
             read_path(query.name),
             name=query.name,
-            params={**query.to_query(), "format": "parquet"},
+            params={**query.to_query(), "format": "parquet", "chunked": "true"},
             # API Gateway answers binary only when the first Accept type is a binary media
             # type; with */* the client would get base64 text
             headers={"Accept": MEDIA_TYPES["parquet"]},
             stream=True,
         )
+        if response.headers.get("Content-Type", "").startswith(MEDIA_TYPES["json"]):
+            # a large result: the chunk files' manifest, fetched and decoded here
+            snap = Snapshot.from_json(response.json()["snapshot"])
+            fetch = functools.partial(snapshot.read_file, session=self._session)
+            return snapshot.read_files(snap, query, fetch), snap.schema
         data = self._download(response)
         schema = parquet_schema(data) or {"columns": [], "index": []}
         return pl.read_parquet(io.BytesIO(data)), schema
+
+    @takes(ReadQuery)
+    def iter_batches(
+        self,
+        name: str,
+        *,
+        batch_rows: int | None = None,
+        engine: Engine = "pandas",
+        **filters: Any,
+    ) -> Iterator[Any]:
+        """Read ``name`` batch by batch (see :meth:`Store.iter_batches`): the chunk files
+        are fetched one ahead of the caller from presigned URLs and decoded here.
+
+        Parameters
+        ----------
+        name
+            The frame.
+        batch_rows
+            Rows per batch (the last may be shorter); None: one batch per chunk file.
+        engine
+            ``"pandas"`` (default) or ``"polars"``.
+        <options>
+        """
+        check_engine(engine)
+        query = ReadQuery.build(name=name, **filters)
+        snap = self._files(query)
+        planned = snapshot.read_plan(snap, query)
+        schema = snapshot.nullable_schema(snap) if engine == "pandas" else snap.schema
+        loads = (
+            lambda f=f: decode_chunk(planned, snapshot.read_file(f), f.version) for f in snap.files
+        )
+        batches = streaming.rebatch(streaming.prefetched(loads), batch_rows)
+        yield from streaming.converted(batches, schema, engine)
+
+    @takes(ReadQuery)
+    def files(self, name: str, **filters: Any) -> Snapshot:
+        """The committed chunk files a read of ``name`` fetches, as presigned URLs valid for
+        15 minutes, with the stored schema (see :meth:`Store.files`).
+
+        Parameters
+        ----------
+        name
+            The frame.
+        <options>
+        """
+        return self._files(ReadQuery.build(name=name, **filters))
+
+    def _files(self, query: ReadQuery) -> Snapshot:
+        route = ROUTES_BY_NAME["files"].url(name=query.name)
+        body = self._call("GET", route, name=query.name, params=query.to_query()).json()
+        return Snapshot.from_json(body)
+
+    @takes(ReadQuery)
+    def scan(
+        self, name: str, *, storage_options: dict[str, Any] | None = None, **filters: Any
+    ) -> pl.LazyFrame:
+        """A polars ``LazyFrame`` of what ``get(name, engine="polars", **filters)`` returns,
+        over the files of :meth:`files` (see :meth:`Store.scan`).
+
+        Parameters
+        ----------
+        name
+            The frame.
+        storage_options
+            Unused over HTTP (the files are presigned URLs); kept for the same signature.
+        <options>
+        """
+        query = ReadQuery.build(name=name, **filters)
+        return snapshot.scan(self._files(query), query, fetch=snapshot.read_file)
+
+    @takes(ReadQuery)
+    def to_dask(self, name: str, **filters: Any) -> Any:
+        """A Dask DataFrame over the files of :meth:`files`, one partition per chunk file
+        fetched by its presigned URL (valid 15 minutes; see :meth:`Store.to_dask`).
+
+        Parameters
+        ----------
+        name
+            The frame.
+        <options>
+        """
+        query = ReadQuery.build(name=name, **filters)
+        return snapshot.to_dask(self._files(query), query, snapshot.read_file)
 
     def _download(self, response: requests.Response) -> bytes:
         bar = self._bar(int(response.headers.get("Content-Length") or 0), "downloading")

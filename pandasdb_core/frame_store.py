@@ -15,11 +15,17 @@ True
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .conversion import Engine
 from .records import Commit
 from .results import FrameList, VersionList
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from .snapshot import Snapshot
 
 
 @runtime_checkable
@@ -44,6 +50,31 @@ class FrameStore(Protocol):
 
     def dates(self, name: str, **options: Any) -> list[dt.date]:
         """The days a Date layout of a frame holds rows for."""
+        ...
+
+    def iter_batches(
+        self,
+        name: str,
+        *,
+        batch_rows: int | None = None,
+        engine: Engine = "pandas",
+        **filters: Any,
+    ) -> Iterator[Any]:
+        """Read ``name`` batch by batch, in ``get``'s order and dtypes."""
+        ...
+
+    def files(self, name: str, **filters: Any) -> Snapshot:
+        """The committed chunk files of one version a read fetches, with the schema."""
+        ...
+
+    def scan(
+        self, name: str, *, storage_options: dict[str, Any] | None = None, **filters: Any
+    ) -> pl.LazyFrame:
+        """A polars LazyFrame over exactly those files."""
+        ...
+
+    def to_dask(self, name: str, **filters: Any) -> Any:
+        """A Dask DataFrame over those files, one partition per chunk file."""
         ...
 
     def delete(self, name: str, **options: Any) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
 from .operations import (
+    CommitRequest,
     CompactOptions,
     DatesQuery,
     DeleteRequest,
@@ -28,8 +29,11 @@ from .operations import (
     FrameRef,
     ListQuery,
     Operation,
+    PieceRequest,
+    ReadQuery,
     ReadRequest,
     ReplaceRequest,
+    UploadOptions,
     UploadRequest,
 )
 
@@ -122,7 +126,8 @@ ROUTES: tuple[Route, ...] = (
         ReadRequest,
         "Read a frame",
         "`name` may contain `/` (or `%2F`). Returns JSON records by default, or CSV/parquet by "
-        "`format` or `Accept`. Results over 4 MB answer 303 with a presigned URL.",
+        "`format` or `Accept`. Results too large for one Lambda response (6 MB after base64 "
+        "or JSON escaping) answer 303 with a presigned URL.",
     ),
     Route(
         "read_compat",
@@ -187,6 +192,44 @@ ROUTES: tuple[Route, ...] = (
         CompactOptions,
         "Merge a frame's small chunk files",
         "One commit that changes no row; vacuum later frees the old files.",
+    ),
+    Route(
+        "files",
+        "GET",
+        "/dataframes/{name}/files",
+        ReadQuery,
+        "The committed chunk files a read fetches",
+        "The exact snapshot of one version for other engines: each file's presigned URL, "
+        "layout, partition, rows, bytes and format, in the order the read returns their "
+        "rows, and the stored schema.",
+    ),
+    Route(
+        "session_open",
+        "POST",
+        "/dataframes/sessions",
+        UploadOptions,
+        "Open an upload session: a frame of any size, in pieces, as one version",
+        "Takes the upload's options as query parameters. Send the pieces to "
+        "`POST /dataframes/sessions/{session}/pieces?piece=N` (piece 0 first), then commit.",
+    ),
+    Route(
+        "session_piece",
+        "POST",
+        "/dataframes/sessions/{session}/pieces",
+        PieceRequest,
+        "Write one piece of an upload session",
+        "The body is the piece (parquet carrying its schema, CSV or JSON records; at most "
+        "6 MB after base64), or `staged=<upload_id>`. Its chunk files are written and stay "
+        "invisible until the commit.",
+    ),
+    Route(
+        "session_commit",
+        "POST",
+        "/dataframes/sessions/{session}/commit",
+        CommitRequest,
+        "Commit an upload session's pieces as one version",
+        "Refused if `pieces` is given and a piece is missing. A repeated commit returns the "
+        "first one's answer.",
     ),
     Route("openapi", "GET", "/openapi.json", None, "This API's OpenAPI document", auth=False),
     Route("docs", "GET", "/docs", None, "This API's documentation page", auth=False),

@@ -19,7 +19,7 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from . import codecs
+from . import codecs, manifest, sessions
 from .errors import BlobNotFound, CommitConflict
 from .operations import VacuumOptions
 from .records import CheckReport, ChunkRecord, DropRecord, FrameHead, VacuumReport, VersionRecord
@@ -57,7 +57,8 @@ def vacuum(store: Store, opts: VacuumOptions) -> VacuumReport:
     """Remove chunk files no retained version references (see :meth:`Store.vacuum`)."""
     now = time.time()
     cutoff = now - opts.grace_seconds
-    referenced: set[str] = set()
+    # before the frames: a session that commits meanwhile is then protected or referenced
+    referenced: set[str] = sessions.protected_keys(store, cutoff)
     live_frames: set[str] = set()
     forgotten = 0
     for head in store.meta.frames():
@@ -89,6 +90,7 @@ def vacuum(store: Store, opts: VacuumOptions) -> VacuumReport:
             b.key.endswith(codecs.FORMATS)
             or b.key.startswith(STAGING_PREFIX)
             or _orphan_last_key(b.key, live_frames)
+            or (manifest.is_manifest(b.key) and manifest.frame_of(b.key) not in live_frames)
         )
     ]
     if not opts.dry_run:

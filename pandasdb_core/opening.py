@@ -30,6 +30,7 @@ def open(  # noqa: A001 - the public name of the contract
     workers: int = 8,
     progress: bool | None = None,
     commit_timeout: float = COMMIT_TIMEOUT,
+    manifests: bool = False,
     **options: Any,
 ) -> Store:
     """Open a store.
@@ -51,6 +52,9 @@ def open(  # noqa: A001 - the public name of the contract
     commit_timeout
         Seconds a commit keeps retrying while other writers win (the Lambda function sets
         it below API Gateway's 29 s).
+    manifests
+        Rewrite each frame's symlink manifests after every commit (for Athena, Trino and
+        Spark tables over them; see :mod:`pandasdb_core.manifest`).
     options
         For ``s3://``: ``owner`` (the user id DynamoDB keys begin with, default
         ``"default"``), ``region``, ``profile``.
@@ -68,6 +72,7 @@ def open(  # noqa: A001 - the public name of the contract
         "workers": workers,
         "progress": progress,
         "commit_timeout": commit_timeout,
+        "manifests": manifests,
     }
     text = os.fspath(url)
     if not isinstance(text, str):

@@ -54,6 +54,11 @@ class BlobStore(ABC):
         """Yield every blob whose key starts with ``prefix`` (in no particular order)."""
         return self._list(prefix)
 
+    def uri(self, key: str) -> str | None:
+        """Where other engines find the blob at ``key``: an absolute local path or an
+        ``s3://`` URI; None for a store no other process can read (memory)."""
+        return None
+
     def flush(self) -> None:
         """Make every put so far durable. The store calls this once after writing a commit's
         chunks and before committing; stores whose puts are durable on return keep this no-op.

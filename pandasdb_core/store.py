@@ -17,12 +17,23 @@ Example
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import polars as pl
 
-from . import batch_removal, codecs, editing, maintenance, reading, stats, writing
+from . import (
+    batch_removal,
+    codecs,
+    editing,
+    maintenance,
+    manifest,
+    reading,
+    snapshot,
+    stats,
+    streaming,
+    writing,
+)
 from .conversion import Engine, check_engine, to_engine
 from .errors import CommitConflict, FrameNotFound
 from .names import validate_frame_name
@@ -44,6 +55,7 @@ from .ports import BlobStore, MetadataStore
 from .records import CheckReport, Commit, FrameHead, FrameInfo, VacuumReport, VersionInfo
 from .results import FrameList, VersionList
 from .schema import Schema, user_columns
+from .snapshot import Snapshot
 from .staging import Staging
 from .writing import LAST_KEY_FILE, attempts, backoff
 
@@ -76,6 +88,9 @@ class Store:
         person is watching (see :mod:`pandasdb_core.progress`); True or False forces.
     commit_timeout
         Seconds a commit keeps retrying while other writers win the race.
+    manifests
+        Rewrite each frame's symlink manifests (:mod:`pandasdb_core.manifest`) after every
+        commit, for Athena, Trino and Spark tables over them.
     location
         Where the data is, for ``repr`` (``./data (local)``, ``memory://``...).
     """
@@ -90,6 +105,7 @@ class Store:
         workers: int = 8,
         progress: bool | None = None,
         commit_timeout: float = COMMIT_TIMEOUT,
+        manifests: bool = False,
         location: str = "",
     ) -> None:
         defaults = UploadOptions.build(name="defaults", chunk_rows=chunk_rows, format=format)
@@ -101,6 +117,7 @@ class Store:
         self.progress = progress
         self.commit_timeout = commit_timeout
         self.staging = Staging(blobs)
+        self.manifests = manifests
         #: where the data is, as :func:`pandasdb_core.open` was given it (shown by ``repr``)
         self.location = location
 
@@ -156,6 +173,9 @@ class Store:
         >>> db.write(pd.DataFrame({"a": [1]}), UploadOptions.build(name="f")).rows
         1
         """
+        if streaming.is_stream(df):
+            # a file, a LazyFrame or an iterator of frames: piece by piece, one commit
+            return streaming.upload_stream(self, df, options)
         return writing.upload(
             self, df, options, operation=options.mode, remove=editing.upload_remover(self, options)
         )
@@ -325,6 +345,123 @@ class Store:
         """
         return reading.read(self, query)
 
+    @takes(ReadQuery)
+    def iter_batches(
+        self,
+        name: str,
+        *,
+        batch_rows: int | None = None,
+        engine: Engine = "pandas",
+        **filters: Any,
+    ) -> Iterator[Any]:
+        """Read frame ``name`` batch by batch: the rows ``get`` returns, in its order and
+        with its dtypes, holding about one batch in memory (the next chunk is fetched while
+        the caller works on the current batch).
+
+        Parameters
+        ----------
+        name
+            The frame.
+        batch_rows
+            Rows per batch (the last may be shorter); None: one batch per chunk file.
+        engine
+            ``"pandas"`` (default) or ``"polars"``.
+        <options>
+
+        Examples
+        --------
+        >>> import pandas as pd, pandasdb_core as pdb
+        >>> db = pdb.open("memory://")
+        >>> _ = db.upload(pd.DataFrame({"a": range(5)}), "f")
+        >>> [b["a"].tolist() for b in db.iter_batches("f", batch_rows=2)]
+        [[0, 1], [2, 3], [4]]
+        """
+        check_engine(engine)
+        query = ReadQuery.build(name=name, **filters)
+        return streaming.iter_batches(self, query, batch_rows=batch_rows, engine=engine)
+
+    @takes(ReadQuery)
+    def files(self, name: str, **filters: Any) -> Snapshot:
+        """The committed chunk files the read of ``name`` with these filters fetches, in the
+        order ``get`` returns their rows, with the stored schema: the exact snapshot of one
+        version for other engines (DuckDB, pyarrow, Spark). The files hold whole chunks;
+        ``scan`` and ``to_dask`` also apply the filters to rows.
+
+        Parameters
+        ----------
+        name
+            The frame.
+        <options>
+
+        Examples
+        --------
+        >>> import pandas as pd, pandasdb_core as pdb, tempfile
+        >>> db = pdb.open(tempfile.mkdtemp())
+        >>> _ = db.upload(pd.DataFrame({"a": [1]}), "f")
+        >>> db.files("f").files[0].uri.endswith(".csv.gz")
+        True
+        """
+        return snapshot.snapshot(self, ReadQuery.build(name=name, **filters))
+
+    @takes(ReadQuery)
+    def scan(
+        self, name: str, *, storage_options: dict[str, Any] | None = None, **filters: Any
+    ) -> pl.LazyFrame:
+        """A polars ``LazyFrame`` over exactly the files of :meth:`files`, returning what
+        ``get(name, engine="polars", **filters)`` returns.
+
+        Parameters
+        ----------
+        name
+            The frame.
+        storage_options
+            For ``s3://`` stores: polars' cloud options (``aws_region``, ``aws_endpoint_url``...).
+        <options>
+
+        Examples
+        --------
+        >>> import pandas as pd, polars as pl, pandasdb_core as pdb, tempfile
+        >>> db = pdb.open(tempfile.mkdtemp())
+        >>> _ = db.upload(pd.DataFrame({"a": [1, 2]}), "f")
+        >>> db.scan("f").filter(pl.col("a") > 1).collect()["a"].to_list()
+        [2]
+        """
+        query = ReadQuery.build(name=name, **filters)
+        snap = snapshot.snapshot(self, query)
+        return snapshot.scan(
+            snap, query, storage_options=storage_options, fetch=snapshot.fetcher(self)
+        )
+
+    @takes(ReadQuery)
+    def to_dask(self, name: str, **filters: Any) -> Any:
+        """A Dask DataFrame over the files of :meth:`files`: one partition per chunk file,
+        decoded as ``get`` does, with ``meta`` from the stored schema (nothing is read to
+        build it). Needs the ``dask`` extra.
+
+        Parameters
+        ----------
+        name
+            The frame.
+        <options>
+        """
+        query = ReadQuery.build(name=name, **filters)
+        snap = snapshot.snapshot(self, query)
+        return snapshot.to_dask(snap, query, snapshot.fetcher(self))
+
+    def manifest(self, name: str) -> list[str]:
+        """Write the symlink manifests of frame ``name``'s latest version, one per layout
+        (see :mod:`pandasdb_core.manifest`); returns their keys.
+
+        Examples
+        --------
+        >>> import pandas as pd, pandasdb_core as pdb, tempfile
+        >>> db = pdb.open(tempfile.mkdtemp())
+        >>> _ = db.upload(pd.DataFrame({"a": [1]}), "f")
+        >>> db.manifest("f")
+        ['f/_symlink_format_manifest/external_key/manifest']
+        """
+        return manifest.write_manifests(self, FrameRef.build(name=name).name)
+
     def head(self, name: str) -> FrameHead:
         """The frame's current head, or :class:`FrameNotFound`."""
         validate_frame_name(name)
@@ -449,6 +586,9 @@ class Store:
                 b.key
                 for b in self.blobs.list(f"{request.name}/external_key/")
                 if b.key.endswith("/" + LAST_KEY_FILE)
+            )
+            self.blobs.delete(
+                b.key for b in self.blobs.list(f"{request.name}/{manifest.MANIFEST_DIR}/")
             )
             return
         raise CommitConflict(

@@ -240,7 +240,9 @@ def test_sixty_megabyte_frame_through_the_sdk(open_server):
     one_day = db.get(name, start_date="2024-02-01", end_date="2024-02-01")
     assert len(one_day) == (df.ts.dt.strftime("%F") == "2024-02-01").sum()
     log = open_server.log_path.read_text()
-    assert '"route":"POST /dataframes/staging"' in log, "the upload went through a presigned URL"
+    pieces = '"route":"POST /dataframes/sessions/{session}/pieces"'
+    assert log.count(pieces) > 1, "the upload went through an upload session, in pieces"
+    assert '"ChunkManifests":[1.0]' in log, "the read answered a manifest of chunk URLs"
 
 
 def test_large_json_result_redirects_to_a_presigned_url(open_server):

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -174,11 +173,15 @@ def test_a_failed_presigned_transfer_does_not_print_the_signature(scripted):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead = s.getsockname()[1]
-    url = f"http://127.0.0.1:{dead}/_blobs/u/.staging/x?expires=1&signature=s3cr3t"
-    server = scripted([(200, {"upload_id": "x", "url": url})])
+    url = f"http://127.0.0.1:{dead}/_blobs/u/f/x.parquet?expires=1&signature=s3cr3t"
+    schema = {"columns": [{"name": "v", "dtype": {"type": "Int64"}, "since": 1}], "index": []}
+    chunk = {"uri": url, "layout": "batch", "lo": "default", "hi": "default", "rows": 1}
+    chunk.update(bytes=10, format="parquet", version=1, sha256="")
+    snapshot = {"name": "f", "version": 1, "format": "parquet", "layouts": ["batch"]}
+    snapshot.update(layout="batch", schema=schema, columns=["v"], files=[chunk])
+    server = scripted([(200, {"delivery": "chunks", "snapshot": snapshot})])
     sdk = pdb.connect(server.url, progress=False, retries=0)
-    big = pd.DataFrame({"v": np.random.default_rng(0).random(1_000_000)})  # > 6 MB: staged
     with pytest.raises(pdb.StoreUnavailable) as info:
-        sdk.upload(big, "f")
-    assert "s3cr3t" not in str(info.value) and "/_blobs/u/.staging/x" in str(info.value)
-    assert server.seen == [("POST", "/dataframes/staging")]
+        sdk.get("f")  # a large read: its chunk files come by presigned URL
+    assert "s3cr3t" not in str(info.value) and "/_blobs/u/f/x.parquet" in str(info.value)
+    assert server.seen == [("GET", "/dataframes/f")]

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import BlobExists, BlobNotFound
+from ..names import validate_blob_key
 from ..ports import BlobStore
 from ..records import BlobInfo
 
@@ -59,6 +60,9 @@ class LocalBlobStore(BlobStore):
 
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*key.split("/"))
+
+    def uri(self, key: str) -> str:
+        return str(self._path(validate_blob_key(key)).resolve())
 
     def _put(self, key: str, data: bytes, if_absent: bool) -> None:
         path = self._path(key)

@@ -21,6 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..errors import BlobExists, BlobNotFound, StoreUnavailable
+from ..names import validate_blob_key
 from ..ports import BlobStore
 from ..records import BlobInfo
 
@@ -53,6 +54,9 @@ class S3BlobStore(BlobStore):
         if code in ("AccessDenied", "403", "AllAccessDisabled"):
             raise StoreUnavailable(f"access denied to bucket {self.bucket!r} ({key})") from exc
         raise exc
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.prefix}{validate_blob_key(key)}"
 
     def _put(self, key: str, data: bytes, if_absent: bool) -> None:
         extra = {"IfNoneMatch": "*"} if if_absent else {}

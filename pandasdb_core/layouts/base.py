@@ -99,7 +99,9 @@ class LayoutKind(ABC):
 
     def asked(self, query: ReadQuery) -> bool:
         """Whether ``query`` uses any of this kind's filters."""
-        return any(getattr(query, f) not in (None, False) for f in self.filters)
+        # identity, not equality: start_id=0 is a filter (0 == False in Python)
+        values = [getattr(query, f) for f in self.filters]
+        return any(v is not None and v is not False for v in values)
 
     @abstractmethod
     def check(self, frame: pl.DataFrame, layout: Layout) -> None:

@@ -49,15 +49,15 @@ def utc_datetimes(series: pl.Series) -> pl.Series:
         raise InvalidPartition(
             f"column {name!r} is a Date partition but has dtype {dtype}, not a date or datetime"
         )
+    nulls = out.null_count()
+    if nulls:
+        raise InvalidPartition(f"column {name!r} is a Date partition but has {nulls} null value(s)")
     years = out.dt.year()
     if len(out) and (years.min() < 1 or years.max() > 9999):  # type: ignore[operator]
         raise InvalidPartition(
             f"column {name!r} is a Date partition but holds instants outside the years 1 to "
             "9999 in UTC, which have no calendar day to name a folder"
         )
-    nulls = out.null_count()
-    if nulls:
-        raise InvalidPartition(f"column {name!r} is a Date partition but has {nulls} null value(s)")
     return out
 
 

@@ -11,6 +11,7 @@ from .base import Operation
 from .catalog import DatesQuery, DeleteRequest, FrameRef, ListQuery, VacuumOptions
 from .edit import CompactOptions, DeleteRowsOptions, ReplaceOptions, ReplaceRequest
 from .read import ReadQuery, ReadRequest
+from .session import CommitRequest, PieceRequest
 from .upload import UploadOptions, UploadRequest
 
 __all__ = [
@@ -28,4 +29,6 @@ __all__ = [
     "UploadOptions",
     "UploadRequest",
     "VacuumOptions",
+    "CommitRequest",
+    "PieceRequest",
 ]

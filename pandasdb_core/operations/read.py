@@ -100,6 +100,14 @@ class ReadRequest(ReadQuery):
             "Accept header decides."
         ),
     )
+    chunked: Flag = Field(
+        False,
+        description=(
+            "For results larger than one response: answer a manifest of presigned chunk "
+            "URLs (the stored files and schema) to fetch and decode, instead of one result "
+            "file built by the function (the SDK asks for this)."
+        ),
+    )
 
     @property
     def query(self) -> ReadQuery:

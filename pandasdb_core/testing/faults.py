@@ -87,6 +87,9 @@ class FaultyBlobStore(BlobStore):
     def _list(self, prefix: str) -> Iterator[BlobInfo]:
         return iter(self.plan.run("blobs.list", lambda: list(self.inner.list(prefix))))
 
+    def uri(self, key: str) -> str | None:
+        return self.inner.uri(key)
+
     def flush(self) -> None:
         self.plan.run("blobs.flush", self.inner.flush)
 
