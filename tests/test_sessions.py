@@ -10,6 +10,7 @@ import functools
 import io
 import json
 import resource
+import threading
 from typing import Any
 
 import numpy as np
@@ -77,12 +78,15 @@ def test_a_frame_larger_than_the_workers_memory_limit_round_trips(tmp_path, lean
 class HandlerAdapter(BaseAdapter):
     """``requests`` to the API answered by the Lambda handler in this process, through API
     Gateway's rules (6 MB events and responses measured as they travel, binary media types),
-    recording the size of every event and response."""
+    recording the size of every event and response. One Lambda execution environment serves
+    one request at a time (the SDK sends pieces from several threads; on AWS they reach
+    several environments), so requests take turns on this one."""
 
     def __init__(self, claims: dict[str, Any]) -> None:
         super().__init__()
         self.claims = claims
         self.sizes: list[tuple[str, int, int]] = []
+        self.environment = threading.Lock()
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         body = request.body or b""
@@ -98,7 +102,8 @@ class HandlerAdapter(BaseAdapter):
         )
         size = event_size(ev)
         assert size <= LAMBDA_MAX_REQUEST, f"{request.path_url}: a {size:,}-byte event"
-        response = aws_entry.handler(ev, None)
+        with self.environment:
+            response = aws_entry.handler(ev, None)
         self.sizes.append((request.path_url.split("?")[0], size, len(json.dumps(response))))
         answer = http_answer(
             response, request.headers.get("Accept"), strict=True, origin=None, allowed=["*"]
