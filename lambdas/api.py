@@ -255,11 +255,18 @@ def read_frame(call: Call) -> Response:
     """``GET /dataframes/{name}``: the frame, as JSON records, CSV or parquet."""
     request: ReadRequest = call.request
     fmt: WireFormat = request.format or media_format(call.header("accept")) or "json"
-    if request.chunked and (manifest := read_chunked(call)) is not None:
-        return manifest
-    frame, schema = call.store_ctx.store.read(request.query)
+    ctx = call.store_ctx
+    if request.chunked:
+        # plan once: the snapshot either answers as a manifest or is read right here
+        snap = snapshot.snapshot(ctx.store, request.query)
+        if snap.bytes > INLINE_READ_BYTES:
+            return chunk_manifest(ctx, snap)
+        fetch = snapshot.fetcher(ctx.store)
+        frame, schema = snapshot.read_files(snap, request.query, fetch), snap.schema
+    else:
+        frame, schema = ctx.store.read(request.query)
     metrics.add_metric(name="RowsRead", unit=MetricUnit.Count, value=frame.height)
-    return _frame_response(call.store_ctx, frame, schema, fmt)
+    return _frame_response(ctx, frame, schema, fmt)
 
 
 def _frame_response(
@@ -293,15 +300,10 @@ def _frame_response(
     )
 
 
-def read_chunked(call: Call) -> Response | None:
+def chunk_manifest(ctx: StoreContext, snap: snapshot.Snapshot) -> Response:
     """A large read's manifest for a client that decodes chunks itself (``chunked=true``):
     the snapshot with presigned URLs, so the function holds no row of the result, whatever
-    its size. None when the result is small enough to answer at once."""
-    request: ReadRequest = call.request
-    ctx = call.store_ctx
-    snap = snapshot.snapshot(ctx.store, request.query)
-    if snap.bytes <= INLINE_READ_BYTES:
-        return None
+    its size."""
     metrics.add_metric(name="ChunkManifests", unit=MetricUnit.Count, value=1)
     signed = snapshot.with_uris(snap, lambda f: ctx.presign("GET", f.key))
     return json_response(
