@@ -83,6 +83,19 @@ def _holding(ids: tuple[int, ...]) -> Callable[[list[ChunkRecord]], list[ChunkRe
     return keep
 
 
+def _of_ids(column: str, ids: tuple[int, ...], lo: int | None, hi: int | None) -> Selection:
+    """The chunks holding ``ids`` (sorted) and their rows with those ids; none for no ids."""
+    if not ids:
+        return Selection(keep_chunks=lambda chunks: [])  # no id can match: no chunk
+    return Selection(
+        lo=ids[0],
+        hi=ids[-1],
+        keep_chunks=_holding(ids),
+        keep_rows=_rows(column, ids, lo, hi),
+        reads=(column,),
+    )
+
+
 class IdKind(LayoutKind):
     """Partition by sorted ranges of an integer id column."""
 
@@ -106,15 +119,7 @@ class IdKind(LayoutKind):
 
     def holding(self, layout: Layout, values: pl.Series) -> Selection:
         ids = tuple(integer_ids(values).unique().sort().to_list())
-        if not ids:
-            return Selection(keep_chunks=lambda chunks: [])
-        return Selection(
-            lo=ids[0],
-            hi=ids[-1],
-            keep_chunks=_holding(ids),
-            keep_rows=_rows(layout.column, ids, None, None),
-            reads=(layout.column,),
-        )
+        return _of_ids(layout.column, ids, None, None)
 
     def merge_groups(self, chunks: Sequence[ChunkRecord]) -> list[list[ChunkRecord]]:
         # id ranges of chunks from different commits overlap: the merged rows are sorted by
@@ -127,16 +132,7 @@ class IdKind(LayoutKind):
             raise InvalidArgument(f"start_id {lo} is greater than end_id {hi}")
         if ids is not None:
             ids = tuple(i for i in ids if (lo is None or i >= lo) and (hi is None or i <= hi))
-            if not ids:
-                # no id can match: an empty range selects no chunk
-                return Selection(keep_chunks=lambda chunks: [])
-            return Selection(
-                lo=ids[0],
-                hi=ids[-1],
-                keep_chunks=_holding(ids),
-                keep_rows=_rows(layout.column, ids, lo, hi),
-                reads=(layout.column,),
-            )
+            return _of_ids(layout.column, ids, lo, hi)
         return Selection(
             lo=lo,
             hi=hi,
