@@ -177,6 +177,18 @@ class RemoteStore:
             response = self._send(
                 method, self.url + path, headers={**self._auth.headers(), **extra}, **kwargs
             )
+        if response.status_code == 504 and method == "POST":
+            # API Gateway stopped waiting at 29 s; the function may have gone on and committed
+            key = (kwargs.get("params") or {}).get("idempotency_key")
+            again = (
+                f"repeat it with idempotency_key={key!r}, which commits at most once"
+                if (key)
+                else "check versions() before repeating it"
+            )
+            raise errors.StoreUnavailable(
+                f"{self.url}{path}: the gateway timed out after the request was sent, so it "
+                f"may have committed: {again}"
+            )
         if response.status_code >= 400:
             raise self._error(response, name)
         return response

@@ -138,6 +138,19 @@ def test_a_write_whose_answers_are_all_lost_names_its_key(scripted):
     assert server.seen == [("POST", "/dataframes/f/delete_rows")] * 3
 
 
+def test_a_gateway_timeout_is_retried_then_says_the_write_may_have_committed(scripted):
+    """API Gateway answers 504 after 29 s while the function may go on and commit (API
+    Gateway quotas: integration timeout): the SDK retries with the same key, then says so."""
+    gateway = {"message": "Endpoint request timed out"}
+    server = scripted([(504, gateway)] * 3)
+    sdk = pdb.connect(server.url, progress=False, retries=2)
+    with pytest.raises(
+        pdb.StoreUnavailable, match=r"timed out.*may have committed.*idempotency_key='k-1'"
+    ):
+        sdk.upload(frame(), "f", idempotency_key="k-1")
+    assert keys_sent(server) == ["k-1"] * 3
+
+
 def test_edits_are_retried_with_one_key(scripted):
     edit = {**COMMIT, "version": 2, "rows_removed": 4, "chunks_dropped": 2}
     server = scripted([(502, {}), (200, edit), "drop", (200, edit)])
