@@ -165,7 +165,7 @@ ROUTES: tuple[Route, ...] = (
         "/auth/verify",
         None,
         "Check a token",
-        "200 `{\"status\": \"valid\", \"user\": NAME}` for a token this API accepts, else 401.",
+        '200 `{"status": "valid", "user": NAME}` for a token this API accepts, else 401.',
     ),
     Route(
         "replace",

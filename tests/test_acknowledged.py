@@ -85,8 +85,12 @@ def test_a_commit_never_lands_on_a_frame_deleted_and_created_again(db):
         (["9999-12-30", "9999-12-31"], "9999-12-31", "9999-12-31", ["9999-12-31"]),
         (["2024-01-01", "2024-01-02"], None, "20240101", ["2024-01-01"]),
         (["2024-01-01", "2024-01-02"], "20240102", None, ["2024-01-02"]),
-        (["2024-01-01", "2024-01-02"], "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00",
-         ["2024-01-01", "2024-01-02"]),
+        (
+            ["2024-01-01", "2024-01-02"],
+            "0001-01-01T00:00:00+05:00",
+            "9999-12-31T23:59:59-05:00",
+            ["2024-01-01", "2024-01-02"],
+        ),
     ],
 )
 def test_date_bounds_at_the_ends_of_the_calendar(db, days, start, end, expected):
@@ -180,8 +184,10 @@ def test_a_chunk_file_gone_under_a_reader_is_a_clear_error(db):
 def test_check_decodes_what_it_verifies(db):
     db.upload(pd.DataFrame({"v": [1, 2]}), "f")
     head = db.meta.head("f")
-    wrong = {"columns": [dict(c, dtype={"type": "Date"}) for c in head.schema["columns"]],
-             "index": []}
+    wrong = {
+        "columns": [dict(c, dtype={"type": "Date"}) for c in head.schema["columns"]],
+        "index": [],
+    }
     db.meta.update_head(replace(head, schema=wrong), expected=head)
     report = db.check()
     assert not report.ok and len(report.undecodable) == 1 and not report.corrupt

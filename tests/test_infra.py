@@ -117,8 +117,14 @@ def full_paths(resources) -> dict[str, str]:
 def gateway_match(deployed_methods: dict[tuple[str, str], dict], method: str, path: str):
     """The deployed method API Gateway picks for ``method path``: it matches the resource by
     path alone (a static part beats a ``{proxy+}`` sibling), then needs the method there."""
-    resource = gateway_resource(path, {"/".join(r.split("/")[:n]) or "/" for r, _ in
-                                       deployed_methods for n in range(2, r.count("/") + 2)})
+    resource = gateway_resource(
+        path,
+        {
+            "/".join(r.split("/")[:n]) or "/"
+            for r, _ in deployed_methods
+            for n in range(2, r.count("/") + 2)
+        },
+    )
     return deployed_methods.get((resource, method)) if resource else None
 
 

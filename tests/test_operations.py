@@ -99,12 +99,25 @@ def test_cli_flags_come_from_the_same_fields():
     parser = argparse.ArgumentParser()
     ReadQuery.add_cli_arguments(parser)
     args = parser.parse_args(
-        ["--start-date", "2024-01-01", "--partition-value", "3", "--partition-value", "1,2",
-         "--columns", "a,b", "--as-of", "2"]
+        [
+            "--start-date",
+            "2024-01-01",
+            "--partition-value",
+            "3",
+            "--partition-value",
+            "1,2",
+            "--columns",
+            "a,b",
+            "--as-of",
+            "2",
+        ]
     )
     query = ReadQuery.from_cli(args, name="f")
     assert (query.partition_value, query.columns, query.as_of, query.start_date.day) == (
-        (1, 2, 3), ("a", "b"), 2, "2024-01-01"
+        (1, 2, 3),
+        ("a", "b"),
+        2,
+        "2024-01-01",
     )
     assert ReadQuery.from_cli(parser.parse_args(["--use-last"]), name="f").use_last is True
     flags = {a.dest for a in parser._actions} - {"help"}
