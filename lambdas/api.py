@@ -306,11 +306,20 @@ def chunk_manifest(ctx: StoreContext, snap: snapshot.Snapshot) -> Response:
     its size."""
     metrics.add_metric(name="ChunkManifests", unit=MetricUnit.Count, value=1)
     signed = snapshot.with_uris(snap, lambda f: ctx.presign("GET", f.key))
-    return json_response(
-        200,
-        {"delivery": "chunks", "expires_in": PRESIGN_SECONDS, "snapshot": signed.to_json()},
-        headers={"X-Pandasdb-Rows": str(snap.rows)},
-    )
+    body = {"delivery": "chunks", "expires_in": PRESIGN_SECONDS, "snapshot": signed.to_json()}
+    return _json_or_staged(ctx, body, {"X-Pandasdb-Rows": str(snap.rows)})
+
+
+def _json_or_staged(ctx: StoreContext, body: Any, headers: dict[str, str]) -> Response:
+    """A JSON answer inline, or, past what one Lambda response carries (a manifest of many
+    thousand chunk files), staged and answered 303 with its presigned URL (clients follow)."""
+    data = json.dumps(body, default=str).encode()
+    if fits_inline(data, binary=False):
+        return Response(
+            status_code=200, content_type="application/json", body=data.decode(), headers=headers
+        )
+    url = ctx.presign("GET", ctx.store.staging.put_result(data, "json"))
+    return json_response(303, {"delivery": "url", "url": url}, {"Location": url, **headers})
 
 
 def files(call: Call) -> Response:
@@ -318,7 +327,7 @@ def files(call: Call) -> Response:
     ctx = call.store_ctx
     snap = snapshot.snapshot(ctx.store, call.request)
     signed = snapshot.with_uris(snap, lambda f: ctx.presign("GET", f.key))
-    return json_response(200, {"expires_in": PRESIGN_SECONDS, **signed.to_json()})
+    return _json_or_staged(ctx, {"expires_in": PRESIGN_SECONDS, **signed.to_json()}, {})
 
 
 # ---------------------------------------------------------------------------------- sessions

@@ -431,12 +431,13 @@ class RemoteStore:
             headers={"Accept": MEDIA_TYPES["parquet"]},
             stream=True,
         )
-        if response.headers.get("Content-Type", "").startswith(MEDIA_TYPES["json"]):
-            # a large result: the chunk files' manifest, fetched and decoded here
-            snap = Snapshot.from_json(response.json()["snapshot"])
+        data = self._download(response)
+        if data[:1] == b"{":
+            # a large result: the chunk files' manifest (inline, or staged when it is itself
+            # too large for one response), fetched and decoded here
+            snap = Snapshot.from_json(json.loads(data)["snapshot"])
             fetch = functools.partial(snapshot.read_file, session=self._session)
             return snapshot.read_files(snap, query, fetch), snap.schema
-        data = self._download(response)
         schema = parquet_schema(data) or {"columns": [], "index": []}
         return pl.read_parquet(io.BytesIO(data)), schema
 

@@ -70,3 +70,26 @@ def test_the_sdk_stages_what_would_not_fit_after_base64():
     assert fits_inline(b"\0" * 4_500_000, binary=True)
     assert not fits_inline(b"\0" * 4_700_000, binary=True)  # 6.27 MB of base64
     assert not fits_inline(b"\0" * 6_000_000, binary=True)  # fitted the old raw-size check
+
+
+def test_a_manifest_too_large_for_one_response_is_staged(capsys, monkeypatch):
+    """A read manifest of many thousand chunk files is itself over 6 MB: it is staged and
+    answered 303 with its presigned URL, like any large result (here the limit is lowered to
+    10 KB so that 200 chunks are enough)."""
+    import lambdas.api as api
+
+    monkeypatch.setattr(api, "fits_inline", lambda body, binary: len(body) < 10_000)
+    store = pdb.open("memory://", chunk_rows=1)
+    store.upload(pl.DataFrame({"x": range(200)}), "many", format="parquet")
+    event = {
+        "httpMethod": "GET",
+        "path": "/dataframes/many/files",
+        "headers": {},
+        "requestContext": {"requestId": "r", "authorizer": {"claims": {"sub": "u1"}}},
+    }
+    response = handler_for(store)(event, None)
+    capsys.readouterr()
+    assert response["statusCode"] == 303
+    location = json.loads(response["body"])["url"]
+    staged = json.loads(store.blobs.get(location.split("/s/", 1)[1]))
+    assert len(staged["files"]) == 200 and sum(f["rows"] for f in staged["files"]) == 200
