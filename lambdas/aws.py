@@ -13,13 +13,20 @@ Configuration (set by the Pulumi program):
   Gateway's Cognito authorizer checks signature, issuer and expiry but not the audience);
 - ``PANDASDB_CHUNK_ROWS``: rows per chunk file for new frames;
 - ``PANDASDB_CORS_ORIGINS``: comma-separated allowed origins (default ``*``);
-- ``PANDASDB_TIME_BUDGET_S``: seconds a request may take, commit retries included, so that
-  the answer leaves before API Gateway's 29 s integration timeout.
+- ``PANDASDB_TIME_BUDGET_S``: seconds a commit may keep retrying at most; each request's
+  retries also stop at its own deadline, taken at handler entry
+  (:func:`lambdas.context.request_deadline`), so the answer leaves before API Gateway's 29 s
+  integration timeout however long a cold start or the body's parsing took.
 
 The bucket and the DynamoDB owner come only from the verified ``sub`` claim: nothing in the
 request can name another user's storage, and IAM enforces the same scoping again (defence in
-depth). Presigned URLs are SigV4: S3 refuses SigV2 on buckets created since June 2020 and on
-SSE-KMS objects, and boto3 presigns with SigV2 unless told otherwise.
+depth). Presigned URLs are SigV4 (S3 refuses SigV2 on buckets created since June 2020 and on
+SSE-KMS objects, and boto3 presigns with SigV2 unless told otherwise) and name the bucket's
+regional endpoint, ``{bucket}.s3.{region}.amazonaws.com``: on the global endpoint S3
+answers a bucket younger than a day, in any region but us-east-1, with a 307 redirect to the
+regional one, which a browser's CORS preflight cannot follow and whose host the signature
+does not cover; buckets of opt-in regions are never reachable there (S3 user guide,
+"Temporary redirects"; boto/boto3 issues #2989 and #2728).
 
 Example
 -------
@@ -91,12 +98,15 @@ def scoped_session(caller: Caller, bucket: str) -> Any:
         return None
     import boto3
 
+    table_arn = os.environ["PANDASDB_TABLE_ARN"]
     policy = user_data_policy(
-        f"arn:aws:s3:::{bucket}", os.environ["PANDASDB_TABLE_ARN"], caller.user_id
+        f"arn:{partition(table_arn)}:s3:::{bucket}", table_arn, caller.user_id
     )
     creds = boto3.client("sts").assume_role(
         RoleArn=role,
-        RoleSessionName=f"pandasdb-{caller.username}"[:64],
+        # the sub, not the user name: Cognito allows any letter, mark, symbol or punctuation
+        # in user names, AssumeRole only [\w+=,.@-] in session names
+        RoleSessionName=f"pandasdb-{caller.user_id}"[:64],
         Policy=json.dumps(policy),
         DurationSeconds=SESSION_SECONDS,
     )["Credentials"]
@@ -107,13 +117,46 @@ def scoped_session(caller: Caller, bucket: str) -> Any:
     )
 
 
+def partition(arn: str) -> str:
+    """The AWS partition an ARN belongs to (``aws``, ``aws-cn``, ``aws-us-gov``).
+
+    Example
+    -------
+    >>> partition("arn:aws-cn:dynamodb:cn-north-1:123456789012:table/t")
+    'aws-cn'
+    """
+    return arn.split(":", 2)[1]
+
+
+#: the presigning client's configuration: SigV4, and the bucket's regional virtual-hosted
+#: endpoint (``{bucket}.s3.{region}.amazonaws.com``, in the region's own partition) rather
+#: than the global ``{bucket}.s3.amazonaws.com`` botocore presigns with by default
+PRESIGN_CONFIG = {
+    "signature_version": "s3v4",
+    "s3": {"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"},
+}
+
+
 def presigning_client(session: Any) -> Any:
-    """An S3 client that presigns with SigV4 (``X-Amz-Algorithm=AWS4-HMAC-SHA256``)."""
+    """An S3 client that presigns with SigV4 (``X-Amz-Algorithm=AWS4-HMAC-SHA256``) for the
+    bucket's regional endpoint (see the module's docstring); the function's region is the
+    buckets' region.
+
+    Example
+    -------
+    >>> import boto3
+    >>> session = boto3.session.Session(aws_access_key_id="a", aws_secret_access_key="b",
+    ...                                 region_name="eu-west-1")
+    >>> url = presigning_client(session).generate_presigned_url(
+    ...     "get_object", Params={"Bucket": "pdb-x", "Key": "k"})
+    >>> url.split("?")[0]
+    'https://pdb-x.s3.eu-west-1.amazonaws.com/k'
+    """
     import boto3
     from botocore.config import Config
 
     session = session or boto3.session.Session()
-    return session.client("s3", config=Config(signature_version="s3v4"))
+    return session.client("s3", config=Config(**PRESIGN_CONFIG))
 
 
 def _require_bucket(s3: Any, bucket: str, caller: Caller) -> None:
@@ -129,8 +172,8 @@ def _require_bucket(s3: Any, bucket: str, caller: Caller) -> None:
 
 
 def time_budget() -> float:
-    """Seconds a request's commit may keep retrying: ``PANDASDB_TIME_BUDGET_S`` (default 25),
-    so the answer leaves before the function's timeout (28 s) and API Gateway's 29 s.
+    """Seconds a commit may keep retrying at most: ``PANDASDB_TIME_BUDGET_S`` (default 25);
+    the handler also ends them at the request's deadline (:mod:`lambdas.handler`).
 
     Example
     -------

@@ -1,4 +1,5 @@
-"""What a request runs against: the caller's store and a way to presign its blobs.
+"""What a request runs against: the caller's store and a way to presign its blobs; and the
+request's deadline, which ends its commit retries in time for the answer to reach the client.
 
 Example
 -------
@@ -10,8 +11,11 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from pandasdb_core import Store
 
@@ -19,6 +23,14 @@ from .identity import Caller
 
 #: presign(method, key) -> a URL that allows exactly that method on that key, for a while
 Presigner = Callable[[str, str], str]
+
+#: API Gateway ends a REST integration after 29 s (API Gateway quotas, "Integration timeout"),
+#: counted from when it received the request: a cold start's init and the body's parsing
+#: included
+GATEWAY_TIMEOUT_S = 29.0
+#: what a request keeps, after its last commit attempt began, to finish that attempt and
+#: answer: serialising, the proxy response, the gateway's own hop
+ANSWER_MARGIN_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -31,3 +43,102 @@ class StoreContext:
 
 #: turns a verified caller into their StoreContext
 StoreResolver = Callable[[Caller], StoreContext]
+
+
+def request_deadline(
+    event: dict[str, Any], context: Any, *, margin_s: float = ANSWER_MARGIN_S
+) -> float | None:
+    """The :func:`time.monotonic` time by which a request must stop retrying its commit,
+    taken once at handler entry; None when nothing bounds the request (a direct call).
+
+    Two clocks bound it, and the earlier wins:
+
+    - Lambda's: ``context.get_remaining_time_in_millis()``, the function's own timeout
+      (Lambda developer guide, "Using the Lambda context object to retrieve Python function
+      information"); it starts after the init phase, so it knows nothing of a cold start;
+    - API Gateway's: 29 s from ``requestContext.requestTimeEpoch``, the epoch milliseconds at
+      which the gateway received the request (API Gateway developer guide, "Input format of a
+      Lambda function for proxy integration"), cold start and all.
+
+    Example
+    -------
+    >>> class Context:
+    ...     def get_remaining_time_in_millis(self):
+    ...         return 10_000
+    >>> left = request_deadline({}, Context()) - time.monotonic()
+    >>> 6.9 < left <= 7.0
+    True
+    >>> request_deadline({}, None) is None
+    True
+    """
+    now = time.monotonic()
+    left: list[float] = []
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        left.append(remaining() / 1000)
+    received = (event.get("requestContext") or {}).get("requestTimeEpoch")
+    if isinstance(received, int | float) and received > 0:
+        left.append(received / 1000 + GATEWAY_TIMEOUT_S - time.time())
+    if not left:
+        return None
+    return now + min(left) - margin_s
+
+
+class CommitBudget(float):
+    """A store's commit timeout (the float, in seconds, as error messages print it) that also
+    ends at ``ends_at``, a :func:`time.monotonic` time: commit retries
+    (:func:`pandasdb_core.writing.attempts`) stop at whichever comes first, however late in
+    the request the commit loop begins.
+
+    Example
+    -------
+    >>> budget = CommitBudget(25.0, time.monotonic() + 2)
+    >>> float(budget), budget.ends_at > time.monotonic()
+    (25.0, True)
+    """
+
+    ends_at: float
+
+    def __new__(cls, seconds: float, ends_at: float) -> CommitBudget:
+        budget = super().__new__(cls, seconds)
+        budget.ends_at = ends_at
+        return budget
+
+
+class DeadlineResolver:
+    """A resolver whose stores' commit retries end at the deadline of the request under way
+    (:meth:`request`); a handler serves one request at a time, as a Lambda execution
+    environment does. The wrapped resolver's other attributes (``auth_config``) show through.
+    """
+
+    def __init__(self, resolve: StoreResolver) -> None:
+        self.resolve = resolve
+        self._deadline: float | None = None
+        self._restore: list[tuple[Store, float]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "resolve":  # not set yet: no recursion
+            raise AttributeError(name)
+        return getattr(self.resolve, name)
+
+    def __call__(self, caller: Caller) -> StoreContext:
+        ctx = self.resolve(caller)
+        if self._deadline is not None:
+            store = ctx.store
+            configured = store.commit_timeout
+            self._restore.append((store, configured))
+            store.commit_timeout = CommitBudget(float(configured), self._deadline)
+        return ctx
+
+    @contextmanager
+    def request(self, deadline: float | None) -> Iterator[None]:
+        """Within the block, stores resolved end their commit retries at ``deadline``; after
+        it, they keep their configured timeout again."""
+        self._deadline = deadline
+        try:
+            yield
+        finally:
+            self._deadline = None
+            while self._restore:
+                store, configured = self._restore.pop()
+                store.commit_timeout = configured

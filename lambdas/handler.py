@@ -1,6 +1,12 @@
 """The Lambda handler: one request -> path normalised -> routes -> response, logged and
 measured. AWS and ``pandasdb serve`` run this same function, bound to different stores.
 
+The request's deadline is taken once, at entry (:func:`lambdas.context.request_deadline`:
+Lambda's remaining time, API Gateway's 29 s from when it received the request, less a
+margin), and the commit retries of every store the request resolves stop at it: the time a
+cold start or the body's parsing took is no longer counted twice, and no commit lands after
+API Gateway answered 504.
+
 Example
 -------
 >>> import pandasdb_core as pdb
@@ -23,7 +29,7 @@ from urllib.parse import unquote
 from pandasdb_core.http_routes import find
 
 from .api import build_app
-from .context import StoreResolver
+from .context import DeadlineResolver, StoreResolver, request_deadline
 from .observability import logger, metrics
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -51,17 +57,20 @@ def make_handler(resolve: StoreResolver) -> Handler:
     one request at a time (Powertools keeps the current event on its app, and its metrics and
     logger are global to the process), as a Lambda execution environment does; ``pandasdb
     serve`` runs one per worker process."""
-    app = build_app(resolve)
+    bounded = DeadlineResolver(resolve)
+    app = build_app(bounded)
 
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        deadline = request_deadline(event, context)
         request_context = event.get("requestContext") or {}
         logger.set_correlation_id(request_context.get("requestId"))
         method = event.get("httpMethod", "")
         path, label = route_path(event.get("path", ""), method)
         event = {**event, "path": path}
         metrics.add_dimension(name="route", value=label)
-        response = app.resolve(event, context)
+        with bounded.request(deadline):
+            response = app.resolve(event, context)
         logger.info("request", extra={"route": label, "status": response["statusCode"]})
         return response
 

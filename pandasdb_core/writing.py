@@ -385,8 +385,14 @@ def commit_on_head(store: Store, name: str, build: Callable[[FrameHead], Draft |
 
 
 def attempts(timeout: float) -> Iterator[int]:
-    """Attempt numbers until ``timeout`` seconds have passed (at least one attempt)."""
+    """Attempt numbers until ``timeout`` seconds have passed (at least one attempt). A
+    timeout with an ``ends_at`` (a :func:`time.monotonic` time: the deadline of the request
+    under way, ``lambdas.context.CommitBudget``) ends them then at the latest, however late
+    the loop began."""
     deadline = time.monotonic() + timeout
+    ends_at = getattr(timeout, "ends_at", None)
+    if ends_at is not None:
+        deadline = min(deadline, ends_at)
     attempt = 0
     while attempt == 0 or time.monotonic() < deadline:
         yield attempt

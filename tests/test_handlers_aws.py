@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -14,7 +15,7 @@ import requests
 
 import pandasdb_core as pdb
 from lambdas import aws as aws_entry
-from lambdas.context import StoreContext
+from lambdas.context import ANSWER_MARGIN_S, GATEWAY_TIMEOUT_S, StoreContext, request_deadline
 from lambdas.handler import make_handler
 from pandasdb_core.adapters.aws_access import user_bucket_name
 from pandasdb_core.adapters.memory import MemoryBlobStore, MemoryMetadataStore
@@ -209,6 +210,23 @@ def test_missing_or_bad_claims_get_401(deployed, claims):
     assert status == 401 and json.loads(body)["code"] == "unauthorized"
 
 
+@pytest.mark.parametrize("username", ["José", "o'brien/ü", "名前", "a+b=c!"])
+def test_any_user_name_cognito_allows_is_served_from_the_sub(deployed, username):
+    """Cognito API reference, AdminCreateUser and SignUp, Username: 1-128 characters of
+    [\\p{L}\\p{M}\\p{S}\\p{N}\\p{P}] (letters, marks, symbols, numbers, punctuation of any
+    script). Storage follows the sub alone, so a user whose name is outside ASCII
+    [A-Za-z0-9._@+-] is served, from their own bucket, instead of getting 401 forever."""
+    claims = {**deployed["alice"], "cognito:username": username}
+    upload = json.dumps({"dataframe": [{"a": 1}], "dataframe_name": "mine"})
+    status, _, body = call(event("POST", "/dataframes/upload", claims, body=upload))
+    assert status == 200, body
+    stored = boto3.client("s3").list_objects_v2(Bucket=bucket_of(deployed["alice"]))
+    assert any(o["Key"].startswith("mine/") for o in stored["Contents"])
+    for bad in ("with space", "x" * 129, "tab\t", "nul\x00"):
+        status, _, _ = call(event("GET", "/dataframes", {**claims, "cognito:username": bad}))
+        assert status == 401, bad
+
+
 def test_a_token_issued_to_another_app_client_gets_401(deployed):
     """API Gateway's Cognito authorizer does not check the audience; the function does."""
     assert deployed["alice"]["aud"] != deployed["other-app"]["aud"]
@@ -262,6 +280,38 @@ def test_presigned_urls_are_sigv4(deployed):
     assert query["X-Amz-Credential"][0].endswith("/us-east-1/s3/aws4_request")
     assert "X-Amz-Signature" in query and "X-Amz-Expires" in query
     assert "Signature" not in query and "AWSAccessKeyId" not in query
+    # the bucket's regional endpoint, never the global s3.amazonaws.com
+    host = urlsplit(json.loads(body)["url"]).hostname
+    assert host == f"{bucket_of(deployed['alice'])}.s3.us-east-1.amazonaws.com"
+
+
+@pytest.mark.parametrize("region", ["eu-west-1", "us-east-1", "af-south-1"])
+def test_presigned_urls_name_the_buckets_regional_endpoint(region):
+    """S3 user guide, "Temporary redirects" (Making requests, request routing): a request to
+    the global endpoint {bucket}.s3.amazonaws.com for a bucket younger than a day, outside
+    us-east-1, gets 307 Temporary Redirect to the regional endpoint; a browser cannot follow
+    a redirect on a CORS preflight, and the SigV4 signature covers the host it was made for.
+    Buckets of opt-in regions (af-south-1) are not served on the global endpoint at all.
+    boto3 presigns for the global endpoint unless told to address the bucket virtually
+    (boto/boto3 issues #2989 and #2728), so the function's presigning client does."""
+    session = boto3.session.Session(
+        aws_access_key_id="a", aws_secret_access_key="b", region_name=region
+    )
+    s3 = aws_entry.presigning_client(session)
+    for method in ("get_object", "put_object"):
+        url = s3.generate_presigned_url(
+            method, Params={"Bucket": "pdb-prod-1-0123", "Key": ".staging/a b"}, ExpiresIn=60
+        )
+        parts = urlsplit(url)
+        assert (parts.scheme, parts.hostname) == (
+            "https",
+            f"pdb-prod-1-0123.s3.{region}.amazonaws.com",
+        )
+        assert parts.path == "/.staging/a%20b"
+        query = parse_qs(parts.query)
+        assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+        assert query["X-Amz-Credential"][0].endswith(f"/{region}/s3/aws4_request")
+        assert query["X-Amz-SignedHeaders"] == ["host"]
 
 
 def test_large_results_answer_303_with_a_presigned_s3_url(deployed):
@@ -340,6 +390,10 @@ def test_each_caller_assumes_the_data_role_with_their_own_session_policy(deploye
         )
         assert status == 200, body
     assert [p["RoleArn"] for p in seen] == [role["Role"]["Arn"]] * 2
+    # named by the sub: AssumeRole takes only [\w+=,.@-] in a session name
+    assert [p["RoleSessionName"] for p in seen] == [
+        f"pandasdb-{deployed[user]['sub']}" for user in ("alice", "bob")
+    ]
     for params, user in zip(seen, ("alice", "bob"), strict=True):
         policy = json.loads(params["Policy"])
         buckets = {r for s in policy["Statement"] for r in s["Resource"] if ":s3:" in r}
@@ -353,3 +407,91 @@ def test_each_caller_assumes_the_data_role_with_their_own_session_policy(deploye
             if "Condition" in s
         ]
         assert keys == [[deployed[user]["sub"] + "#*"]]
+
+
+class AlwaysMovedStore(MemoryMetadataStore):
+    """Every commit loses its race: the request retries until its time is up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.commits = 0
+
+    def commit(self, *args, **kwargs):
+        self.commits += 1
+        raise CommitConflict("frame 'f' moved past version 0")
+
+
+class LambdaContext:
+    """Lambda's context object as the Python runtime gives it: the time left until the
+    function's timeout, counted from the start of the invocation."""
+
+    def __init__(self, seconds: float) -> None:
+        self.ends = time.monotonic() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.ends - time.monotonic()) * 1000))
+
+
+def _conflicting_upload(store, context, *, received_ms=None, before_commit_s=0.0):
+    """Run an upload that can never commit; return (status, seconds from handler entry)."""
+
+    def resolve(caller):
+        time.sleep(before_commit_s)  # e.g. the time a large body takes to arrive and parse
+        return StoreContext(store, lambda m, k: k)
+
+    handle = make_handler(resolve)
+    ev = event(
+        "POST",
+        "/dataframes/upload",
+        {"sub": "u1"},
+        body=json.dumps({"dataframe": "a\n1\n", "dataframe_name": "f"}),
+    )
+    if received_ms is not None:
+        ev["requestContext"]["requestTimeEpoch"] = received_ms
+    started = time.monotonic()
+    response = handle(ev, context)
+    return response["statusCode"], time.monotonic() - started
+
+
+def test_commit_retries_end_at_the_deadline_taken_at_handler_entry():
+    """API Gateway quotas, "Integration timeout" (29 s); Lambda developer guide, "Using the
+    Lambda context object to retrieve Python function information"
+    (get_remaining_time_in_millis). The commit's retries stop at one deadline taken when the
+    request reached the handler, Lambda's remaining time less the answer's margin, however
+    long the request spent before its commit loop began: the configured 25 s budget counted
+    from the loop's start would run past the function's timeout, and past the gateway's 504."""
+    store = pdb.Store(MemoryBlobStore(), AlwaysMovedStore(), commit_timeout=25.0)
+    context = LambdaContext(ANSWER_MARGIN_S + 1.0)  # the deadline: 1 s after entry
+    status, took = _conflicting_upload(store, context, before_commit_s=0.6)
+    assert status == 409
+    assert 1.0 <= took < 1.6, f"retried for {took:.2f} s after entry"
+    assert store.meta.commits >= 2, "it did retry until the deadline"
+    assert store.commit_timeout == 25.0 and type(store.commit_timeout) is float, (
+        "the store keeps its own budget for the next request"
+    )
+
+
+def test_a_cold_start_counts_against_the_gateways_29_s():
+    """API Gateway quotas, "Integration timeout": 29 s from when API Gateway received the
+    request (requestContext.requestTimeEpoch, "Input format of a Lambda function for proxy
+    integration"), a cold start's init included; Lambda's own timeout, and so
+    get_remaining_time_in_millis, starts only after the init phase (Lambda developer guide,
+    "Understanding the Lambda execution environment lifecycle"). A request that arrives 27 s
+    after the gateway received it makes one attempt and answers, instead of retrying for its
+    function's 28 s."""
+    store = pdb.Store(MemoryBlobStore(), AlwaysMovedStore(), commit_timeout=25.0)
+    received = int((time.time() - (GATEWAY_TIMEOUT_S - 2)) * 1000)
+    status, took = _conflicting_upload(store, LambdaContext(28.0), received_ms=received)
+    assert status == 409 and took < 1.0 and store.meta.commits == 1
+
+
+def test_the_request_deadline_is_the_earlier_of_lambdas_and_the_gateways():
+    """The two clocks of a request (see the tests above): Lambda's remaining time and API
+    Gateway's 29 s from requestTimeEpoch, less the answer's margin; neither: no deadline."""
+    now = time.monotonic()
+    lambda_only = request_deadline({}, LambdaContext(10.0)) - now
+    assert 10.0 - ANSWER_MARGIN_S - 0.1 < lambda_only <= 10.0 - ANSWER_MARGIN_S
+    received = {"requestContext": {"requestTimeEpoch": int((time.time() - 5) * 1000)}}
+    gateway_first = request_deadline(received, LambdaContext(28.0)) - now
+    assert abs(gateway_first - (GATEWAY_TIMEOUT_S - 5 - ANSWER_MARGIN_S)) < 0.1
+    assert request_deadline({"requestContext": {}}, None) is None
