@@ -16,14 +16,16 @@ import json
 import pulumi
 import pulumi_aws as aws
 
-from .iam import API_GATEWAY_LOGGING_POLICY, assume_role_policy
+from .iam import api_gateway_logging_policy, assume_role_policy
 
 
 class ApiGatewayAccount(pulumi.ComponentResource):
     """The CloudWatch role and the account setting naming it, all retained on delete;
     ``setting`` is what stages depend on."""
 
-    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, partition: str = "aws", opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("pandasdb:index:ApiGatewayAccount", name, None, opts)
         keep = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
         role = aws.iam.Role(
@@ -36,7 +38,7 @@ class ApiGatewayAccount(pulumi.ComponentResource):
         attachment = aws.iam.RolePolicyAttachment(
             f"{name}-cloudwatch-policy",
             role=role.name,
-            policy_arn=API_GATEWAY_LOGGING_POLICY,
+            policy_arn=api_gateway_logging_policy(partition),
             opts=keep,
         )
         self.setting = aws.apigateway.Account(

@@ -25,7 +25,7 @@ from pandasdb_core.wire import MEDIA_TYPES, error_body
 
 from .config import INTEGRATION_TIMEOUT_S, StackSettings
 from .functions import FunctionCode, FunctionSpec, PythonFunction, lambda_role
-from .iam import assume_role_policy, function_policy
+from .iam import assume_role_policy, function_policy, in_partition
 from .routes import GatewayMethod, gateway_methods, gateway_resources
 
 HANDLER = "lambdas.aws.handler"
@@ -107,6 +107,8 @@ class ApiArgs:
     user_pool: aws.cognito.UserPool
     user_pool_client: aws.cognito.UserPoolClient
     account_logging: pulumi.Resource | None = None
+    #: the AWS partition the stage's ARNs are in
+    partition: str = "aws"
 
 
 def _slug(resource: str) -> str:
@@ -265,7 +267,11 @@ class Api(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-data-access",
             role=self.data_role.id,
-            policy=args.table.arn.apply(lambda arn: json.dumps(data_role_policy([pattern], arn))),
+            policy=args.table.arn.apply(
+                lambda arn: json.dumps(
+                    in_partition(data_role_policy([pattern], arn), args.partition)
+                )
+            ),
             opts=child,
         )
 

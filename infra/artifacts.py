@@ -27,6 +27,7 @@ class Artifacts(pulumi.ComponentResource):
         bucket_name: str,
         package: pulumi.Archive,
         digest: str,
+        partition: str = "aws",
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("pandasdb:index:Artifacts", name, None, opts)
@@ -35,6 +36,7 @@ class Artifacts(pulumi.ComponentResource):
             bucket_name,
             artifact_bucket(),
             force_destroy=True,
+            partition=partition,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.package = aws.s3.BucketObjectv2(

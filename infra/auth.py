@@ -8,6 +8,12 @@ password; a user without one is created with the message suppressed, since Cogni
 other way to tell them a password (Cognito API reference, AdminCreateUser,
 ``DesiredDeliveryMediums`` and ``MessageAction``): an operator sets their temporary password
 (``python -m infra.admin set-password``).
+
+E-mail goes through Cognito's default e-mail unless ``pandasdb:sesSourceArn`` names a
+verified SES identity (``EmailSendingAccount: DEVELOPER``). The default sends at most 50
+e-mails a day for the pool (Cognito developer guide, "Quotas in Amazon Cognito"): welcome
+messages and self sign-up codes alike, so a stage that mails more users than that is refused
+at config time (:class:`infra.config.StackSettings`).
 """
 
 from __future__ import annotations
@@ -28,6 +34,29 @@ class AuthArgs:
     users: tuple[UserSpec, ...]
     post_confirmation: aws.lambda_.Function
     allow_self_signup: bool = False
+    #: a verified SES identity to send e-mail through, and its From address
+    ses_source_arn: str | None = None
+    email_from: str | None = None
+
+
+def email_configuration(ses_source_arn: str | None, email_from: str | None) -> dict | None:
+    """The pool's e-mail settings: through the SES identity (``DEVELOPER``), or None for
+    Cognito's default e-mail (``COGNITO_DEFAULT``, at most 50 a day).
+
+    Example
+    -------
+    >>> ses = "arn:aws:ses:us-east-1:123456789012:identity/example.com"
+    >>> email_configuration(ses, "no-reply@example.com")["email_sending_account"]
+    'DEVELOPER'
+    >>> email_configuration(None, None) is None
+    True
+    """
+    if ses_source_arn is None:
+        return None
+    found = {"email_sending_account": "DEVELOPER", "source_arn": ses_source_arn}
+    if email_from:
+        found["from_email_address"] = email_from
+    return found
 
 
 def user_delivery(user: UserSpec) -> dict[str, object]:
@@ -72,6 +101,7 @@ class Auth(pulumi.ComponentResource):
                 "recovery_mechanisms": [{"name": "verified_email", "priority": 1}]
             },
             lambda_config={"post_confirmation": args.post_confirmation.arn},
+            email_configuration=email_configuration(args.ses_source_arn, args.email_from),
             deletion_protection="ACTIVE",
             opts=keep,
         )

@@ -13,7 +13,6 @@ ValueError: pandasdb:logRetentionDays: 10 is not a retention CloudWatch Logs acc
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 
@@ -33,6 +32,24 @@ LOG_RETENTION_DAYS = (
 INTEGRATION_TIMEOUT_S = 29
 #: what the function keeps, inside its own timeout, to serialise and return its answer
 RESPONSE_MARGIN_S = 3
+#: e-mails a user pool sends per day with Cognito's default e-mail (``COGNITO_DEFAULT``):
+#: invitations (AdminCreateUser) and sign-up codes alike; past it Cognito refuses to send
+#: (Cognito developer guide, "Quotas in Amazon Cognito" and "Email settings for Amazon
+#: Cognito user pools")
+COGNITO_DEFAULT_DAILY_EMAILS = 50
+#: a verified SES identity, as ``pandasdb:sesSourceArn`` names it
+_SES_IDENTITY = re.compile(r"arn:aws[a-z-]*:ses:[a-z0-9-]+:\d{12}:identity/(?P<identity>.+)")
+#: Lambda function names: 1-64 of [a-zA-Z0-9-_] (Lambda API reference, CreateFunction,
+#: ``FunctionName``: "If you specify only the function name, it is limited to 64
+#: characters"); API Gateway stage names: [a-zA-Z0-9-_], at most 128 (API Gateway API
+#: reference, ``Stage.stageName``)
+_STAGE = re.compile(r"[A-Za-z0-9_-]+")
+FUNCTION_NAME_MAX = 64
+#: the longest name before the stage's in the functions' names (``{component}-{stage}``)
+FUNCTION_NAME_PREFIXES = ("pandasdb-api-", "pandasdb-provisioning-")
+#: tags per AWS resource, and their key and value lengths (Tagging AWS resources, "Tag
+#: naming limits and requirements")
+TAGS_MAX, TAG_KEY_MAX, TAG_VALUE_MAX = 50, 128, 256
 
 
 @dataclass(frozen=True)
@@ -65,7 +82,13 @@ class StackSettings:
     manage_account_logging: bool = False
     #: a Glue database to register frames in as Athena tables (:mod:`infra.catalog`)
     glue_database: bool = False
+    #: tags every taggable resource of the stage carries (:func:`infra.program.build`)
     tags: dict[str, str] = field(default_factory=dict)
+    #: a verified Amazon SES identity Cognito sends its e-mail through (``DEVELOPER``), and
+    #: the From address; without one, Cognito's default e-mail sends at most
+    #: :data:`COGNITO_DEFAULT_DAILY_EMAILS` a day
+    ses_source_arn: str | None = None
+    email_from: str | None = None
 
     def __post_init__(self) -> None:
         if self.log_retention_days not in LOG_RETENTION_DAYS:
@@ -92,6 +115,36 @@ class StackSettings:
                 raise ValueError(f"pandasdb:{key}: {days} must be at least 1 (S3 lifecycle)")
         if self.bucket_prefix is not None:
             check_bucket_prefix(self.bucket_prefix, "pandasdb:bucketPrefix")
+        self._check_email()
+        check_tags(self.tags)
+
+    def _check_email(self) -> None:
+        if self.ses_source_arn is not None:
+            found = _SES_IDENTITY.fullmatch(self.ses_source_arn)
+            if not found:
+                raise ValueError(
+                    f"pandasdb:sesSourceArn: {self.ses_source_arn!r} is not the ARN of an SES "
+                    "identity (arn:aws:ses:REGION:ACCOUNT:identity/example.com)"
+                )
+            if "@" not in found["identity"] and not self.email_from:
+                raise ValueError(
+                    "pandasdb:emailFrom: a domain identity in pandasdb:sesSourceArn needs a "
+                    "From address of that domain (e.g. no-reply@example.com)"
+                )
+        elif self.email_from:
+            raise ValueError(
+                "pandasdb:emailFrom needs pandasdb:sesSourceArn: Cognito's default e-mail sends "
+                "from no-reply@verificationemail.com only"
+            )
+        mailed = sum(1 for u in self.users if u.email)
+        if self.ses_source_arn is None and mailed > COGNITO_DEFAULT_DAILY_EMAILS:
+            raise ValueError(
+                f"pandasdb:sesSourceArn: {mailed} configured users have an e-mail address, and "
+                f"Cognito's default e-mail sends at most {COGNITO_DEFAULT_DAILY_EMAILS} a day: "
+                "invitations past that are refused and `pulumi up` fails. Set "
+                "pandasdb:sesSourceArn to a verified SES identity (and pandasdb:emailFrom), or "
+                f"add at most {COGNITO_DEFAULT_DAILY_EMAILS} users with e-mail a day"
+            )
 
     @property
     def time_budget_s(self) -> int:
@@ -103,6 +156,59 @@ class StackSettings:
         25
         """
         return self.lambda_timeout_s - RESPONSE_MARGIN_S
+
+
+def check_tags(tags: object) -> dict[str, str]:
+    """``pandasdb:tags``: at most 50 tags of string keys (1-128 characters, not beginning with
+    ``aws:``) and string values (at most 256).
+
+    Example
+    -------
+    >>> check_tags({"team": "data"})
+    {'team': 'data'}
+    >>> check_tags({"aws:x": "1"})
+    Traceback (most recent call last):
+    ...
+    ValueError: pandasdb:tags: 'aws:x' ...
+    """
+    if not isinstance(tags, dict) or len(tags) > TAGS_MAX:
+        raise ValueError(f"pandasdb:tags must be an object of at most {TAGS_MAX} tags")
+    for key, value in tags.items():
+        if not (
+            isinstance(key, str)
+            and 1 <= len(key) <= TAG_KEY_MAX
+            and not key.lower().startswith("aws:")
+            and isinstance(value, str)
+            and len(value) <= TAG_VALUE_MAX
+        ):
+            raise ValueError(
+                f"pandasdb:tags: {key!r} must be a key of 1-{TAG_KEY_MAX} characters not "
+                f"beginning with 'aws:', with a string value of at most {TAG_VALUE_MAX}"
+            )
+    return tags
+
+
+def check_stage_name(stage: str) -> str:
+    """The stack's name, which names the stage and its functions: only [A-Za-z0-9_-], short
+    enough for the longest function name to fit Lambda's 64 characters.
+
+    Example
+    -------
+    >>> check_stage_name("prod-eu_1")
+    'prod-eu_1'
+    >>> check_stage_name("prod.eu")
+    Traceback (most recent call last):
+    ...
+    ValueError: stack name 'prod.eu': ...
+    """
+    longest = FUNCTION_NAME_MAX - max(len(p) for p in FUNCTION_NAME_PREFIXES)
+    if not _STAGE.fullmatch(stage) or len(stage) > longest:
+        raise ValueError(
+            f"stack name {stage!r}: it names the API Gateway stage and the Lambda functions "
+            f"(pandasdb-provisioning-{stage}), so it must be 1-{longest} of A-Z, a-z, 0-9, "
+            "'-' and '_' (no '.'); create the stack under another name (pulumi stack init)"
+        )
+    return stage
 
 
 def bucket_prefix(settings: StackSettings, stage: str, account_id: str) -> str:
@@ -168,5 +274,7 @@ def load_settings() -> StackSettings:
         bucket_prefix=cfg.get("bucketPrefix"),
         manage_account_logging=cfg.get_bool("manageAccountLogging") or False,
         glue_database=cfg.get_bool("glueDatabase") or False,
-        tags=json.loads(cfg.get("tags") or "{}"),
+        tags=cfg.get_object("tags") or {},
+        ses_source_arn=cfg.get("sesSourceArn"),
+        email_from=cfg.get("emailFrom"),
     )

@@ -23,6 +23,41 @@ from __future__ import annotations
 
 from typing import Any
 
+#: the standard partition, which the shared documents (``pandasdb_core.adapters``) name
+STANDARD_PARTITION = "aws"
+
+
+def partition_of(arn: str) -> str:
+    """The partition of an ARN (``aws``, ``aws-cn``, ``aws-us-gov``).
+
+    Example
+    -------
+    >>> partition_of("arn:aws-cn:iam::123456789012:user/x")
+    'aws-cn'
+    """
+    return arn.split(":", 2)[1]
+
+
+def in_partition(value: Any, partition: str) -> Any:
+    """``value`` (a policy document, an ARN) with every ARN of the standard partition moved
+    to ``partition``: ARNs name their partition, and a policy naming ``arn:aws:`` resources
+    in the China or GovCloud partitions grants nothing there (IAM user guide, "IAM
+    identifiers", ARN format).
+
+    Example
+    -------
+    >>> in_partition({"Resource": ["arn:aws:s3:::b", "*"]}, "aws-cn")
+    {'Resource': ['arn:aws-cn:s3:::b', '*']}
+    """
+    if isinstance(value, str):
+        standard = f"arn:{STANDARD_PARTITION}:"
+        return f"arn:{partition}:{value[len(standard) :]}" if value.startswith(standard) else value
+    if isinstance(value, dict):
+        return {k: in_partition(v, partition) for k, v in value.items()}
+    if isinstance(value, list):
+        return [in_partition(v, partition) for v in value]
+    return value
+
 
 def _policy(statements: list[dict[str, Any]]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": statements}
@@ -96,9 +131,14 @@ def provisioning_policy(log_group_arn: str, bucket_arn_pattern: str, actions: li
     )
 
 
-#: API Gateway's account-wide CloudWatch role carries AWS's managed policy: the role serves
-#: every REST API of the account and region, not this stage alone (API Gateway developer
-#: guide, "Set up CloudWatch logging for REST APIs")
-API_GATEWAY_LOGGING_POLICY = (
-    "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
-)
+def api_gateway_logging_policy(partition: str = STANDARD_PARTITION) -> str:
+    """The AWS managed policy API Gateway's account-wide CloudWatch role carries: the role
+    serves every REST API of the account and region, not this stage alone (API Gateway
+    developer guide, "Set up CloudWatch logging for REST APIs").
+
+    Example
+    -------
+    >>> api_gateway_logging_policy("aws-us-gov")
+    'arn:aws-us-gov:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs'
+    """
+    return f"arn:{partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"

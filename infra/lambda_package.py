@@ -11,14 +11,28 @@ runs on Amazon Linux 2023 (glibc 2.34, so manylinux_2_28 wheels load).
 Run by hand: ``python -m infra.lambda_package [DEST]`` prints the size. The Pulumi program calls
 :func:`build_package` and uploads the folder, zipped, to the stage's artifact bucket: the
 package zips to more than the 50 MB a direct upload allows (Lambda quotas).
+
+Reproducible: pip installs exactly the versions pinned in ``infra/lambda-constraints.txt``
+(what pip resolved for :data:`REQUIREMENTS` on the Lambda platform), so the same sources
+build the same package, with the same digest, and ``pulumi up`` updates the functions only
+when something changed. ``python -m infra.lambda_package --lock`` resolves
+:data:`REQUIREMENTS` afresh and rewrites the file (commit it: that is how a dependency is
+upgraded).
+
+No bytecode: ``.pyc`` files are specific to the Python version that compiles them (their
+magic number), and this builder runs Python 3.11, not the runtime's 3.13. Lambda's package
+folder is read-only, so the functions compile what they import at each cold start.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,10 +75,15 @@ REQUIREMENTS = (
     "aws-lambda-powertools>=3.0",
     "pydantic>=2.6",
     "requests>=2.31",
-    "boto3>=1.35",
+    # IfNoneMatch on PutObject (the store's conditional writes) came with the S3 API update
+    # of 2024-08-20: boto3 and botocore 1.35.2 (boto3 changelog)
+    "boto3>=1.35.2",
+    "botocore>=1.35.2",
     "tqdm>=4.66",
     "isal>=1.6",
 )
+#: the exact versions the package is built with (``--lock`` writes it)
+CONSTRAINTS = ROOT / "infra" / "lambda-constraints.txt"
 SOURCES = ("pandasdb_core", "lambdas")
 LIMIT_BYTES = 250 * 1024 * 1024
 #: botocore ships every service's model; the functions call only these
@@ -123,22 +142,9 @@ def _prune(dest: Path) -> None:
     shutil.rmtree(dest / "bin", ignore_errors=True)
 
 
-def build_package(
-    dest: Path | str, *, platform: Platform = LAMBDA, quiet: bool = True
-) -> PackageReport:
-    """Install the dependencies for ``platform`` into ``dest``, add the project's packages,
-    and check the size.
-
-    Raises
-    ------
-    PackageTooLarge
-        When the unzipped size is over 250 MB (the message gives the size and the biggest
-        folders).
-    """
-    dest = Path(dest)
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
+def _pip_install(dest: Path, platform: Platform, quiet: bool) -> list[str]:
+    """pip's command that installs wheels for ``platform`` into ``dest`` (without the
+    requirements)."""
     command = [
         sys.executable,
         "-m",
@@ -158,6 +164,82 @@ def build_package(
         command += ["--platform", tag]
     if quiet:
         command.append("--quiet")
+    return command
+
+
+def canonical_name(name: str) -> str:
+    """A distribution's name as pip compares them (PEP 503).
+
+    Example
+    -------
+    >>> canonical_name("Typing_Extensions"), canonical_name("aws.lambda-powertools")
+    ('typing-extensions', 'aws-lambda-powertools')
+    """
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def read_constraints(path: Path = CONSTRAINTS) -> dict[str, str]:
+    """The pins of a constraints file: canonical name -> version.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = (Path(d) / "c.txt").write_text("# pins\\nPolars==2.1.0\\n")
+    ...     read_constraints(Path(d) / "c.txt")
+    {'polars': '2.1.0'}
+    """
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            pins[canonical_name(name)] = version.strip()
+    return pins
+
+
+def lock(path: Path = CONSTRAINTS, *, platform: Platform = LAMBDA) -> dict[str, str]:
+    """Resolve :data:`REQUIREMENTS` for ``platform`` with pip (nothing is installed) and
+    write every resolved distribution, pinned, to ``path``; returns the pins."""
+    with tempfile.TemporaryDirectory() as scratch:
+        report = Path(scratch) / "report.json"
+        command = _pip_install(Path(scratch) / "target", platform, quiet=True)
+        command[4:4] = ["--dry-run", "--ignore-installed", "--report", str(report)]
+        subprocess.run([*command, *REQUIREMENTS], check=True)
+        resolved = json.loads(report.read_text())["install"]
+    pins = {
+        canonical_name(item["metadata"]["name"]): item["metadata"]["version"] for item in resolved
+    }
+    lines = [
+        f"# What pip resolved for infra/lambda_package.py's REQUIREMENTS on {platform.runtime} "
+        f"({platform.architecture}).",
+        "# The Lambda package is built with exactly these versions; regenerate with",
+        "# `python -m infra.lambda_package --lock` and commit the result.",
+        *(f"{name}=={version}" for name, version in sorted(pins.items())),
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return pins
+
+
+def build_package(
+    dest: Path | str, *, platform: Platform = LAMBDA, quiet: bool = True
+) -> PackageReport:
+    """Install the dependencies for ``platform`` into ``dest``, add the project's packages,
+    and check the size.
+
+    Raises
+    ------
+    PackageTooLarge
+        When the unzipped size is over 250 MB (the message gives the size and the biggest
+        folders).
+    """
+    dest = Path(dest)
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    command = _pip_install(dest, platform, quiet)
+    if CONSTRAINTS.is_file():
+        command += ["--constraint", str(CONSTRAINTS)]
     subprocess.run([*command, *REQUIREMENTS], check=True)
     for package in SOURCES:
         shutil.copytree(
@@ -178,6 +260,10 @@ def build_package(
 
 
 if __name__ == "__main__":  # pragma: no cover - a manual entry point
+    if sys.argv[1:] == ["--lock"]:
+        locked = lock()
+        print(f"{CONSTRAINTS}: {len(locked)} distributions pinned")
+        raise SystemExit(0)
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "build" / "lambda"
     report = build_package(target, quiet=False)
     print(f"Lambda package: {report.path} ({report.size_mb:.1f} MB unzipped, limit 250 MB)")

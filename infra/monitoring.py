@@ -38,9 +38,10 @@ class MonitoringArgs:
     alarm_email: str | None
     region: pulumi.Input[str]
     account_id: str
+    partition: str = "aws"
 
 
-def alarm_key_policy(account_id: str) -> dict[str, Any]:
+def alarm_key_policy(account_id: str, partition: str = "aws") -> dict[str, Any]:
     """The alarm topic key's policy: the account administers it (the default key policy;
     without it the key could not be managed again), CloudWatch may use it to publish.
 
@@ -55,7 +56,7 @@ def alarm_key_policy(account_id: str) -> dict[str, Any]:
             {
                 "Sid": "AccountAdministers",
                 "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
                 "Action": "kms:*",
                 "Resource": "*",
             },
@@ -183,7 +184,7 @@ class Monitoring(pulumi.ComponentResource):
             description=f"pandasdb {args.stage_name}: alarm topic",
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            policy=json.dumps(alarm_key_policy(args.account_id)),
+            policy=json.dumps(alarm_key_policy(args.account_id, args.partition)),
             opts=child,
         )
         self.topic = aws.sns.Topic(f"{name}-alarms", kms_master_key_id=self.key.arn, opts=child)

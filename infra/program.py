@@ -13,10 +13,17 @@ What a stage holds, by how often it exists:
 - once per user: a Cognito user (configured users) and a bucket named
   ``{prefix}-{sub's hex}``, made by the stack for configured users and by the sign-up trigger
   for users who sign themselves up. Nothing per user anywhere else.
+
+Every taggable resource carries ``pandasdb:tags`` (a stack transformation adds them, as a
+provider's ``default_tags`` would, without moving the stack's resources to an explicit
+provider, which ignores the stack's ``aws:`` settings). ARNs the program writes name the
+caller's partition (``aws``, ``aws-cn``, ``aws-us-gov``).
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
@@ -30,7 +37,13 @@ from .api import Api, ApiArgs
 from .artifacts import Artifacts
 from .auth import Auth, AuthArgs
 from .catalog import Catalog
-from .config import StackSettings, bucket_prefix
+from .config import (
+    COGNITO_DEFAULT_DAILY_EMAILS,
+    StackSettings,
+    bucket_prefix,
+    check_stage_name,
+)
+from .iam import partition_of
 from .monitoring import Monitoring, MonitoringArgs
 from .provisioning import Provisioning, ProvisioningArgs
 from .storage import HardenedBucket
@@ -58,19 +71,57 @@ class Stage:
     monitoring: Monitoring
 
 
+def takes_tags(resource: pulumi.Resource) -> bool:
+    """Whether a pulumi-aws resource has a ``tags`` input (its ``...Args`` class says so).
+
+    Example
+    -------
+    >>> takes_tags(aws.s3.Bucket.__new__(aws.s3.Bucket))
+    True
+    >>> takes_tags(aws.s3.BucketPolicy.__new__(aws.s3.BucketPolicy))
+    False
+    """
+    kind = type(resource)
+    inputs = getattr(sys.modules.get(kind.__module__), f"{kind.__name__}Args", None)
+    return isinstance(getattr(inputs, "tags", None), property)
+
+
+def tagging(tags: dict[str, str]) -> Callable[[pulumi.ResourceTransformationArgs], object]:
+    """A stack transformation giving every taggable AWS resource ``tags`` (its own tags, if
+    any, win)."""
+
+    def transform(args: pulumi.ResourceTransformationArgs) -> object:
+        if not args.type_.startswith("aws:") or not takes_tags(args.resource):
+            return None
+        props = {**args.props, "tags": {**tags, **(args.props.get("tags") or {})}}
+        return pulumi.ResourceTransformationResult(props, args.opts)
+
+    return transform
+
+
 def build(settings: StackSettings, package: LambdaPackage) -> Stage:
     """Provision one stage for ``settings`` and export the stack outputs."""
     name = "pandasdb"
-    stage_name = pulumi.get_stack()
-    account_id = aws.get_caller_identity().account_id
+    stage_name = check_stage_name(pulumi.get_stack())
+    if settings.tags:
+        pulumi.runtime.register_stack_transformation(tagging(settings.tags))
+    if settings.allow_self_signup and not settings.ses_source_arn:
+        pulumi.log.warn(
+            "pandasdb:allowSelfSignup without pandasdb:sesSourceArn: Cognito's default e-mail "
+            f"sends at most {COGNITO_DEFAULT_DAILY_EMAILS} sign-up codes and invitations a day "
+            "for the pool; set pandasdb:sesSourceArn before more people sign up"
+        )
+    caller = aws.get_caller_identity()
+    account_id = caller.account_id
+    partition = partition_of(caller.arn)
     prefix = bucket_prefix(settings, stage_name, account_id)
     account_logging = (
-        ApiGatewayAccount(f"{name}-apigateway-account").setting
+        ApiGatewayAccount(f"{name}-apigateway-account", partition).setting
         if settings.manage_account_logging
         else None
     )
     artifacts = Artifacts(
-        f"{name}-artifacts", f"{prefix}-artifacts", package.archive, package.digest
+        f"{name}-artifacts", f"{prefix}-artifacts", package.archive, package.digest, partition
     )
     logs_bucket = f"{prefix}-logs"
     HardenedBucket(
@@ -83,6 +134,7 @@ def build(settings: StackSettings, package: LambdaPackage) -> Stage:
             retention_days=settings.log_retention_days,
         ),
         retain=True,
+        partition=partition,
     )
     hardening = user_bucket(
         logs_bucket,
@@ -92,7 +144,7 @@ def build(settings: StackSettings, package: LambdaPackage) -> Stage:
     )
     provisioning = Provisioning(
         f"{name}-provisioning",
-        ProvisioningArgs(settings, artifacts.code, prefix, logs_bucket, hardening),
+        ProvisioningArgs(settings, artifacts.code, prefix, logs_bucket, hardening, partition),
     )
     auth = Auth(
         f"{name}-users",
@@ -100,6 +152,8 @@ def build(settings: StackSettings, package: LambdaPackage) -> Stage:
             users=settings.users,
             post_confirmation=provisioning.function,
             allow_self_signup=settings.allow_self_signup,
+            ses_source_arn=settings.ses_source_arn,
+            email_from=settings.email_from,
         ),
     )
     storages = {
@@ -108,6 +162,7 @@ def build(settings: StackSettings, package: LambdaPackage) -> Stage:
             cognito_user.sub.apply(lambda sub: user_bucket_name(prefix, sub)),
             hardening,
             retain=True,
+            partition=partition,
         )
         for user, cognito_user in auth.users.items()
     }
@@ -122,6 +177,7 @@ def build(settings: StackSettings, package: LambdaPackage) -> Stage:
             user_pool=auth.pool,
             user_pool_client=auth.client,
             account_logging=account_logging,
+            partition=partition,
         ),
     )
     monitoring = Monitoring(
@@ -136,6 +192,7 @@ def build(settings: StackSettings, package: LambdaPackage) -> Stage:
             alarm_email=settings.alarm_email,
             region=aws.get_region_output().region,
             account_id=account_id,
+            partition=partition,
         ),
     )
 

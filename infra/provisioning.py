@@ -19,7 +19,7 @@ from pandasdb_core.adapters.bucket_hardening import BucketHardening
 
 from .config import StackSettings
 from .functions import FunctionCode, FunctionSpec, PythonFunction, lambda_role
-from .iam import provisioning_policy
+from .iam import in_partition, provisioning_policy
 
 HANDLER = "lambdas.provisioning.handler"
 #: Cognito waits about 5 s for a trigger
@@ -35,6 +35,7 @@ class ProvisioningArgs:
     bucket_prefix: str
     log_bucket: str
     hardening: BucketHardening
+    partition: str = "aws"
 
 
 class Provisioning(pulumi.ComponentResource):
@@ -68,7 +69,7 @@ class Provisioning(pulumi.ComponentResource):
             role,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        pattern = user_bucket_arn_pattern(args.bucket_prefix)
+        pattern = in_partition(user_bucket_arn_pattern(args.bucket_prefix), args.partition)
         aws.iam.RolePolicy(
             f"{name}-access",
             role=role.id,

@@ -5,6 +5,13 @@ definition becomes the Pulumi resource that makes the same request.
 User buckets, and every setting that protects them, are retained when removed from the
 program (``retain_on_delete``): dropping a user from config, or ``pulumi destroy``, leaves
 their data and its protections in place (Pulumi resource options, ``retainOnDelete``).
+
+A bucket's settings are written one after the other, in the order the sign-up trigger sends
+them (:meth:`BucketHardening.requests`: public access blocked before the policy, the policy
+before the data settings): S3 refuses a bucket-level request while another is in progress on
+the same bucket with 409 OperationAborted, "A conflicting conditional operation is currently
+in progress against this resource" (S3 API reference, error codes;
+hashicorp/terraform-provider-aws#7628), and Pulumi would otherwise send them all at once.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ import pulumi
 import pulumi_aws as aws
 
 from pandasdb_core.adapters.bucket_hardening import BucketHardening
+
+from .iam import in_partition
 
 _WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
@@ -88,29 +97,41 @@ class HardenedBucket(pulumi.ComponentResource):
         *,
         retain: bool = False,
         force_destroy: bool = False,
+        partition: str = "aws",
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("pandasdb:index:HardenedBucket", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, retain_on_delete=retain)
         self.bucket = aws.s3.Bucket(
-            name, bucket=bucket_name, force_destroy=force_destroy, opts=child
+            name,
+            bucket=bucket_name,
+            force_destroy=force_destroy,
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=retain),
         )
-        made = {
-            method: RESOURCES[method][1](
-                f"{name}-{RESOURCES[method][0]}",
-                bucket=self.bucket.id,
-                **snake_case(RESOURCES[method][2](params)),
-                opts=child,
+        #: the settings in the order they are written, each after the one before
+        self.settings: list[pulumi.CustomResource] = []
+        # the bucket's name is known only at deploy time: the policy's parameters are not read
+        for method, params in hardening.requests("bucket"):
+            after = pulumi.ResourceOptions(
+                parent=self,
+                retain_on_delete=retain,
+                depends_on=self.settings[-1:] or [self.bucket],
             )
-            for method, params in hardening.settings()
-        }
-        aws.s3.BucketPolicy(
-            f"{name}-policy",
-            bucket=self.bucket.id,
-            policy=self.bucket.bucket.apply(lambda b: json.dumps(hardening.policy(b))),
-            # as the trigger does: public access is blocked before any policy is written
-            opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=[made["put_public_access_block"]])
-            ),
-        )
+            if method == "put_bucket_policy":
+                made: pulumi.CustomResource = aws.s3.BucketPolicy(
+                    f"{name}-policy",
+                    bucket=self.bucket.id,
+                    policy=self.bucket.bucket.apply(
+                        lambda b: json.dumps(in_partition(hardening.policy(b), partition))
+                    ),
+                    opts=after,
+                )
+            else:
+                suffix, kind, inputs = RESOURCES[method]
+                made = kind(
+                    f"{name}-{suffix}",
+                    bucket=self.bucket.id,
+                    **snake_case(inputs(params)),
+                    opts=after,
+                )
+            self.settings.append(made)
         self.register_outputs({"bucket": self.bucket.bucket})

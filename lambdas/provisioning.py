@@ -74,9 +74,25 @@ def _create(s3: Any, bucket: str) -> bool:
     return True
 
 
+def in_partition(params: dict[str, Any], partition: str) -> dict[str, Any]:
+    """A request's parameters with the bucket policy's ARNs in the client's partition: the
+    hardening names ``arn:aws:`` resources, which grant or deny nothing in the China or
+    GovCloud partitions (IAM user guide, "IAM identifiers").
+
+    Example
+    -------
+    >>> in_partition({"Policy": '{"Resource": "arn:aws:s3:::b"}'}, "aws-cn")
+    {'Policy': '{"Resource": "arn:aws-cn:s3:::b"}'}
+    """
+    if partition == "aws" or "Policy" not in params:
+        return params
+    return {**params, "Policy": params["Policy"].replace('"arn:aws:', f'"arn:{partition}:')}
+
+
 def provision(s3: Any, bucket: str, hardening: BucketHardening) -> bool:
     """Create ``bucket`` unless this account already owns it, then write every setting of
-    ``hardening``. True when the bucket was created now.
+    ``hardening``, one after the other (S3 answers 409 OperationAborted to concurrent
+    bucket-level requests). True when the bucket was created now.
 
     Raises
     ------
@@ -92,8 +108,9 @@ def provision(s3: Any, bucket: str, hardening: BucketHardening) -> bool:
         if error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
             raise
         created = _create(s3, bucket)
+    partition = getattr(s3.meta, "partition", "aws")
     for method, params in hardening.requests(bucket):
-        getattr(s3, method)(Bucket=bucket, **params)
+        getattr(s3, method)(Bucket=bucket, **in_partition(params, partition))
     return created
 
 

@@ -6,16 +6,29 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
+from pathlib import Path
 
 import boto3
+import botocore.session
 import pytest
 from infra_mocks import ACCOUNT, deploy, named, of
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 from infra.admin import set_temporary_password
 from infra.api import GATEWAY_RESPONSES
 from infra.auth import user_delivery
-from infra.config import LOG_RETENTION_DAYS, StackSettings, UserSpec
-from infra.lambda_package import LAMBDA
+from infra.config import (
+    COGNITO_DEFAULT_DAILY_EMAILS,
+    FUNCTION_NAME_MAX,
+    LOG_RETENTION_DAYS,
+    StackSettings,
+    UserSpec,
+    check_stage_name,
+)
+from infra.lambda_package import LAMBDA, REQUIREMENTS, canonical_name, read_constraints
+from infra.storage import RESOURCES
 from pandasdb_core.adapters import dynamodb
 from pandasdb_core.adapters.aws_access import (
     BUCKET_NAME_MAX,
@@ -23,6 +36,7 @@ from pandasdb_core.adapters.aws_access import (
     user_bucket_name,
     user_data_policy,
 )
+from pandasdb_core.adapters.bucket_hardening import artifact_bucket, log_bucket, user_bucket
 from pandasdb_core.errors import StoreUnavailable
 from pandasdb_core.wire import MEDIA_TYPES, error_body
 
@@ -44,13 +58,25 @@ def stage():
     )
 
 
+#: a verified SES identity (a domain) Cognito may send through
+SES_IDENTITY = f"arn:aws:ses:us-east-1:{ACCOUNT}:identity/example.com"
+
+
 @pytest.fixture(scope="module")
 def thousand_users():
-    """The program with 1,000 configured users (about 10,000 mocked resources)."""
+    """The program with 1,000 configured users with e-mail (about 10,000 mocked resources),
+    so mailed through SES: Cognito's default e-mail would send 50 of their invitations."""
     users = tuple(
         UserSpec(f"user-{i:04d}-{'x' * 20}", f"user-{i:04d}@example.com") for i in range(1000)
     )
-    return deploy(StackSettings(users=users, cors_origins=("https://app.example.com",)))
+    return deploy(
+        StackSettings(
+            users=users,
+            cors_origins=("https://app.example.com",),
+            ses_source_arn=SES_IDENTITY,
+            email_from="pandasdb <no-reply@example.com>",
+        )
+    )
 
 
 def functions(resources) -> dict[str, dict]:
@@ -462,3 +488,192 @@ def test_bucket_names_follow_the_s3_naming_rules():
             user_bucket_name(bad, sub)
     with pytest.raises(ValueError, match="not a Cognito sub"):
         user_bucket_name("p", "../../other")
+
+
+#: the first botocore (and boto3) whose S3 model has PutObject's IfNoneMatch
+CONDITIONAL_PUT = Version("1.35.2")
+
+
+def _floor(requirement: Requirement) -> Version:
+    (lower,) = [Version(s.version) for s in requirement.specifier if s.operator in (">=", "==")]
+    return lower
+
+
+def test_every_sdk_floor_has_conditional_put():
+    """boto3 changelog, 1.35.2 (2024-08-20): "api-change:s3: Amazon Simple Storage Service /
+    Features : Add support for conditional writes for PutObject and CompleteMultipartUpload
+    APIs". The store's commits write with IfNoneMatch="*"; botocore 1.34.162, 1.35.0 and
+    1.35.1 refuse that parameter (ParamValidationError), so every place that lets pip choose
+    boto3 or botocore asks for 1.35.2 at least: the package's extras, the Lambda package's
+    requirements and the versions it is pinned to."""
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    requirements = [
+        Requirement(r)
+        for extra in project["project"]["optional-dependencies"].values()
+        for r in extra
+    ] + [Requirement(r) for r in (*project["project"]["dependencies"], *REQUIREMENTS)]
+    sdk = [r for r in requirements if r.name in ("boto3", "botocore")]
+    assert {r.name for r in sdk} == {"boto3", "botocore"}
+    assert [str(r) for r in sdk if _floor(r) < CONDITIONAL_PUT] == []
+    for extra in ("aws", "dev", "bench"):
+        named = {Requirement(r).name for r in project["project"]["optional-dependencies"][extra]}
+        assert {"boto3", "botocore"} <= named, extra
+    pins = read_constraints()
+    assert Version(pins["boto3"]) >= CONDITIONAL_PUT <= Version(pins["botocore"])
+    # and the botocore installed here knows the parameter
+    s3 = botocore.session.get_session().get_service_model("s3")
+    assert "IfNoneMatch" in s3.operation_model("PutObject").input_shape.members
+
+
+def test_the_lambda_package_is_pinned_to_what_it_was_resolved_to():
+    """pip's user guide, "Constraints Files": pinned versions make an install repeatable. The
+    Lambda package's object is named by its content's digest, so an unpinned build (a new
+    release of any dependency) would make a new object and update both functions at every
+    `pulumi up`. Every requirement is pinned, to a version it allows."""
+    pins = read_constraints()
+    for line in REQUIREMENTS:
+        requirement = Requirement(line)
+        name = canonical_name(requirement.name)
+        assert name in pins, f"{name} is not pinned in infra/lambda-constraints.txt"
+        assert requirement.specifier.contains(pins[name]), (line, pins[name])
+
+
+def test_more_users_with_email_than_cognitos_default_email_sends_need_ses(thousand_users):
+    """Cognito developer guide, "Quotas in Amazon Cognito" and "Email settings for Amazon
+    Cognito user pools": with its default e-mail (COGNITO_DEFAULT) a user pool sends at most
+    50 e-mails a day, invitations (AdminCreateUser) and sign-up codes alike, and refuses the
+    rest, so `pulumi up` fails at the 51st user. More users with e-mail than that need an SES
+    identity (EmailSendingAccount DEVELOPER); the stack refuses them at config time, naming
+    the setting."""
+    mailed = tuple(UserSpec(f"u{i}", f"u{i}@example.com") for i in range(51))
+    assert COGNITO_DEFAULT_DAILY_EMAILS == 50
+    with pytest.raises(ValueError, match="pandasdb:sesSourceArn: 51 configured users"):
+        StackSettings(users=mailed)
+    # as many as the default sends, or any number without e-mail, need no SES
+    StackSettings(users=mailed[:50])
+    StackSettings(users=tuple(UserSpec(f"u{i}") for i in range(1000)))
+    with pytest.raises(ValueError, match="pandasdb:emailFrom"):
+        StackSettings(users=mailed, ses_source_arn=SES_IDENTITY)  # a domain needs a From
+    with pytest.raises(ValueError, match="pandasdb:sesSourceArn: 'example.com'"):
+        StackSettings(users=(), ses_source_arn="example.com")
+    with pytest.raises(ValueError, match="pandasdb:emailFrom needs pandasdb:sesSourceArn"):
+        StackSettings(users=(), email_from="no-reply@example.com")
+    resources, _ = thousand_users
+    (pool,) = of(resources, "aws:cognito/userPool:UserPool")
+    assert pool["emailConfiguration"] == {
+        "emailSendingAccount": "DEVELOPER",
+        "sourceArn": SES_IDENTITY,
+        "fromEmailAddress": "pandasdb <no-reply@example.com>",
+    }
+
+
+def test_a_buckets_settings_are_written_one_after_the_other(stage):
+    """S3 API reference, error codes: OperationAborted (409), "A conflicting conditional
+    operation is currently in progress against this resource", when two bucket-level
+    requests meet on one bucket (hashicorp/terraform-provider-aws#7628: a policy and a
+    public access block created at once). Each setting of every bucket depends on the one
+    before, in the order the sign-up trigger sends them, starting from the bucket."""
+    resources, outputs = stage
+    options = outputs["options"]
+    suffixes = {"put_bucket_policy": "policy"} | {m: r[0] for m, r in RESOURCES.items()}
+    hardenings = {
+        "pandasdb-user-alice": user_bucket("l", ("*",), noncurrent_days=30, staging_days=1),
+        "pandasdb-access-logs": log_bucket("l", ACCOUNT, "arn:aws:s3:::p-*", retention_days=30),
+        "pandasdb-artifacts": artifact_bucket(),
+    }
+    for bucket, hardening in hardenings.items():
+        chain = [bucket] + [f"{bucket}-{suffixes[m]}" for m, _ in hardening.requests("b")]
+        assert len(chain) >= 5
+        for before, after in zip(chain, chain[1:], strict=False):
+            assert options[after]["depends_on"] == {before}, (after, options[after])
+    made = {n for _, n, _ in resources}
+    assert {f"pandasdb-user-alice-{s}" for s in suffixes.values()} <= made
+
+
+def test_the_stack_name_fits_lambda_function_and_stage_names():
+    """Lambda API reference, CreateFunction, FunctionName: a name is [a-zA-Z0-9-_], "limited
+    to 64 characters in length"; API Gateway API reference, Stage: "Stage names can only
+    contain alphanumeric characters, hyphens, and underscores. Maximum length is 128
+    characters". The stack's name names both, so a name with '.' (which Pulumi allows) or a
+    long one is refused before anything deploys."""
+    longest = "s" * (FUNCTION_NAME_MAX - len("pandasdb-provisioning-"))
+    resources, _ = deploy(StackSettings(users=(), bucket_prefix="pdb-long"), stack=longest)
+    for function in functions(resources).values():
+        assert re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", function["name"]), function["name"]
+    (stage_made,) = of(resources, "aws:apigateway/stage:Stage")
+    assert stage_made["stageName"] == longest
+    for bad in ("prod.eu", longest + "s", "prod eu", ""):
+        with pytest.raises(ValueError, match="stack name"):
+            check_stage_name(bad)
+    with pytest.raises(ValueError, match="stack name 'prod.eu'"):
+        deploy(StackSettings(users=()), stack="prod.eu")
+
+
+def test_tags_reach_every_taggable_resource():
+    """Tagging AWS resources, "Tag naming limits and requirements" (at most 50 tags per
+    resource, keys of 128 and values of 256 characters, no aws: prefix); the pulumi-aws
+    provider's defaultTags: tags set once apply to every resource that takes tags.
+    pandasdb:tags is applied so, and checked."""
+    tags = {"team": "data", "cost-center": "42"}
+    resources, _ = deploy(StackSettings(users=(UserSpec("alice"),), tags=tags), stack="tagged")
+    taggable = {
+        "aws:s3/bucket:Bucket",
+        "aws:lambda/function:Function",
+        "aws:dynamodb/table:Table",
+        "aws:cognito/userPool:UserPool",
+        "aws:iam/role:Role",
+        "aws:apigateway/restApi:RestApi",
+        "aws:apigateway/stage:Stage",
+        "aws:cloudwatch/logGroup:LogGroup",
+        "aws:kms/key:Key",
+        "aws:sns/topic:Topic",
+        "aws:cloudwatch/metricAlarm:MetricAlarm",
+        "aws:s3/bucketObjectv2:BucketObjectv2",
+    }
+    seen = set()
+    for kind, name, outputs in resources:
+        if kind in taggable:
+            assert tags.items() <= (outputs.get("tags") or {}).items(), (kind, name)
+            seen.add(kind)
+        elif kind in ("aws:s3/bucketPolicy:BucketPolicy", "aws:cognito/user:User"):
+            assert "tags" not in outputs, kind
+    assert seen == taggable
+    for bad in ({"aws:owner": "x"}, {"k": "v" * 257}, {f"k{i}": "v" for i in range(51)}):
+        with pytest.raises(ValueError, match="pandasdb:tags"):
+            StackSettings(users=(), tags=bad)
+
+
+def test_policies_name_the_callers_partition(monkeypatch):
+    """IAM user guide, "IAM identifiers" (ARN format arn:partition:service:...): the China
+    (aws-cn) and GovCloud (aws-us-gov) partitions have their own ARNs, and a policy naming
+    arn:aws: resources grants nothing there. Every ARN the program writes itself takes the
+    partition of the deploying identity."""
+    import infra_mocks
+
+    real = infra_mocks.Mocks.call
+
+    def in_china(self, args):
+        found = real(self, args)
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            found = {**found, "arn": f"arn:aws-cn:iam::{ACCOUNT}:user/x"}
+        return found
+
+    monkeypatch.setattr(infra_mocks.Mocks, "call", in_china)
+    resources, _ = deploy(
+        StackSettings(users=(UserSpec("alice"),), manage_account_logging=True), stack="cn"
+    )
+    written = [
+        *(p["policy"] for p in of(resources, "aws:s3/bucketPolicy:BucketPolicy")),
+        *(p["policy"] for p in of(resources, "aws:iam/rolePolicy:RolePolicy")),
+        *(k["policy"] for k in of(resources, "aws:kms/key:Key")),
+        *(
+            a["policyArn"]
+            for a in of(resources, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        ),
+    ]
+    assert written
+    # the mocks' own outputs (role and log group ARNs) stay in arn:aws:, so look for the ARNs
+    # the program builds: buckets, the bucket pattern, the account root, the managed policy
+    built = re.compile(r"arn:[a-z-]+:(s3:::|iam::(aws|\d{12}):(policy|root))")
+    found = [m.group(0) for doc in written for m in built.finditer(doc)]
+    assert found and all(f.startswith("arn:aws-cn:") for f in found), found

@@ -4,10 +4,12 @@ own tests, each naming its source, in test_aws_rules_infra.py."""
 
 from __future__ import annotations
 
+import contextvars
 import fnmatch
 import itertools
 import json
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -385,3 +387,35 @@ def test_every_input_is_a_property_of_the_provider_schema(deployed):
         for key in _unknown_keys(outputs)
     ]
     assert unknown == []
+
+
+def test_the_example_stack_config_is_valid_and_owns_the_account_logging_role():
+    """Pulumi.prod.yaml, the README's example of a first stack on a fresh account: every key
+    is a setting the program reads, the values pass its checks, and it creates API Gateway's
+    account logging role (without which a fresh account's first stage fails: API Gateway
+    developer guide, "Set up CloudWatch logging for REST APIs")."""
+    import pulumi.runtime.config as runtime_config
+    import yaml
+
+    from infra import config as infra_config
+
+    root = Path(__file__).resolve().parents[1]
+    example = yaml.safe_load((root / "Pulumi.prod.yaml").read_text())["config"]
+    read = set(re.findall(r'cfg\.get\w*\("(\w+)"\)', Path(infra_config.__file__).read_text()))
+    ours = {key.split(":", 1)[1] for key in example if key.startswith("pandasdb:")}
+    assert ours <= read, ours - read
+
+    def load():
+        runtime_config.set_all_config(
+            {k: v if isinstance(v, str) else json.dumps(v) for k, v in example.items()}
+        )
+        return infra_config.load_settings()
+
+    # in a copy of the context: the config stays as it was for the other tests
+    settings = contextvars.copy_context().run(load)
+    assert settings.manage_account_logging is True
+    assert [u.name for u in settings.users] == ["alice", "bob"]
+    assert settings.tags == {"app": "pandasdb", "stage": "prod"}
+    # and says, where it sets it, that only the first stack of the account and region does
+    said = (root / "Pulumi.prod.yaml").read_text().split("pandasdb:manageAccountLogging")[0]
+    assert "ONE stack" in said and "first" in said

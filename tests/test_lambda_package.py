@@ -8,7 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from infra.lambda_package import HOST, LAMBDA, LIMIT_BYTES, build_package
+from infra.lambda_package import (
+    HOST,
+    LAMBDA,
+    LIMIT_BYTES,
+    build_package,
+    canonical_name,
+    read_constraints,
+)
 
 #: ELF e_machine of 64-bit ARM
 EM_AARCH64 = 183
@@ -48,6 +55,14 @@ def test_package_is_built_for_the_lambda_runtime(tmp_path):
     for handler in ("aws.py", "provisioning.py"):
         assert (report.path / "lambdas" / handler).is_file()
     assert LAMBDA.runtime == "python3.13"
+    # exactly the pinned versions (infra/lambda-constraints.txt): the same sources build the
+    # same package, so its digest, and the functions, change only when something did
+    installed = {}
+    for metadata in report.path.glob("*.dist-info/METADATA"):
+        headers = metadata.read_text().split("\n\n", 1)[0]  # the description follows
+        fields = dict(line.split(": ", 1) for line in headers.splitlines() if ": " in line)
+        installed[canonical_name(fields["Name"])] = fields["Version"]
+    assert installed == read_constraints()
 
 
 def test_package_handlers_import_from_the_package_alone(tmp_path):

@@ -244,3 +244,31 @@ def test_the_trigger_and_the_stack_harden_buckets_alike(monkeypatch):
     assert provisioning.hardening_from_env() == user_bucket(
         LOGS, settings.cors_origins, noncurrent_days=7, staging_days=settings.staging_days
     )
+
+
+def test_the_triggers_bucket_policy_names_the_clients_partition():
+    """IAM user guide, "IAM identifiers" (ARN format arn:partition:...): a bucket policy of the
+    China or GovCloud partitions names its resources there. The trigger's requests take the
+    partition of its S3 client, as the stack's take the deployer's."""
+
+    class Recording:
+        class meta:
+            region_name = "cn-north-1"
+            partition = "aws-cn"
+
+        def __init__(self):
+            self.sent = []
+
+        def head_bucket(self, Bucket):
+            return {}
+
+        def __getattr__(self, method):
+            return lambda **params: self.sent.append((method, params))
+
+    s3 = Recording()
+    hardening = user_bucket("logs", ("*",), noncurrent_days=1, staging_days=1)
+    assert provisioning.provision(s3, "pdb-cn-x", hardening) is False
+    (policy,) = [json.loads(p["Policy"]) for m, p in s3.sent if m == "put_bucket_policy"]
+    resources = {r for statement in policy["Statement"] for r in statement["Resource"]}
+    assert resources == {"arn:aws-cn:s3:::pdb-cn-x", "arn:aws-cn:s3:::pdb-cn-x/*"}
+    assert [m for m, _ in s3.sent] == [m for m, _ in hardening.requests("pdb-cn-x")]
