@@ -93,8 +93,13 @@ def tagging(tags: dict[str, str]) -> Callable[[pulumi.ResourceTransformationArgs
     def transform(args: pulumi.ResourceTransformationArgs) -> object:
         if not args.type_.startswith("aws:") or not takes_tags(args.resource):
             return None
-        props = {**args.props, "tags": {**tags, **(args.props.get("tags") or {})}}
-        return pulumi.ResourceTransformationResult(props, args.opts)
+        own = args.props.get("tags")
+        merged = (
+            {**tags, **(own or {})}
+            if own is None or isinstance(own, dict)
+            else pulumi.Output.from_input(own).apply(lambda found: {**tags, **(found or {})})
+        )
+        return pulumi.ResourceTransformationResult({**args.props, "tags": merged}, args.opts)
 
     return transform
 
