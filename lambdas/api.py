@@ -36,6 +36,7 @@ from pandasdb_core import errors, snapshot
 from pandasdb_core.conversion import output_polars
 from pandasdb_core.http_routes import ROUTES, Route
 from pandasdb_core.idempotency import earlier_commit
+from pandasdb_core.names import validate_addressable
 from pandasdb_core.operations import (
     CommitRequest,
     PieceRequest,
@@ -44,12 +45,14 @@ from pandasdb_core.operations import (
     UploadRequest,
 )
 from pandasdb_core.records import Commit
+from pandasdb_core.schema import polars_schema
 from pandasdb_core.sessions import UploadSession
 from pandasdb_core.wire import (
     LAMBDA_PAYLOAD,
     MEDIA_TYPES,
     PRESIGN_SECONDS,
     WireFormat,
+    accepted_format,
     error_body,
     fits_inline,
     frame_to_bytes,
@@ -62,7 +65,15 @@ from .identity import caller_from_claims
 from .observability import logger, metrics
 from .openapi import docs_page, openapi_document
 from .pandas_json import frame_from_pandas_json, is_pandas_json
-from .payloads import frame_from_bytes, frame_from_records, frame_from_text
+from .payloads import (
+    PARQUET_MAGIC,
+    Recorded,
+    frame_from_bytes,
+    frame_from_records,
+    frame_from_text,
+    loads_json,
+    looks_like_json,
+)
 from .upload_answer import upload_answer
 
 #: a chunked read answers its rows inline up to this many stored bytes, else a manifest
@@ -165,28 +176,38 @@ def _received(call: Call, request_type: Any, **fixed: str) -> tuple[Any, Any]:
             "POST /dataframes/staging"
         )
     kind = media_format(call.header("content-type"))
-    if kind == "json" or (kind is None and body[:1] in (b"{", b"[")):
+    if kind == "json" or (kind is None and looks_like_json(body)):
         fields = _json_object(body)
         if "dataframe" not in fields:
             raise errors.InvalidArgument("dataframe is required")
         data = fields.pop("dataframe")
         request = request_type.from_sources(params, fields, **fixed)
-        if isinstance(data, str) and is_pandas_json(data):
-            # the original backend's clients: pandas' to_json in a string, read as read_json
-            frame = frame_from_pandas_json(data, _date_columns(ctx, request))
-        else:
-            frame = frame_from_text(data) if isinstance(data, str) else frame_from_records(data)
+        _check_new_name(request, fixed)
+        dates, recorded = _frame_types(ctx, request)
+        frame = _json_frame(data, dates, recorded)
     else:
         request = request_type.from_query(params, **fixed)
+        _check_new_name(request, fixed)
         if request.staged is not None:
             if body:
                 raise errors.InvalidArgument("staged: send either a body or staged=<id>, not both")
-            frame = frame_from_bytes(ctx.store.staging.take_upload(request.staged))
+            body = ctx.store.staging.take_upload(request.staged)
         elif not body:
             raise errors.InvalidArgument("dataframe: the request has no body")
-        else:
-            frame = frame_from_bytes(body)
+        # parquet carries its types; CSV is typed toward the frame's
+        recorded = _frame_types(ctx, request)[1] if body[:4] != PARQUET_MAGIC else None
+        frame = frame_from_bytes(body, recorded)
     return request, frame
+
+
+def _json_frame(data: Any, dates: list[str], recorded: Recorded) -> Any:
+    """The frame of a JSON body's ``dataframe``: pandas' to_json in a string (the original
+    backend's clients, read as read_json reads it), CSV text, or records."""
+    if isinstance(data, str) and is_pandas_json(data):
+        return frame_from_pandas_json(data, dates, recorded)
+    if isinstance(data, str):
+        return frame_from_text(data, recorded)
+    return frame_from_records(data, recorded)
 
 
 def _repeated(call: Call, request_type: Any, **fixed: str) -> tuple[Any, Commit] | None:
@@ -202,21 +223,27 @@ def _repeated(call: Call, request_type: Any, **fixed: str) -> tuple[Any, Commit]
     return None if earlier is None else (request, earlier)
 
 
-def _date_columns(ctx: StoreContext, request: Any) -> list[str]:
-    """The Date columns an upload (or a replace) writes: those of its columns_keys, or of
-    the frame's."""
+def _frame_types(ctx: StoreContext, request: Any) -> tuple[list[str], Recorded]:
+    """What typing an upload's (or a replace's) rows must respect: its Date columns (those
+    of its columns_keys, or of the frame's) and the types the frame recorded (none for a new
+    frame), toward which a batch is typed (:func:`lambdas.payloads.fit_column`)."""
+    head = ctx.store.meta.head(request.name)
     asked = getattr(request, "columns_keys", None)
-    head = None if asked else ctx.store.meta.head(request.name)
-    layouts = head.layouts if head is not None else request.layouts
-    return [layout.column for layout in layouts if layout.kind == "date"]
+    # a replace names no layouts: of a frame that does not exist, the store says so later
+    layouts = head.layouts if head is not None and not asked else getattr(request, "layouts", ())
+    dates = [layout.column for layout in layouts if layout.kind == "date"]
+    return dates, polars_schema(head.schema) if head is not None else {}
+
+
+def _check_new_name(request: Any, fixed: dict[str, str]) -> None:
+    """An upload names its frame in the body or query (a path's name was checked by its
+    route): refuse a name some route of the API would read as another route or frame."""
+    if "name" not in fixed:
+        validate_addressable(request.name, "dataframe_name")
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, huge ints
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise errors.InvalidArgument(f"body is not valid JSON: {reason}") from None
+    payload = loads_json(body, "body")
     if not isinstance(payload, dict):
         raise errors.InvalidArgument("body must be a JSON object with a 'dataframe' field")
     return payload
@@ -254,7 +281,7 @@ def dates(call: Call) -> Response:
 def read_frame(call: Call) -> Response:
     """``GET /dataframes/{name}``: the frame, as JSON records, CSV or parquet."""
     request: ReadRequest = call.request
-    fmt: WireFormat = request.format or media_format(call.header("accept")) or "json"
+    fmt: WireFormat = request.format or accepted_format(call.header("accept")) or "json"
     ctx = call.store_ctx
     if request.chunked:
         # plan once: the snapshot either answers as a manifest or is read right here
@@ -335,6 +362,7 @@ def files(call: Call) -> Response:
 
 def session_open(call: Call) -> Response:
     """``POST /dataframes/sessions``: an upload session for a frame of any size."""
+    validate_addressable(call.request.name, "dataframe_name")
     session = UploadSession.open(call.store_ctx.store, call.request)
     return json_response(
         200,
@@ -383,20 +411,25 @@ def session_piece(call: Call) -> Response:
 def _piece_frame(call: Call, session: UploadSession, body: bytes) -> Any:
     """A piece's rows: parquet or CSV bytes, or a JSON object whose ``dataframe`` holds them
     as the original backend's clients send an upload's (records, or pandas' ``to_json``)."""
+    if body[:4] == PARQUET_MAGIC:
+        return frame_from_bytes(body)  # parquet carries its types
+    # CSV and JSON are typed toward what piece 0 fixed (for piece 0, the frame's types)
+    fixed = session.schema()
+    if fixed is None:
+        head = session.store.meta.head(session.options.name)
+        fixed = head.schema if head is not None else None
+    recorded = polars_schema(fixed) if fixed is not None else {}
     kind = media_format(call.header("content-type"))
-    if not (kind == "json" or (kind is None and body[:1] in (b"{", b"["))):
-        return frame_from_bytes(body)
+    if not (kind == "json" or (kind is None and looks_like_json(body))):
+        return frame_from_bytes(body, recorded)
     fields = _json_object(body)
     if set(fields) != {"dataframe"}:
         raise errors.InvalidArgument(
             "a JSON piece is an object with one field, 'dataframe'; the upload's options "
             "were given when the session opened"
         )
-    data = fields["dataframe"]
-    if isinstance(data, str) and is_pandas_json(data):
-        dates = [layout.column for layout in session.settings.layouts if layout.kind == "date"]
-        return frame_from_pandas_json(data, dates)
-    return frame_from_text(data) if isinstance(data, str) else frame_from_records(data)
+    dates = [layout.column for layout in session.settings.layouts if layout.kind == "date"]
+    return _json_frame(fields["dataframe"], dates, recorded)
 
 
 def session_commit(call: Call) -> Response:
@@ -526,6 +559,11 @@ def _endpoint(app: APIGatewayRestResolver, route: Route, resolve: StoreResolver)
         if route.auth:
             ctx = resolve(caller_from_claims(event.request_context.authorizer.claims))
         fixed = {key: unquote(value) for key, value in path.items()}
+        if "name" in fixed:
+            # a path that names a frame no route can address unambiguously means something
+            # else to another route or method (GET /dataframes/get/x reads 'x'): refused,
+            # never taken for another frame
+            validate_addressable(fixed["name"], "name")
         params = event.multi_value_query_string_parameters or {}
         if route.request is None:
             if params:
@@ -540,6 +578,13 @@ def _endpoint(app: APIGatewayRestResolver, route: Route, resolve: StoreResolver)
             return handle(Call(app, ctx, request, resolve))
         except errors.PandasDBError:
             raise
+        except UnicodeError as exc:
+            # text that is no Unicode (a lone surrogate) reaching an encoder: the request's
+            # data, refused as such wherever the bodies' own check did not see it
+            reason = str(exc).encode("ascii", "backslashreplace").decode()[:200]
+            raise errors.InvalidArgument(
+                f"the request holds text that is not Unicode: {reason}"
+            ) from None
         except pl.exceptions.PanicException as exc:
             # a panic in the data engine is a BaseException: answer it, never crash the
             # request (user data is what reaches the engine's corners)

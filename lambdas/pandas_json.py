@@ -8,7 +8,10 @@ of ``{column: {row label: value}}``), and the original backend read it with
 
 - integers: int64 (uint64 above it); with nulls, float64 (integers beyond 2**53 with nulls
   stay exact, as nullable int64, where read_json would round them);
-- JSON numbers that are all whole, without nulls: int64 (``[1, 2.0]``); else float64;
+- JSON numbers with a float among them (``10.0``, ``1e3``): float64. *Unlike read_json*,
+  which makes whole floats int64: pandas writes a float64 column's ``10.0`` with its point,
+  so the point says the column is float, and the batch after (``1.5``) is not refused as a
+  change of type;
 - text that is all numbers becomes numbers, as read_json converts it (``"007"`` is 7;
   ``"1.0"`` is 1.0); other text stays text, ISO dates included, unless the column's name is
   one read_json takes for a date;
@@ -17,18 +20,31 @@ of ``{column: {row label: value}}``), and the original backend read it with
   with ``timestamp``, or ``date``, ``datetime``, ``modified``; any case): epoch numbers all
   over one year of seconds become datetimes, in the first unit (s, ms, us, ns) whose values
   fit ``datetime64[ns]``, as read_json guesses it; ISO dates and datetimes become datetimes
-  (UTC when they carry offsets; text that mixes offsets and local times stays text);
-- a ``Date`` column of ``columns_keys`` always holds dates: epoch numbers (unit guessed as
-  above; pandas writes milliseconds), ISO dates and ISO datetimes, mixed in any way, as naive
-  UTC datetimes; anything else is a 400 naming the value.
+  (nanoseconds when a value has more than six decimals, as ``date_unit="ns"`` writes them;
+  UTC when they carry offsets; text that mixes offsets and local times stays text);
+- a ``Date`` column of ``columns_keys`` always holds dates: epoch numbers, ISO dates and ISO
+  datetimes, mixed in any way, as naive UTC datetimes; anything else is a 400 naming the
+  value. Epoch numbers there are *milliseconds*, pandas' to_json default (so 0, negative
+  numbers and days before April 1970 are read right); only when milliseconds would put a
+  value outside the years 1 to 9999 are they microseconds, or failing that nanoseconds
+  (``date_unit="us"`` and ``"ns"``; seconds cannot be told from milliseconds: send ms).
 
 Refused with a 400 naming the column, where read_json would keep Python objects or silently
 turn ``true`` into 1: booleans with numbers or text, text with numbers (unless the text is
 numbers), nested lists and objects, integers beyond uint64. Also unlike read_json: a column
 that is all null stays untyped until an upload gives it a type (read_json's float64 would
 refuse text later), non-ISO date text (``Jan 5 2024``) stays text, and column names stay
-text. Row labels of the columns form other than ``"0"``, ``"1"``... are kept as the frame's
-index, typed as read_json types them.
+text.
+
+Row labels of the columns form are the pandas index, which the original backend's answers
+never carried (they are JSON records, as ``to_json(orient="records")`` writes batches): they
+are dropped, rows keeping the document's order, so ``df.to_json()`` and
+``df.to_json(orient="records")`` store the same rows whatever labels filtering or sorting left
+(``reset_index()`` first keeps an index as a column).
+
+A batch for a frame that exists is typed toward the types the frame recorded
+(:func:`lambdas.payloads.fit_column`): a text column keeps its text as sent (``"007"``), and
+the read_json rules above decide only for new columns.
 
 Example
 -------
@@ -40,7 +56,6 @@ Schema([('created_at', Datetime(time_unit='us', time_zone=None)), ('n', Int64)])
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import re
 from collections.abc import Collection, Sequence
@@ -48,18 +63,39 @@ from typing import Any
 
 import polars as pl
 
-from pandasdb_core.conversion import INDEX_PREFIX, PreparedFrame, prepare_from_wire
 from pandasdb_core.errors import InvalidArgument, InvalidPartition
 
-from .payloads import mixed_kinds, value_kinds
+from .payloads import (
+    Recorded,
+    fit_column,
+    from_epoch,
+    loads_json,
+    looks_like_json,
+    mixed_kinds,
+    short,
+    value_kinds,
+)
 
 _INTEGER = re.compile(r"\s*[+-]?\d+\s*")
 _NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
-_ISO = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?")
+_ISO = re.compile(
+    r"(?P<day>\d{4}-\d{2}-\d{2})"
+    r"(?:[T ](?P<clock>\d{2}:\d{2}(?::\d{2}(?:\.(?P<fraction>\d{1,9}))?)?)"
+    r"(?P<zone>Z|[+-]\d{2}:?\d{2})?)?"
+)
 #: read_json converts only numbers over one year of seconds (its ``min_stamp``)
 MIN_STAMP = 31_536_000
 #: read_json's units, tried in this order: the first whose values fit datetime64[ns] wins
 _UNITS = (("s", 10**9), ("ms", 10**6), ("us", 10**3), ("ns", 1))
+#: a Date column's epoch units: milliseconds unless they leave the years 1 to 9999
+_DATE_UNITS = (("ms", 10**6), ("us", 10**3), ("ns", 1))
+_EPOCH = dt.datetime(1970, 1, 1)
+#: 0001-01-01 and 9999-12-31T23:59:59.999999999 as epoch nanoseconds
+_CALENDAR_NS = (
+    (dt.datetime(1, 1, 1) - _EPOCH) // dt.timedelta(microseconds=1) * 1000,
+    (dt.datetime(9999, 12, 31, 23, 59, 59, 999999) - _EPOCH) // dt.timedelta(microseconds=1) * 1000
+    + 999,
+)
 _INT64 = (-(2**63), 2**63 - 1)
 _UINT64_MAX = 2**64 - 1
 _FLOAT_EXACT = 2**53
@@ -67,15 +103,17 @@ _DATE_NAMES = ("date", "datetime", "modified")
 
 
 def is_pandas_json(text: str) -> bool:
-    """Whether a ``dataframe`` string is a JSON document (it starts with ``[`` or ``{``)
-    rather than CSV text.
+    """Whether a ``dataframe`` string is a JSON document rather than CSV text (see
+    :func:`lambdas.payloads.looks_like_json`: a CSV header may start with a bracket too).
 
     Example
     -------
     >>> is_pandas_json(' [{"a": 1}]'), is_pandas_json("a,b\\n1,2\\n")
     (True, False)
+    >>> is_pandas_json("[a],b\\n1,2\\n")
+    False
     """
-    return text.lstrip()[:1] in ("[", "{")
+    return looks_like_json(text)
 
 
 def read_json_takes_for_a_date(name: str) -> bool:
@@ -91,41 +129,49 @@ def read_json_takes_for_a_date(name: str) -> bool:
 
 
 def frame_from_pandas_json(
-    text: str, date_columns: Collection[str]
-) -> pl.DataFrame | PreparedFrame:
+    text: str, date_columns: Collection[str], recorded: Recorded | None = None
+) -> pl.DataFrame:
     """A JSON document of records or columns as a frame typed as the module docstring says;
-    ``date_columns`` are the ``Date`` columns of ``columns_keys``.
+    ``date_columns`` are the ``Date`` columns of ``columns_keys``, ``recorded`` the types of
+    the frame the rows are added to (None: a new frame).
 
     Example
     -------
     >>> frame = frame_from_pandas_json('{"d": {"0": "2024-01-02", "1": 1704067200000}}', ["d"])
     >>> frame["d"].dt.date().to_list()
     [datetime.date(2024, 1, 2), datetime.date(2024, 1, 1)]
+    >>> frame_from_pandas_json('[{"p": 10}]', (), {"p": pl.Float64()})["p"].to_list()
+    [10.0]
     """
-    try:
-        document = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise InvalidArgument(
-            f"dataframe: text starting with {text.lstrip()[:1]!r} is read as JSON (as pandas' "
-            f"to_json writes it), and this is not valid JSON: {reason}"
-        ) from None
-    columns, labels = _columns(document)
-    frame = pl.DataFrame(
+    context = (
+        f"dataframe: text starting with {text.lstrip()[:1]!r} is read as JSON (as pandas' "
+        "to_json writes it), and this"
+    )
+    columns = _columns(loads_json(text, context))
+    recorded = recorded or {}
+    return pl.DataFrame(
         [
-            _date_keyed(name, values) if name in date_columns else typed(name, values)
+            _column(name, values, name in date_columns, recorded.get(name))
             for name, values in columns.items()
         ]
     )
-    if labels is None:
-        return frame
-    level = f"{INDEX_PREFIX}0__"
-    index = typed(level, labels, date_like=True)
-    return prepare_from_wire(frame.insert_column(0, index), {"columns": [], "index": [None]})
 
 
-def _columns(document: Any) -> tuple[dict[str, list[Any]], list[str] | None]:
-    """The document's columns (missing values as None) and its row labels (None: 0..n-1)."""
+def _column(name: str, values: list[Any], date_keyed: bool, want: pl.DataType | None) -> pl.Series:
+    """One column, typed toward ``want`` (the frame's recorded type) when there is one."""
+    if want is None:
+        return _date_keyed(name, values) if date_keyed else typed(name, values)
+    if want == pl.String and all(v is None or type(v) is str for v in values):
+        return pl.Series(name, values, dtype=pl.String)  # text as sent: "007" stays "007"
+    if date_keyed:
+        return fit_column(_date_keyed(name, values), want)
+    # read_json's date rules only where the frame holds dates: a number column stays numbers
+    date_like = want.is_temporal() and read_json_takes_for_a_date(name)
+    return fit_column(typed(name, values, date_like=date_like), want, epoch="ms")
+
+
+def _columns(document: Any) -> dict[str, list[Any]]:
+    """The document's columns, missing values as None (row labels are no data: dropped)."""
     if isinstance(document, list):
         if not document:
             raise InvalidArgument("dataframe has no rows; nothing to upload")
@@ -135,7 +181,7 @@ def _columns(document: Any) -> tuple[dict[str, list[Any]], list[str] | None]:
                 "to_json(orient='records') writes it"
             )
         names = list(dict.fromkeys(name for row in document for name in row))
-        return {name: [row.get(name) for row in document] for name in names}, None
+        return {name: [row.get(name) for row in document] for name in names}
     if not isinstance(document, dict) or not document:
         raise InvalidArgument(
             "dataframe: the JSON must be a list of rows (to_json(orient='records')) or an "
@@ -150,7 +196,7 @@ def _columns(document: Any) -> tuple[dict[str, list[Any]], list[str] | None]:
         lengths = sorted({len(v) for v in document.values()})
         if len(lengths) > 1:
             raise InvalidArgument(f"dataframe: the JSON columns have different lengths {lengths}")
-        return document, None
+        return document
     if not all(isinstance(v, dict) for v in document.values()):
         raise InvalidArgument(
             "dataframe: a JSON object must map each column to an object of {row label: value}, "
@@ -160,9 +206,7 @@ def _columns(document: Any) -> tuple[dict[str, list[Any]], list[str] | None]:
     labels = list(dict.fromkeys(label for column in document.values() for label in column))
     if not labels:
         raise InvalidArgument("dataframe has no rows; nothing to upload")
-    columns = {name: [col.get(label) for label in labels] for name, col in document.items()}
-    default = labels == [str(i) for i in range(len(labels))]
-    return columns, None if default else labels
+    return {name: [col.get(label) for label in labels] for name, col in document.items()}
 
 
 def typed(name: str, values: Sequence[Any], *, date_like: bool | None = None) -> pl.Series:
@@ -172,7 +216,7 @@ def typed(name: str, values: Sequence[Any], *, date_like: bool | None = None) ->
     Example
     -------
     >>> typed("n", [1.0, 2.0]).dtype, typed("n", [1, None]).dtype, typed("z", ["007"]).to_list()
-    (Int64, Float64, [7])
+    (Float64, Float64, [7])
     """
     kinds = value_kinds(name, values)
     if read_json_takes_for_a_date(name) if date_like is None else date_like:
@@ -186,27 +230,37 @@ def typed(name: str, values: Sequence[Any], *, date_like: bool | None = None) ->
             raise mixed_kinds(name, values, kinds, "booleans")
         return pl.Series(name, values, dtype=pl.Boolean)
     if "strings" not in kinds:
-        return _numbers(name, values, castable=True)
+        return _numbers(name, values)
     converted = [_number(v) if isinstance(v, str) else v for v in values]
     if any(isinstance(v, str) for v in converted):
         if len(kinds) > 1:
             raise mixed_kinds(name, values, kinds, "strings")
         return pl.Series(name, values, dtype=pl.String)
-    # read_json casts the *text* to int64 to decide: "1" may become 1, "1.0" stays 1.0
-    castable = all(not isinstance(v, str) or _INTEGER.fullmatch(v) for v in values)
-    return _numbers(name, converted, castable=castable)
+    return _numbers(name, converted)
+
+
+def _integer(text: str) -> int | None:
+    """The integer ``text`` spells if it is one of at most 20 digits (every 64-bit integer;
+    longer ones cannot be stored as numbers, and ``int()`` refuses thousands of digits)."""
+    if not _INTEGER.fullmatch(text):
+        return None
+    body = text.strip()
+    sign = "-" if body[:1] == "-" else ""
+    digits = body.lstrip("+-").lstrip("0") or "0"
+    return int(sign + digits) if len(digits) <= 20 else None
 
 
 def _number(text: str) -> int | float | str:
     """``text`` as the number it spells (integers beyond int64 stay text, exact), or as is."""
     if _INTEGER.fullmatch(text):
-        value = int(text)
-        return value if _INT64[0] <= value <= _INT64[1] else text
+        value = _integer(text)
+        return value if value is not None and _INT64[0] <= value <= _INT64[1] else text
     return float(text) if _NUMBER.fullmatch(text) else text
 
 
-def _numbers(name: str, values: Sequence[Any], *, castable: bool) -> pl.Series:
-    """A column of JSON numbers (and nulls) typed as read_json types it."""
+def _numbers(name: str, values: Sequence[Any]) -> pl.Series:
+    """A column of JSON numbers (and nulls) typed as read_json types it, except that a float
+    among them makes the column float (see the module docstring)."""
     present = [v for v in values if v is not None]
     nulls = len(present) < len(values)
     ints = [v for v in present if type(v) is int]
@@ -226,11 +280,6 @@ def _numbers(name: str, values: Sequence[Any], *, castable: bool) -> pl.Series:
             f"dataframe: column {name!r} mixes floats with integers beyond 2**53, which a "
             "float64 cannot hold exactly; send them as strings"
         )
-    whole = all(
-        isinstance(v, int) or (v.is_integer() and _INT64[0] <= v <= _INT64[1]) for v in present
-    )
-    if castable and whole and not nulls:
-        return pl.Series(name, [int(v) for v in values], dtype=pl.Int64)
     return pl.Series(name, values, dtype=pl.Float64)
 
 
@@ -240,60 +289,86 @@ def _epoch_unit(numbers: Sequence[int | float]) -> tuple[str, int] | None:
     return next(((u, f) for u, f in _UNITS if top * f <= _INT64[1]), None)
 
 
-def _from_epoch(name: str, values: Sequence[Any], unit: str, factor: int) -> pl.Series:
-    """Epoch numbers (and nulls) in ``unit`` as datetimes: microseconds, or nanoseconds when
-    the unit or a fraction needs them."""
-    fine = unit == "ns" or any(isinstance(v, float) and not v.is_integer() for v in values)
-    ns = [None if v is None else _ticks(v, factor) for v in values]
-    moments = pl.Series(name, ns, dtype=pl.Int64).cast(pl.Datetime("ns"))
-    return moments if fine else moments.cast(pl.Datetime("us"))
-
-
-def _ticks(value: int | float, factor: int) -> int:
-    """``value * factor`` exactly for integers, and for floats without the float64 rounding
-    of the product (1704067200000.5 ms is 500 us past the second, not 499.968)."""
-    if isinstance(value, int):
-        return value * factor
-    fraction, whole = math.modf(value)
-    return int(whole) * factor + round(fraction * factor)
+def _date_unit(numbers: Sequence[int | float]) -> str | None:
+    """A Date column's unit for epoch ``numbers``: ms, unless ms puts one outside the years 1
+    to 9999, then us, then ns (see the module docstring); None if none fits them all."""
+    low, high = min(numbers), max(numbers)
+    for unit, factor in _DATE_UNITS:
+        floor, top = _CALENDAR_NS
+        if unit == "ns":  # nanoseconds are int64 ticks: datetime64[ns]'s 1677 to 2262
+            floor, top = max(floor, _INT64[0] + 1), min(top, _INT64[1])
+        if floor <= low * factor and high * factor <= top:
+            return unit
+    return None
 
 
 def _iso(name: str, texts: Sequence[str | None]) -> tuple[pl.Series, bool] | str:
-    """ISO dates and datetimes as naive UTC datetimes, and whether any carried an offset; or
-    the first text that is not one."""
-    parsed: dict[str, dt.datetime] = {}
-    aware = False
+    """ISO dates and datetimes as naive UTC datetimes (nanoseconds when a text has more than
+    six decimals, else microseconds), and whether any carried an offset; or the first text
+    that is not one. Offsets are taken off as whole ticks, so an instant that leaves the
+    years 1 to 9999 in UTC (9999-12-31T23:00-05:00) is one more datetime, not an overflow."""
+    ticks: dict[str, int] = {}
+    aware = fine = False
     for text in dict.fromkeys(t for t in texts if t is not None):
-        moment = None
-        if _ISO.fullmatch(text.strip()):
-            try:
-                moment = dt.datetime.fromisoformat(text.strip())
-            except ValueError:  # a month 13, a day 32...
-                moment = None
-        if moment is None:
+        found = _ISO.fullmatch(text.strip())
+        nanos = _epoch_nanos(found) if found else None
+        if nanos is None:
             return text
-        if moment.tzinfo is not None:
-            aware = True
-            moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
-        parsed[text] = moment
-    values = [None if t is None else parsed[t] for t in texts]
-    return pl.Series(name, values, dtype=pl.Datetime("us")), aware
+        ticks[text] = nanos
+        fine = fine or len(found["fraction"] or "") > 6  # type: ignore[index]
+        aware = aware or found["zone"] is not None  # type: ignore[index]
+    outside = [t for t in ticks if not _INT64[0] < ticks[t] <= _INT64[1]]
+    if fine and outside:
+        if any(n % 1000 for n in ticks.values()):
+            return outside[0]  # nanoseconds outside the years 1677 to 2262 of datetime64[ns]
+        fine = False  # nine decimals, all zero past the microsecond
+    per = 1 if fine else 1000
+    values = [None if t is None else ticks[t] // per for t in texts]
+    return pl.Series(name, values, dtype=pl.Int64).cast(pl.Datetime("ns" if fine else "us")), aware
+
+
+def _epoch_nanos(found: re.Match[str]) -> int | None:
+    """An :data:`_ISO` match as UTC nanoseconds since the epoch, or None if it names no
+    moment (a month 13, a day 32, an offset of 25 hours)."""
+    clock = (found["clock"] or "00:00").split(".", 1)[0]
+    try:
+        naive = dt.datetime.fromisoformat(f"{found['day']}T{clock}")
+    except ValueError:
+        return None
+    offset = _offset_minutes(found["zone"]) if found["zone"] else 0
+    if offset is None:
+        return None
+    micros = (naive - _EPOCH) // dt.timedelta(microseconds=1) - offset * 60_000_000
+    return micros * 1000 + int((found["fraction"] or "").ljust(9, "0"))
+
+
+def _offset_minutes(zone: str) -> int | None:
+    """A ``Z``, ``+hh:mm`` or ``+hhmm`` offset in minutes east of UTC, or None if it is no
+    offset (hours past 23, minutes past 59)."""
+    if zone == "Z":
+        return 0
+    hours, minutes = int(zone[1:3]), int(zone[-2:])
+    if hours > 23 or minutes > 59:
+        return None
+    return (hours * 60 + minutes) * (-1 if zone[0] == "-" else 1)
 
 
 def _read_json_dates(name: str, values: Sequence[Any], kinds: dict[str, int]) -> pl.Series | None:
     """A date-named column as read_json converts it, or None when it would not."""
     nulls = any(v is None for v in values)
-    if not nulls and all(
-        type(v) is int or (isinstance(v, str) and _INTEGER.fullmatch(v)) for v in values
-    ):
-        values = [int(v) for v in values]  # read_json first tries the column as int64
-        kinds = {"integers": 0}
+    if not nulls and all(type(v) is int or isinstance(v, str) for v in values):
+        whole = [v if type(v) is int else _integer(v) for v in values]
+        if all(v is not None for v in whole):
+            values = whole  # read_json first tries the column as int64
+            kinds = {"integers": 0}
     if kinds and set(kinds) <= {"integers", "floats"}:
         numbers = [v for v in values if v is not None]
+        if not all(math.isfinite(v) for v in numbers):
+            return None
         unit = _epoch_unit(numbers)
         if unit is None or not all(v > MIN_STAMP for v in numbers):
             return None
-        return _from_epoch(name, values, *unit)
+        return from_epoch(name, values, unit[0])
     if set(kinds) == {"strings"}:
         found = _iso(name, values)
         if isinstance(found, str):
@@ -311,13 +386,15 @@ def _has_offset(text: str) -> bool:
 
 def _epoch_or_text(value: Any) -> tuple[int | float | None, str | None]:
     if isinstance(value, str):
-        return (int(value), None) if _INTEGER.fullmatch(value) else (None, value)
+        number = _integer(value)
+        return (number, None) if number is not None else (None, value)
     return value, None
 
 
 def _date_keyed(name: str, values: Sequence[Any]) -> pl.Series:
-    """A ``Date`` column of ``columns_keys``: epoch numbers, ISO dates and ISO datetimes, in
-    any mix, as naive UTC datetimes; anything else is :class:`InvalidPartition`."""
+    """A ``Date`` column of ``columns_keys``: epoch numbers (milliseconds, see
+    :func:`_date_unit`), ISO dates and ISO datetimes, in any mix, as naive UTC datetimes;
+    anything else is :class:`InvalidPartition`."""
     kinds = value_kinds(name, values)
     if "booleans" in kinds:
         raise InvalidPartition(
@@ -329,21 +406,22 @@ def _date_keyed(name: str, values: Sequence[Any]) -> pl.Series:
     parts: list[pl.Series] = []
     present = [v for v in epochs if v is not None]
     if present:
-        unit = _epoch_unit(present)
-        small = next((v for v in present if v <= MIN_STAMP), None)
-        if small is not None or unit is None:
+        odd = next((v for v in present if isinstance(v, float) and not math.isfinite(v)), None)
+        unit = None if odd is not None else _date_unit(present)
+        if unit is None:
+            shown = odd if odd is not None else max(present, key=abs)
             raise InvalidPartition(
-                f"column {name!r} is a Date partition but holds the number "
-                f"{max(present) if small is None else small!r}, which is no epoch time "
-                "(seconds to nanoseconds since 1970, after 1971); send epoch milliseconds, "
-                "as pandas' to_json writes them, or ISO dates"
+                f"column {name!r} is a Date partition but holds the number {short(shown)}, "
+                "which is no epoch time in milliseconds (nor micro- or nanoseconds) within "
+                "the years 1 to 9999; send epoch milliseconds, as pandas' to_json writes "
+                "them, or ISO dates"
             )
-        parts.append(_from_epoch(name, epochs, *unit))
+        parts.append(from_epoch(name, epochs, unit))
     if any(t is not None for t in texts):
         found = _iso(name, texts)
         if isinstance(found, str):
             raise InvalidPartition(
-                f"column {name!r} is a Date partition but holds {found[:60]!r}, which is not "
+                f"column {name!r} is a Date partition but holds {short(found)}, which is not "
                 "an ISO date or datetime (e.g. 2024-01-31 or 2024-01-31T09:30:00Z) nor "
                 "epoch milliseconds"
             )

@@ -1,7 +1,8 @@
 """Removing one external key's batches from a batch frame, as a new version.
 
 ``delete(name, external_key=K)`` commits a version that drops every batch of ``K`` and adds
-nothing: the same kind of commit as a ``keep_last`` upload, without rows. Readers see the
+nothing: the same kind of commit as a ``keep_last`` upload, without rows, recorded in
+``versions()`` as operation ``delete_key``. Readers see the
 frame with or without those batches, never a part of them; ``as_of`` the version before still
 reads them, and ``vacuum`` frees their files once no retained version reads them. Removing a
 key that has no batches changes nothing (a repeated request is harmless).
@@ -59,6 +60,8 @@ def remove_key(store: Store, name: str, key: str) -> Commit | None:
             external_key=key,
             keep_last=True,
             rows=0,
+            # versions() says what the commit did: not an append, though it is built as one
+            operation="delete_key",
         )
         return draft if rows_dropped(store, head, draft) else None
 

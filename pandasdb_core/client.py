@@ -144,7 +144,7 @@ class RemoteStore:
         progress: bool | None = None,
         auth: TokenSource | None = None,
     ) -> None:
-        self.url = url.rstrip("/")
+        self.url = api_url(url)
         self.timeout = timeout
         self.progress = progress
         #: who the token says the caller is (shown by ``repr``; None if it does not say)
@@ -190,7 +190,7 @@ class RemoteStore:
                 f"may have committed: {again}"
             )
         if response.status_code >= 400:
-            raise self._error(response, name)
+            raise self._error(response, name, api=self.url)
         return response
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
@@ -215,7 +215,9 @@ class RemoteStore:
             ) from exc
 
     @staticmethod
-    def _error(response: requests.Response, name: str | None) -> Exception:
+    def _error(response: requests.Response, name: str | None, api: str | None = None) -> Exception:
+        """The exception an error answer means; ``api``: the base URL the request went to
+        (None: a presigned URL), named when the answer is no pandasdb API's."""
         try:
             body = response.json()
             # "code" since the error field became a sentence; older servers put it in "error"
@@ -229,6 +231,16 @@ class RemoteStore:
         cls = _ERRORS.get(code)
         if cls is not None:
             return cls(message)
+        wrong_path = response.status_code == 404 and code in ("", "no_route")
+        # API Gateway's answer to a path that is no resource of the stage
+        no_resource = response.status_code == 403 and "Missing Authentication Token" in message
+        if api is not None and (wrong_path or no_resource):
+            where = response.url.split("?", 1)[0]
+            return errors.InvalidArgument(
+                f"url: {where} answered HTTP {response.status_code} ({_gist(response)}): "
+                f"{api} does not look like the base URL of a pandasdb API; give connect() "
+                "the API's URL (the api_url stack output, or http://HOST:PORT of pandasdb serve)"
+            )
         return errors.PandasDBError(f"HTTP {response.status_code}: {message}")
 
     def _bar(self, total: int, label: str) -> Any:
@@ -577,6 +589,40 @@ class RemoteStore:
         self._call("DELETE", route, name=name, params=request.to_query())
 
 
+def api_url(url: str) -> str:
+    """``url`` as the SDK's base URL (no trailing ``/``), or :class:`InvalidArgument` when it
+    is not an ``http://`` or ``https://`` URL with a host.
+
+    Example
+    -------
+    >>> api_url("http://127.0.0.1:8000/")
+    'http://127.0.0.1:8000'
+    >>> api_url("127.0.0.1:8000")
+    Traceback (most recent call last):
+    ...
+    pandasdb_core.errors.InvalidArgument: url: '127.0.0.1:8000' is not an http:// or https:// URL...
+    """
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise errors.InvalidArgument(
+            f"url: {url!r} is not an http:// or https:// URL; give the API's base URL, e.g. "
+            "http://127.0.0.1:8000 (pandasdb serve) or the api_url stack output"
+        )
+    return url.rstrip("/")
+
+
+def _gist(response: requests.Response) -> str:
+    """What an answer that is no pandasdb error says, in a few words."""
+    kind = (response.headers.get("Content-Type") or "").split(";", 1)[0].strip()
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("message") or body.get("error"), str):
+        return repr((body.get("message") or body.get("error"))[:80])
+    return f"{kind or 'no content type'}, {len(response.content):,} bytes"
+
+
 def _keyed(opts: Any) -> Any:
     """``opts`` with an idempotency key: the caller's, or a new one (so the retries of this
     one call commit once)."""
@@ -667,5 +713,7 @@ def connect(
     >>> pdb.connect("http://127.0.0.1:8000/")
     <pandasdb RemoteStore http://127.0.0.1:8000>
     """
+    if url is not None:
+        api_url(url)  # before signing in with it: a URL without http:// is refused clearly
     url, auth = connection_auth(url, token, user, password, profile)
     return RemoteStore(url, token, timeout=timeout, retries=retries, progress=progress, auth=auth)

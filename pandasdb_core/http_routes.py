@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
+from .names import validate_addressable
 from .operations import (
     CommitRequest,
     CompactOptions,
@@ -250,17 +251,17 @@ def find(method: str, path: str) -> Route | None:
 
 
 def read_path(name: str) -> str:
-    """The path that reads frame ``name``. Servers decode ``%2F`` before routing, so a name
-    whose first segment is ``get`` would land on the original backend's
-    ``/dataframes/get/{name}``; that route reads such a name whole.
+    """The path that reads frame ``name``; a name that some route would take for another
+    (``report/versions``, ``get/x``: servers decode ``%2F`` before routing) is
+    :class:`~pandasdb_core.errors.InvalidName`, as the server would answer.
 
     Example
     -------
-    >>> read_path("sales/daily"), read_path("get/x")
-    ('/dataframes/sales%2Fdaily', '/dataframes/get/get%2Fx')
+    >>> read_path("sales/daily")
+    '/dataframes/sales%2Fdaily'
+    >>> read_path("get/x")
+    Traceback (most recent call last):
+    ...
+    pandasdb_core.errors.InvalidName: name 'get/x' cannot be reached over HTTP: ...
     """
-    read = ROUTES_BY_NAME["read"]
-    path = read.url(name=name)
-    if find("GET", unquote(path)) is read:
-        return path
-    return ROUTES_BY_NAME["read_compat"].url(name=name)
+    return ROUTES_BY_NAME["read"].url(name=validate_addressable(name))

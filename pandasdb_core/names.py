@@ -15,6 +15,13 @@ and no accepted name can make a path or key that a file system, S3 or DynamoDB r
   (``{name}/{column}/from_-9223372036854775808_to_9223372036854775807/{uuid}.parquet``),
   ``CHUNK_KEY_OVERHEAD`` = 346 bytes, so a frame name is at most ``MAX_NAME_BYTES`` = 678
   bytes. The metadata stores keep the name as ``frame#{name}`` in a sort key: far within.
+- Over HTTP a frame name is part of a path, beside the routes' own words: a name is
+  *addressable* when every route on a frame, given that name, is reached with that name
+  (:func:`validate_addressable`, derived from the route table of
+  :mod:`pandasdb_core.http_routes`, so a new route updates it). Servers decode ``%2F`` before
+  routing, so ``report/versions`` would be the versions of ``report`` and ``get/report`` the
+  original backend's read of ``report``: an upload (and any request) with such a name is
+  refused rather than taken for another frame.
 
 Example
 -------
@@ -26,6 +33,7 @@ Example
 
 from __future__ import annotations
 
+import functools
 import re
 
 from .errors import InvalidName
@@ -99,6 +107,91 @@ def validate_frame_name(name: object, field: str = "name") -> str:
     for segment in name.split("/"):
         _check_segment(segment, field, name)
     return name
+
+
+def validate_addressable(name: object, field: str = "name") -> str:
+    """Return ``name`` if it is a valid frame name (:func:`validate_frame_name`) that every
+    route of the HTTP API on a frame reaches as itself; else :class:`InvalidName` naming the
+    route that would take its path for something else.
+
+    Example
+    -------
+    >>> validate_addressable("sales/daily")
+    'sales/daily'
+    >>> validate_addressable("report/versions")
+    Traceback (most recent call last):
+    ...
+    pandasdb_core.errors.InvalidName: name 'report/versions' cannot be reached over HTTP: ...
+    """
+    valid = validate_frame_name(name, field)
+    clash = _route_clash(valid)
+    if clash is not None:
+        first, last = reserved_words()
+        raise InvalidName(
+            f"{field} {_short(valid)} cannot be reached over HTTP: {clash}. A frame name may "
+            f"not have {_either(first)} as the first of several segments, nor {_either(last)} "
+            "as its last (the HTTP API's paths hold route words there)"
+        )
+    return valid
+
+
+def _either(words: tuple[str, ...]) -> str:
+    quoted = [repr(w) for w in words]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
+def _route_clash(name: str) -> str | None:
+    """How some route of the table would read the path that names frame ``name``, if not as
+    that route and name (None: every route reaches it)."""
+    from .http_routes import (
+        ROUTES,
+        find,
+    )  # the route table imports the request types, which import this
+
+    for route in ROUTES:
+        if "{name}" not in route.path:
+            continue
+        path = route.path.replace("{name}", name)  # as the router sees it: %2F decoded
+        found = find(route.method, path)
+        got = found.path_params(path) if found is not None else None
+        if found is route and got == {"name": name}:
+            continue
+        other = (got or {}).get("name")
+        meant = (
+            "no route"
+            if found is None
+            else f"route {found.method} {found.path} with name {other!r}"
+            if other is not None
+            else f"route {found.method} {found.path}"
+        )
+        return f"{route.method} {path} would reach {meant}, not {route.path} with {name!r}"
+    return None
+
+
+@functools.cache
+def reserved_words() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The first and last segments :func:`validate_addressable` refuses, derived from the
+    route table: each static word between ``/dataframes/`` and a ``{name}`` (the original
+    backend's ``get``), and each word after a ``{name}`` of a method that also has a route
+    ending at ``{name}`` (``versions``, ``dates``, ``files``).
+
+    Example
+    -------
+    >>> reserved_words()
+    (('get',), ('dates', 'files', 'versions'))
+    """
+    from .http_routes import ROUTES
+
+    named = [r for r in ROUTES if "{name}" in r.path]
+    bare = {r.method for r in named if r.path.endswith("{name}")}
+    prefix = "/dataframes/"
+    first = {
+        r.path[len(prefix) :].split("/", 1)[0]
+        for r in named
+        if r.path.startswith(prefix) and not r.path.startswith(prefix + "{")
+    }
+    last = {r.suffix.strip("/").split("/", 1)[0] for r in named if r.suffix and r.method in bare}
+    return tuple(sorted(first)), tuple(sorted(last))
 
 
 def validate_segment(value: object, field: str) -> str:

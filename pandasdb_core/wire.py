@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from typing import Any, Literal
 
 import polars as pl
 
 from .codecs import as_text
+from .errors import InvalidArgument
 from .schema import Schema
 from .staging import STAGING_PREFIX  # noqa: F401 - where lambdas has always imported it from
 
@@ -85,17 +87,106 @@ def parquet_schema(data: bytes) -> Schema | None:
     return json.loads(text) if text else None
 
 
+#: the media types each wire format answers to (the first is the one it is sent as)
+_FORMAT_TYPES: dict[str, tuple[str, ...]] = {
+    "json": (MEDIA_TYPES["json"],),
+    "csv": (MEDIA_TYPES["csv"],),
+    "parquet": (MEDIA_TYPES["parquet"], "application/octet-stream", "application/x-parquet"),
+}
+
+
 def media_format(content_type: str | None) -> WireFormat | None:
-    """Map a Content-Type or Accept value to a wire format (None if not one of ours)."""
+    """Map a Content-Type value to a wire format (None if not one of ours).
+
+    Example
+    -------
+    >>> media_format("text/csv; charset=utf-8"), media_format("application/xml")
+    ('csv', None)
+    """
     if not content_type:
         return None
     base = content_type.split(";", 1)[0].strip().lower()
-    for fmt, media in MEDIA_TYPES.items():
-        if base == media:
-            return fmt  # type: ignore[return-value]
-    if base in ("application/octet-stream", "application/x-parquet"):
-        return "parquet"
-    return None
+    return next((f for f, types in _FORMAT_TYPES.items() if base in types), None)  # type: ignore[return-value]
+
+
+def accepted_format(accept: str | None) -> WireFormat | None:
+    """The format an ``Accept`` header asks for, by its q-values (RFC 9110, 12.5.1): each of
+    the formats takes the q of the most specific range that matches it (``text/csv``, then
+    ``text/*``, then ``*/*``; no q means 1, ``q=0`` means not acceptable); the highest q
+    wins, a tie going to the range listed first, then to json, csv, parquet. None when the
+    header matches none of them (the caller's default applies).
+
+    API Gateway decides whether a binary answer travels as binary from the *first* type of
+    the header alone (``lambdas/local_gateway.py``), whatever this chooses.
+
+    Raises
+    ------
+    InvalidArgument
+        The header refuses every format (``application/json;q=0`` alone).
+
+    Example
+    -------
+    >>> accepted_format("text/csv;q=0.1, application/json"), accepted_format("text/*")
+    ('json', 'csv')
+    >>> accepted_format("image/png, */*;q=0.1"), accepted_format("application/xml")
+    ('json', None)
+    """
+    ranges = [r for r in (_media_range(part) for part in (accept or "").split(",")) if r]
+    best: dict[str, tuple[int, float, int]] = {}  # format -> (specificity, q, position)
+    for position, (kind, q) in enumerate(ranges):
+        for fmt, types in _FORMAT_TYPES.items():
+            specificity = max(_specificity(kind, media) for media in types)
+            if specificity and specificity > best.get(fmt, (0, 0.0, 0))[0]:
+                best[fmt] = (specificity, q, position)
+    if not best:
+        return None
+    order = list(_FORMAT_TYPES)
+    acceptable = [
+        (q, -position, -order.index(f), f) for f, (_, q, position) in best.items() if q > 0
+    ]
+    if not acceptable:
+        raise InvalidArgument(
+            f"Accept: {accept[:200]!r} refuses every format this API answers "  # type: ignore[index]
+            f"({', '.join(MEDIA_TYPES.values())}); accept one of them, or send format="
+        )
+    return max(acceptable)[3]  # type: ignore[return-value]
+
+
+def _media_range(part: str) -> tuple[str, float] | None:
+    """One ``type/subtype;q=...`` of an Accept header, lowercased, with its q; None if it is
+    no media range or its q is no number from 0 to 1."""
+    pieces = [p.strip() for p in part.split(";")]
+    kind = pieces[0].lower()
+    if kind.count("/") != 1 or not all(kind.split("/")):
+        return None
+    q = 1.0
+    for param in pieces[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "q":
+            try:
+                q = float(value.strip())
+            except ValueError:
+                return None
+            if not 0 <= q <= 1:
+                return None
+    return kind, q
+
+
+def _specificity(kind: str, media: str) -> int:
+    """How closely range ``kind`` matches ``media``: 3 exactly, 2 by ``type/*``, 1 by
+    ``*/*``, 0 not at all."""
+    if kind == media:
+        return 3
+    major = media.split("/", 1)[0]
+    if kind == f"{major}/*":
+        return 2
+    return 1 if kind == "*/*" else 0
+
+
+#: a quoted value long enough to be user data rather than a word of the sentence
+_LONG_QUOTED = re.compile(r"'(?:[^'\\\n]|\\.){200,}'|\"(?:[^\"\\\n]|\\.){200,}\"")
+#: the most of an error message an answer carries (the sentence, not the user's data)
+MAX_ERROR_CHARS = 1000
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:
@@ -103,11 +194,35 @@ def error_body(code: str, message: str) -> dict[str, Any]:
 
     ``error`` is the sentence a person reads, since the original backend's SDK shows only that
     field; ``message`` holds the same sentence (pandasdb's first clients read it); ``code`` is
-    the stable identifier programs branch on (``invalid_argument``, ``not_found``...).
+    the stable identifier programs branch on (``invalid_argument``, ``not_found``...). A
+    value quoted in the sentence is cut to its start (saying how long it was), and the
+    sentence to ``MAX_ERROR_CHARS``: an answer never echoes kilobytes of the request.
 
     Example
     -------
     >>> error_body("not_found", "frame 'x' does not exist")["code"]
     'not_found'
+    >>> error_body("invalid_argument", f"bad value {'x' * 5000!r}")["error"][-30:]
+    "xxxxxxx'... (5,002 characters)"
     """
-    return {"error": message, "message": message, "code": code}
+    text = readable(message)
+    return {"error": text, "message": text, "code": code}
+
+
+def readable(message: str) -> str:
+    """``message`` with long quoted values cut and the whole at most ``MAX_ERROR_CHARS``.
+
+    Example
+    -------
+    >>> len(readable("x" * 5000))
+    1022
+    """
+
+    def cut(found: re.Match[str]) -> str:
+        quoted = found.group(0)
+        return f"{quoted[:61]}{quoted[0]}... ({len(quoted):,} characters)"
+
+    text = _LONG_QUOTED.sub(cut, message)
+    if len(text) > MAX_ERROR_CHARS:
+        text = f"{text[:MAX_ERROR_CHARS]}... ({len(text):,} characters)"
+    return text

@@ -194,7 +194,42 @@ CORPUS = [
     (up(frame(dataframe="c\n1\n".replace("c", "c" * 256), columns_keys={"c" * 256: "ID"})), "255"),
     (get("/dataframes/" + "y" * 256), "255"),
     (up('{"dataframe": ' + "[" * 100_000 + "]" * 100_000 + ', "dataframe_name": "x"}'), "deeply"),
-    (up('{"dataframe": [{"a": ' + "9" * 5000 + '}], "dataframe_name": "x"}'), "JSON"),
+    (up('{"dataframe": [{"a": ' + "9" * 5000 + '}], "dataframe_name": "x"}'), "4,300 digits"),
+    # the original backend's JSON strings: offsets past year 9999, huge digits, surrogates
+    (
+        up(frame(dataframe='[{"d": "9999-12-31T23:00:00-05:00"}]', columns_keys={"d": "Date"})),
+        "outside the years 1 to 9999",
+    ),
+    (
+        up(frame(dataframe='[{"d": "0001-01-01T00:00:00+05:00"}]', columns_keys={"d": "Date"})),
+        "outside the years 1 to 9999",
+    ),
+    (up(frame(dataframe=json.dumps([{"d": "9" * 5000}]), columns_keys={"d": "Date"})), "5,000"),
+    (up(frame(dataframe='[{"a": ' + "9" * 5000 + "}]")), "4,300 digits"),
+    (up('{"dataframe": [{"a": "\\ud800"}], "dataframe_name": "x"}'), "lone UTF-16 surrogate"),
+    (up('{"dataframe": [{"\\udc80": 1}], "dataframe_name": "x"}'), "lone UTF-16 surrogate"),
+    (up(frame(dataframe='[{"a": "\\ud800"}]')), "lone UTF-16 surrogate"),
+    (up(frame(dataframe='{"\\udc80": {"0": 1}}')), "lone UTF-16 surrogate"),
+    (up('{"dataframe": "a\\n\\ud800\\n", "dataframe_name": "x"}'), "lone UTF-16 surrogate"),
+    # a batch the frame's recorded types cannot hold
+    (
+        up(frame(dataframe=[{"ts": "2024-01-03", "uid": 3, "v": "x"}], dataframe_name="target")),
+        "row 0 holds 'x'",
+    ),
+    (
+        up(frame(dataframe='[{"ts": "2024-01-03", "uid": 3.5, "v": 1}]', dataframe_name="target")),
+        "not a whole number",
+    ),
+    # names that a route would take for another frame, and paths that mean another frame
+    (up(frame(dataframe_name="get/target")), "cannot be reached over HTTP"),
+    (up(frame(dataframe_name="target/versions")), "cannot be reached over HTTP"),
+    (up(raw="a\n1\n", params={"dataframe_name": "t/dates"}), "cannot be reached over HTTP"),
+    (("DELETE", "/dataframes/get/target", {}), "cannot be reached over HTTP"),
+    (("POST", "/dataframes/get/target/compact", {}), "cannot be reached over HTTP"),
+    # reads: q-values that refuse every format, no column
+    (("GET", "/dataframes/target", {"headers": {"Accept": "application/json;q=0"}}), "Accept"),
+    (get("/dataframes/target", columns=""), "columns is empty"),
+    (get("/dataframes/get/target", columns=","), "columns is empty"),
 ]
 
 
@@ -242,3 +277,23 @@ def test_bad_request_is_a_clear_4xx_and_changes_nothing(corpus_server, request_s
     assert set(body) == {"error", "message", "code"} and body["error"] == body["message"]
     assert words.lower() in body["message"].lower(), body
     assert state(corpus_server) == before
+
+
+@pytest.mark.parametrize(
+    "request_spec",
+    [
+        up(frame(dataframe="ts\n" + "x" * 5000 + "\n", columns_keys={"ts": "Date"})),
+        up(frame(dataframe=[{"ts": "x" * 5000}], columns_keys={"ts": "Date"})),
+        up(frame(dataframe=json.dumps([{"ts": "x" * 5000}]), columns_keys={"ts": "Date"})),
+        get("/dataframes/target", columns="x" * 5000),
+        get("/dataframes/target", as_of="1" * 5000),
+        get("/dataframes/target", **{"x" * 5000: "1"}),
+    ],
+    ids=["csv", "records", "pandas-json", "columns", "as_of", "parameter"],
+)
+def test_a_value_of_thousands_of_characters_is_quoted_short(corpus_server, request_spec):
+    method, path, kwargs = request_spec
+    response = requests.request(method, corpus_server.url + path, timeout=60, **kwargs)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert len(error) < 600 and "5,0" in error, error

@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import boto3
+import numpy as np
 import pandas as pd
 import pytest
 import requests
@@ -224,6 +225,7 @@ def test_delete_one_external_key_is_a_new_version(api, name):
     headers = client.headers
     versions = requests.get(f"{url}/dataframes/{name}/versions", headers=headers, timeout=60)
     assert [v["version"] for v in versions.json()] == [1, 2, 3]
+    assert [v["operation"] for v in versions.json()] == ["append", "append", "delete_key"]
     assert client.frame(name, as_of="2")["x"].tolist() == [1, 2, 3]
     again = client.delete(name, external_key="run-1")
     assert again.status_code == 200, "removing a key twice is harmless"
@@ -322,15 +324,63 @@ def test_openapi_and_docs_mark_the_compatibility_route(users_server):
     assert "GET /dataframes/get/{name}</code> <em>(compatibility)</em>" in page
 
 
-def test_pandasdb_sdk_reads_frames_whose_name_starts_with_get(open_server):
+@pytest.mark.parametrize("leaf", ["get/report", "report/versions", "report/dates", "files"])
+def test_a_name_some_route_would_take_for_another_is_refused_at_upload(api, name, leaf):
+    """Servers decode %2F before routing: GET /dataframes/get/report is the original
+    backend's read of 'report', and /dataframes/report/versions the versions of 'report'.
+    Such a name is refused when it would be created, on every way of uploading."""
+    kind, url, tokens = api
+    client = SeedClient(url, tokens["alice"])
+    folder = name.split("/")[0]
+    frame = leaf if leaf.startswith("get/") else f"{folder}/{leaf}"
+    refused = client.upload(pd.DataFrame({"x": [1]}), frame)
+    assert refused.status_code == 400, refused.text
+    body = refused.json()
+    assert body["code"] == "invalid_name" and "cannot be reached over HTTP" in body["error"]
+    assert "'get'" in body["error"] and "'versions'" in body["error"]
+    raw = requests.post(
+        f"{url}/dataframes/upload",
+        params={"dataframe_name": frame},
+        data="x\n1\n",
+        headers={**client.headers, "Content-Type": "text/csv"},
+        timeout=60,
+    )
+    assert (raw.status_code, raw.json()) == (refused.status_code, body)
+    assert client.list(f"{folder}/").json() == [], "nothing was created"
+
+
+def test_every_method_means_one_frame_by_a_path(api, name):
+    """DELETE /dataframes/get/report cannot delete a frame 'get/report' while GET of the
+    same path reads 'report': a path that some route takes for another frame is refused,
+    on every method, and 'report' is untouched."""
+    kind, url, tokens = api
+    client = SeedClient(url, tokens["alice"])
+    report = name.split("/")[0]
+    assert client.upload(pd.DataFrame({"x": [1]}), report).status_code == 200
+    read = requests.get(f"{url}/dataframes/get/{report}", headers=client.headers, timeout=60)
+    assert read.status_code == 200 and read.json() == [{"x": 1}]
+    for method, path in (
+        ("DELETE", f"/dataframes/get/{report}"),
+        ("POST", f"/dataframes/get/{report}/compact"),
+        ("GET", f"/dataframes/get/{report}/versions"),
+    ):
+        answer = requests.request(method, url + path, headers=client.headers, timeout=60)
+        assert answer.status_code == 400, (method, path, answer.text)
+        assert answer.json()["code"] == "invalid_name"
+        assert f"with name {report!r}" in answer.json()["error"]
+    assert client.frame(report)["x"].tolist() == [1], "nothing else was touched"
+    assert client.delete(report).status_code == 200
+
+
+def test_pandasdb_sdk_refuses_such_names_before_sending(open_server):
     import pandasdb_core as pdb
 
     db = pdb.connect(open_server.url)
-    folder = f"get/{uuid.uuid4().hex[:8]}"
-    db.upload(pd.DataFrame({"x": [1]}), folder)
-    db.upload(pd.DataFrame({"x": [2]}), f"{folder}/get")
-    assert db.get(folder)["x"].tolist() == [1]
-    assert db.get(f"{folder}/get")["x"].tolist() == [2]
+    for frame in ("get/x", "x/versions"):
+        with pytest.raises(pdb.InvalidName, match="cannot be reached over HTTP"):
+            db.upload(pd.DataFrame({"x": [1]}), frame)
+        with pytest.raises(pdb.InvalidName, match="cannot be reached over HTTP"):
+            db.get(frame)
 
 
 def test_a_stage_without_its_pool_configured_answers_a_clear_503(monkeypatch):
@@ -350,3 +400,103 @@ def test_the_readme_example_runs_unchanged(users_server, monkeypatch, capsys):
     monkeypatch.setenv("PANDASDB_API", users_server.url)
     exec(compile(example, "README: clients of the original backend", "exec"), {})
     assert capsys.readouterr().out.split("\n")[:3] == ["2 [1, 1]", "[1, 2]", "200"]
+
+
+# ------------------------------------------------------------------------------ batches
+
+
+@pytest.mark.parametrize(
+    "first, then",
+    [
+        ([1.5, 2.5], [10.0, 20.0]),  # 10.0 is JSON's 10.0: an int to a JSON reader
+        ([10.0, 20.0], [1.5, 2.5]),  # whole floats first
+        ([1, 2], [3.0, np.nan]),  # an int column, then a batch with a null
+        (["a01", "b02"], ["007", "010"]),  # text, then text of digits
+    ],
+)
+def test_batches_of_one_pandas_column_append_unchanged(api, name, first, then):
+    """Each batch is typed toward what the frame recorded, so an unchanged client appends
+    batches of one pandas column, whatever each batch alone looks like."""
+    kind, url, tokens = api
+    client = SeedClient(url, tokens["alice"])
+    for values in (first, then):
+        answer = client.upload(pd.DataFrame({"p": values}), name)
+        assert answer.status_code == 200, answer.text
+    expected = [None if pd.isna(v) else v for v in [*first, *then]]
+    assert [row["p"] for row in client.get(name).json()] == expected
+
+
+def test_a_value_the_frames_column_cannot_hold_is_refused_naming_it(api, name):
+    kind, url, tokens = api
+    client = SeedClient(url, tokens["alice"])
+    assert client.upload(pd.DataFrame({"p": [1, 2]}), name).status_code == 200
+    refused = client.upload(pd.DataFrame({"p": [1.5]}), name)
+    assert refused.status_code == 400 and refused.json()["code"] == "schema_mismatch"
+    assert "row 0 holds 1.5, which is not a whole number" in refused.json()["error"]
+    assert [row["p"] for row in client.get(name).json()] == [1, 2]
+
+
+def test_filtered_frames_in_the_columns_form_append_the_rows_records_do(api, name):
+    """to_json()'s row labels are the pandas index (after filtering "2", "3"): no data,
+    as the original backend's answers (records) never carried them."""
+    kind, url, tokens = api
+    client = SeedClient(url, tokens["alice"])
+    df = pd.DataFrame({"v": [1, 2, 3, 4]})
+    for part, orient in ((df, None), (df[df.v > 2], None), (df[df.v < 2], "records")):
+        assert client.upload(part, name, orient=orient).status_code == 200
+    rows = client.get(name).json()
+    assert rows == [{"v": v} for v in (1, 2, 3, 4, 3, 4, 1)], "no index_0 column"
+
+
+def test_date_column_epoch_milliseconds_of_any_day_are_read_as_milliseconds(api, name):
+    """pandas' to_json writes epoch ms: 1970-02-01 is 2678400000 (not seconds of 2054),
+    and days before 1970 are negative."""
+    kind, url, tokens = api
+    client = SeedClient(url, tokens["alice"])
+    days = pd.to_datetime(["1970-01-01", "1970-02-01", "1969-12-31", "1900-03-01", "2024-05-06"])
+    df = pd.DataFrame({"date": days, "v": range(5)})
+    answer = client.upload(df, name, columns_keys={"date": "Date"})
+    assert answer.status_code == 200, answer.text
+    paths = sorted(c["path"].split("/")[3] for c in answer.json()["chunks"])
+    assert paths == sorted(d.date().isoformat() for d in days)
+    frame = client.frame(name).sort_values("v")
+    assert pd.to_datetime(frame["date"]).tolist() == days.tolist()
+
+
+def test_nanosecond_iso_dates_are_dates(api, name):
+    kind, url, tokens = api
+    client = SeedClient(url, tokens["alice"])
+    df = pd.DataFrame(
+        {
+            "date": pd.to_datetime(
+                ["2024-01-01 10:00", "2024-01-02 00:00:00.000000001"], format="ISO8601"
+            ),
+            "created_at": pd.to_datetime(["2024-01-03 10:00", "2024-01-04"], format="ISO8601"),
+        }
+    )
+    text = df.to_json(orient="records", date_format="iso", date_unit="ns")
+    assert '"2024-01-01T10:00:00.000000000"' in text
+    body = {"dataframe": text, "dataframe_name": name, "columns_keys": {"date": "Date"}}
+    answer = requests.post(
+        f"{url}/dataframes/upload", json=body, headers=client.headers, timeout=60
+    )
+    assert answer.status_code == 200, answer.text
+    frame = client.frame(name)
+    for column in ("date", "created_at"):
+        got = pd.to_datetime(frame[column], format="ISO8601").dt.tz_localize(None)
+        assert got.tolist() == df[column].tolist(), column
+
+
+def test_a_csv_string_whose_header_starts_with_a_bracket_is_csv(api, name):
+    kind, url, tokens = api
+    client = SeedClient(url, tokens["alice"])
+    for header in ("[a],b", "{id},v"):
+        body = {"dataframe": f"{header}\n1,2\n", "dataframe_name": f"{name}-{header[1]}"}
+        answer = requests.post(
+            f"{url}/dataframes/upload", json=body, headers=client.headers, timeout=60
+        )
+        assert answer.status_code == 200, answer.text
+        columns = header.split(",")
+        assert client.get(body["dataframe_name"]).json() == [
+            dict(zip(columns, [1, 2], strict=True))
+        ]

@@ -72,7 +72,15 @@ _FLAGS = {"true": True, "1": True, "false": False, "0": False}
 def _names(value: Any, info: ValidationInfo) -> Any:
     if isinstance(value, str) or not hasattr(value, "__iter__"):
         raise InvalidArgument(f"{info.field_name} must be a list of column names, got {value!r}")
-    return tuple(value)
+    names = tuple(value)
+    if not names:
+        # pandas' df[[]] keeps the rows and no column, a read of no file column cannot count
+        # them: one meaning everywhere (store, SDK, HTTP's columns=) is a clear refusal
+        raise InvalidArgument(
+            f"{info.field_name} is empty: name at least one column, or leave "
+            f"{info.field_name} out to read them all"
+        )
+    return names
 
 
 def _columns_keys(value: Any, info: ValidationInfo) -> Any:
