@@ -139,6 +139,59 @@ def test_binary_only_when_the_first_accept_type_is_binary(open_server):
         assert frame["a"].to_list() == [1, 2]
 
 
+@pytest.mark.parametrize(
+    "accept, fmt",
+    [
+        ("text/csv;q=0.1, application/json", "json"),
+        ("application/json;q=0, text/csv", "csv"),
+        ("text/*", "csv"),
+        ("image/png, */*;q=0.1", "json"),
+        ("application/xml", "json"),
+        (f"application/json;q=0.5, {PARQUET}", "parquet"),
+        (f"{PARQUET};q=0.9, text/csv", "csv"),
+    ],
+)
+def test_accept_q_values_choose_the_format(open_server, accept, fmt):
+    """The highest q wins (ties by order, q=0 refuses); API Gateway still decides binary by
+    the first type alone, so parquet chosen after a text type arrives as base64 text."""
+    name = unique("q")
+    base = open_server.url
+    requests.post(
+        f"{base}/dataframes/upload", json={"dataframe": "a\n1\n2\n", "dataframe_name": name}
+    ).raise_for_status()
+    response = requests.get(f"{base}/dataframes/{name}", headers={"Accept": accept})
+    assert response.status_code == 200, response.text
+    media = {"json": "application/json", "csv": "text/csv", "parquet": PARQUET}[fmt]
+    assert response.headers["Content-Type"].startswith(media), accept
+    if fmt == "json":
+        assert response.json() == [{"a": 1}, {"a": 2}]
+    elif fmt == "csv":
+        assert response.text == "a\n1\n2\n"
+    else:
+        assert response.content[:4] != b"PAR1", "the first type is not binary: base64 text"
+        frame = pl.read_parquet(io.BytesIO(base64.b64decode(response.content)))
+        assert frame["a"].to_list() == [1, 2]
+
+
+def test_an_accept_header_that_refuses_every_format_is_a_clear_400(open_server):
+    name = unique("q")
+    base = open_server.url
+    requests.post(
+        f"{base}/dataframes/upload", json={"dataframe": "a\n1\n", "dataframe_name": name}
+    ).raise_for_status()
+    for accept in ("application/json;q=0", "*/*;q=0"):
+        refused = requests.get(f"{base}/dataframes/{name}", headers={"Accept": accept})
+        assert refused.status_code == 400 and is_error(refused.json(), "invalid_argument")
+        assert (
+            "Accept" in refused.json()["error"]
+            and "refuses every format" in refused.json()["error"]
+        )
+    explicit = requests.get(
+        f"{base}/dataframes/{name}", params={"format": "csv"}, headers={"Accept": accept}
+    )
+    assert explicit.status_code == 200 and explicit.text == "a\n1\n", "format= decides"
+
+
 def test_the_stacks_binary_media_types_are_the_servers():
     """The server's list is the stack's ``binaryMediaTypes``."""
     pytest.importorskip("pulumi_aws")

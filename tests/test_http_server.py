@@ -289,3 +289,63 @@ def test_logs_are_json_with_request_ids(open_server):
     assert lines and all(entry["correlation_id"] for entry in lines)
     metrics = [line for line in open_server.log_path.read_text().splitlines() if '"_aws"' in line]
     assert metrics and "Latency" in metrics[-1], "metrics are emitted as CloudWatch EMF"
+
+
+def test_an_empty_column_list_means_one_thing_everywhere(open_server, tmp_path):
+    """pandas' df[[]] keeps the rows and no column, which a read that decodes no column
+    cannot count: an empty list of columns is refused, the same way by the local store, the
+    SDK and ``columns=`` over HTTP (it was three different frames)."""
+    name = unique("cols")
+    df = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+    remote = pdb.connect(open_server.url, progress=False)
+    remote.upload(df, name)
+    local = pdb.open(tmp_path / "store")
+    local.upload(df, name)
+    words = "columns is empty: name at least one column, or leave columns out to read them all"
+    for db in (local, remote):
+        with pytest.raises(pdb.InvalidArgument, match=words):
+            db.get(name, columns=[])
+        assert db.get(name, columns=["b"])["b"].tolist() == ["x", "y", "z"]
+    for value in ("", ","):
+        response = requests.get(f"{open_server.url}/dataframes/{name}", params={"columns": value})
+        assert response.status_code == 400 and words in response.json()["error"]
+
+
+def test_the_sdk_says_when_its_url_is_no_pandasdb_api(open_server):
+    import http.server
+    import threading
+
+    with pytest.raises(pdb.InvalidArgument, match=r"http:// or https://"):
+        pdb.connect("127.0.0.1:8123", token="token-alice-1")
+    with pytest.raises(pdb.InvalidArgument, match=r"http:// or https://"):
+        pdb.connect("ftp://127.0.0.1:8123")
+    staged = f"{open_server.url}/prod"
+    with pytest.raises(pdb.InvalidArgument) as wrong:
+        pdb.connect(staged).list()
+    message = str(wrong.value)
+    assert f"{staged}/dataframes answered HTTP 404" in message
+    assert f"{staged} does not look like the base URL of a pandasdb API" in message
+
+    class Html404(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+            page = b"<html><body>" + b"<p>Not here</p>" * 200 + b"</body></html>"
+            self.send_response(404)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Html404)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{other.server_address[1]}"
+        with pytest.raises(pdb.InvalidArgument) as html:
+            pdb.connect(url).get("x")
+        assert "does not look like the base URL of a pandasdb API" in str(html.value)
+        assert "text/html" in str(html.value) and "<p>" not in str(html.value)
+    finally:
+        other.shutdown()
+        other.server_close()
