@@ -28,6 +28,8 @@ of ``{column: {row label: value}}``), and the original backend read it with
   numbers and days before April 1970 are read right); only when milliseconds would put a
   value outside the years 1 to 9999 are they microseconds, or failing that nanoseconds
   (``date_unit="us"`` and ``"ns"``; seconds cannot be told from milliseconds: send ms).
+  Digits in text count as epoch numbers, except within a year of seconds of 1970
+  (``"20240101"`` is a date without dashes, refused, not a moment of 1970-01-01).
 
 Refused with a 400 naming the column, where read_json would keep Python objects or silently
 turn ``true`` into 1: booleans with numbers or text, text with numbers (unless the text is
@@ -385,9 +387,15 @@ def _has_offset(text: str) -> bool:
 
 
 def _epoch_or_text(value: Any) -> tuple[int | float | None, str | None]:
+    """A Date column's value as an epoch number or as text. Digits in text are epoch numbers
+    too, as read_json casts text to int64 first, but not within a year of seconds of 1970:
+    text such as ``"20240101"`` is far likelier a date written without dashes than
+    milliseconds of 1970-01-01, so it stays text (and is refused as no ISO date)."""
     if isinstance(value, str):
         number = _integer(value)
-        return (number, None) if number is not None else (None, value)
+        if number is not None and abs(number) > MIN_STAMP:
+            return number, None
+        return None, value
     return value, None
 
 
@@ -400,7 +408,6 @@ def _date_keyed(name: str, values: Sequence[Any]) -> pl.Series:
         raise InvalidPartition(
             f"column {name!r} is a Date partition but holds booleans (row {kinds['booleans']})"
         )
-    # digits in text are epoch numbers too, as read_json casts text to int64 first
     epochs = [_epoch_or_text(v)[0] for v in values]
     texts = [_epoch_or_text(v)[1] for v in values]
     parts: list[pl.Series] = []

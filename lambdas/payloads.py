@@ -65,6 +65,7 @@ Recorded = Mapping[str, pl.DataType]
 #: a ``\\uD800``-``\\uDFFF`` escape: the only way JSON text that is valid UTF-8 can carry a
 #: surrogate, so documents without one need no walk
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE_ESCAPE_BYTES = re.compile(_SURROGATE_ESCAPE.pattern.encode())
 #: integers of each float width's mantissa: every one up to it is held exactly
 _FLOAT_MANTISSA = {pl.Float16: 11, pl.Float32: 24, pl.Float64: 53}
 _TICKS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
@@ -288,7 +289,8 @@ def loads_json(text: str | bytes, context: str) -> Any:
                 "ones as strings"
             ) from None
         raise InvalidArgument(f"{context} is not valid JSON: {exc}") from None
-    if _SURROGATE_ESCAPE.search(text if isinstance(text, str) else text.decode("latin-1")):
+    escapes = _SURROGATE_ESCAPE if isinstance(text, str) else _SURROGATE_ESCAPE_BYTES
+    if escapes.search(text):  # type: ignore[arg-type]
         _refuse_surrogates(document, context)
     return document
 
