@@ -69,8 +69,8 @@ _SURROGATE_ESCAPE_BYTES = re.compile(_SURROGATE_ESCAPE.pattern.encode())
 #: integers of each float width's mantissa: every one up to it is held exactly
 _FLOAT_MANTISSA = {pl.Float16: 11, pl.Float32: 24, pl.Float64: 53}
 _TICKS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
-#: datetime64[ns] spans about 1677-09-21 to 2262-04-11: what int64 nanoseconds reach
-_NS_TICKS = (-(2**63) + 1, 2**63 - 1)
+#: what int64 ticks reach (in nanoseconds: datetime64[ns]'s 1677-09-21 to 2262-04-11)
+_INT64_TICKS = (-(2**63) + 1, 2**63 - 1)
 
 
 def frame_from_text(text: str, recorded: Recorded | None = None) -> pl.DataFrame:
@@ -343,13 +343,13 @@ def from_epoch(name: str, values: Sequence[Any], unit: str) -> pl.Series:
     >>> from_epoch("t", [0, -86400000, None], "ms").to_list()
     [datetime.datetime(1970, 1, 1, 0, 0), datetime.datetime(1969, 12, 31, 0, 0), None]
     """
-    factor = _TICKS[unit]
-    fine = unit == "ns" or any(
-        isinstance(v, float) and not (v * factor / 1000).is_integer() for v in values
-    )
-    per = 1 if fine else 1000
-    ticks = [None if v is None else _ticks(v, factor) // per for v in values]
-    low, high = _NS_TICKS if fine else (-(2**63) + 1, 2**63 - 1)
+    odd = next((v for v in values if isinstance(v, float) and not math.isfinite(v)), None)
+    if odd is not None:
+        raise InvalidArgument(f"dataframe: column {name!r} holds {odd}, which is no epoch time")
+    nanos = [None if v is None else _ticks(v, _TICKS[unit]) for v in values]
+    fine = unit == "ns" or any(n % 1000 for n in nanos if n is not None)
+    ticks = nanos if fine else [None if n is None else n // 1000 for n in nanos]
+    low, high = _INT64_TICKS
     bad = next(
         (v for v, t in zip(values, ticks, strict=True) if t is not None and not low <= t <= high),
         None,
@@ -500,7 +500,7 @@ def _to_temporal(
         if bad is not None:
             raise _misfit(series, recorded, bad, f"needs finer units than {want}")
     elif want == "ns" and unit != "ns":
-        low, high = (t // _TICKS[unit] for t in _NS_TICKS)
+        low, high = (t // _TICKS[unit] for t in _INT64_TICKS)
         bad = _first(~series.dt.epoch(unit).is_between(low, high))
         if bad is not None:
             raise _misfit(series, recorded, bad, "is outside the years 1677 to 2262 of nanoseconds")

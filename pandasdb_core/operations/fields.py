@@ -74,8 +74,9 @@ def _names(value: Any, info: ValidationInfo) -> Any:
         raise InvalidArgument(f"{info.field_name} must be a list of column names, got {value!r}")
     names = tuple(value)
     if not names:
-        # pandas' df[[]] keeps the rows and no column, a read of no file column cannot count
-        # them: one meaning everywhere (store, SDK, HTTP's columns=) is a clear refusal
+        # pandas' df[[]] keeps the row count, which a read that decodes no column cannot
+        # know; the store, the SDK and HTTP's columns= once gave three different frames, so
+        # the one meaning is a refusal (relaxing it later breaks no caller)
         raise InvalidArgument(
             f"{info.field_name} is empty: name at least one column, or leave "
             f"{info.field_name} out to read them all"
