@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING
 from . import codecs, manifest, sessions
 from .errors import BlobNotFound, CommitConflict
 from .operations import VacuumOptions
-from .records import CheckReport, ChunkRecord, DropRecord, FrameHead, VacuumReport, VersionRecord
+from .records import (
+    CheckReport,
+    ChunkRecord,
+    DropRecord,
+    FrameHead,
+    VacuumReport,
+    VersionRecord,
+    new_revision,
+)
 from .schema import polars_schema
 from .staging import STAGING_PREFIX
 from .visibility import committed, garbage, garbage_drops
@@ -45,6 +53,9 @@ def _retire(store: Store, head: FrameHead, opts: VacuumOptions, now: float) -> F
         min_version=floor,
         previous_min_version=head.freeable_floor(now - opts.grace_seconds),
         retired_at=now,
+        # a new token: a commit built on the head before the raise now conflicts and rebuilds
+        # on this one, instead of writing the old floor back
+        revision=new_revision(),
     )
     try:
         store.meta.update_head(raised, expected=head)

@@ -91,7 +91,10 @@ class MetadataStore(ABC):
     the head and the version record must change together, and only if the head is still the
     one the writer read: the same ``frame_id`` *and* the same version. Comparing the version
     alone lets a writer commit "on version 1" of a frame that was deleted and created again
-    meanwhile, erasing an acknowledged commit (the ABA problem).
+    meanwhile, erasing an acknowledged commit (the ABA problem). The head's ``revision`` too,
+    a token every head write changes: ``update_head`` (vacuum raising ``min_version``) keeps
+    the version, and a commit built on the head before it would otherwise bring the retired
+    versions back. ``update_head`` compares the same three.
 
     Drop records (tombstones: an edit's removal of a chunk) follow the chunk records' rule:
     they may be indexed before the head moves, are tied to the commit by ``txn``, and must be
@@ -113,9 +116,9 @@ class MetadataStore(ABC):
         drops: Sequence[DropRecord] = (),
     ) -> None:
         """Make ``head`` current, record ``version`` and index ``chunks`` and ``drops``, all at
-        once, if the frame's head is still ``expected`` (same ``frame_id`` and version; None:
-        the frame must not exist), or raise :class:`CommitConflict` and change nothing
-        visible."""
+        once, if the frame's head is still ``expected`` (same ``frame_id``, version and
+        ``revision``; None: the frame must not exist), or raise :class:`CommitConflict` and
+        change nothing visible."""
 
     @abstractmethod
     def versions(self, frame_id: str) -> list[VersionRecord]:
@@ -157,7 +160,8 @@ class MetadataStore(ABC):
     @abstractmethod
     def update_head(self, head: FrameHead, *, expected: FrameHead) -> None:
         """Replace the head's bookkeeping fields (``min_version``...) without a new version,
-        if the head is still ``expected``; else raise :class:`CommitConflict`."""
+        if the head is still ``expected`` (same ``frame_id``, version and ``revision``); else
+        raise :class:`CommitConflict`. The new head carries a new ``revision``."""
 
     @abstractmethod
     def forget_chunks(self, frame_id: str, chunks: Sequence[ChunkRecord]) -> None:
@@ -179,7 +183,11 @@ def same_head(current: FrameHead | None, expected: FrameHead | None) -> bool:
     """
     if current is None or expected is None:
         return current is None and expected is None
-    return current.frame_id == expected.frame_id and current.version == expected.version
+    return (
+        current.frame_id == expected.frame_id
+        and current.version == expected.version
+        and current.revision == expected.revision
+    )
 
 
 def conflict(name: str, expected: FrameHead | None) -> CommitConflict:

@@ -15,6 +15,9 @@ Format history:
   no drop records and had no key. Heads carry ``stats`` (per layout: rows, chunk files,
   bytes, range); a head without them (older, or format 1 or 2) has them computed from the
   chunk index when asked.
+- 4: heads carry ``revision``, a token every head write changes, which conditional head
+  writes compare (a commit racing vacuum's ``min_version`` raise cannot undo it); an older
+  head has the revision "" until its next write. Version records are unchanged.
 
 Example
 -------
@@ -33,7 +36,7 @@ from typing import Any
 from .errors import StoreUnavailable
 from .records import ChunkRecord, DropRecord, FrameHead, Layout, LayoutStats, VersionRecord
 
-RECORD_FORMAT = 3
+RECORD_FORMAT = 4
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -53,10 +56,18 @@ def _head_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _head_3_to_4(data: dict[str, Any]) -> dict[str, Any]:
+    # the revision of a head no writer of format 4 has written yet: "" (adapters that keep it
+    # beside the record, as SQLite's column and DynamoDB's attribute, agree)
+    data.setdefault("revision", "")
+    return data
+
+
 #: format N -> the function lifting a record of format N to N + 1
-_HEAD_MIGRATIONS: dict[int, Migration] = {1: _head_1_to_2, 2: dict}
-#: format 3's new version fields default to what a format-2 version was
-_VERSION_MIGRATIONS: dict[int, Migration] = {1: dict, 2: dict}
+_HEAD_MIGRATIONS: dict[int, Migration] = {1: _head_1_to_2, 2: dict, 3: _head_3_to_4}
+#: format 3's new version fields default to what a format-2 version was; format 4 changed
+#: heads only
+_VERSION_MIGRATIONS: dict[int, Migration] = {1: dict, 2: dict, 3: dict}
 
 
 def _dump(record: Any, **override: Any) -> str:

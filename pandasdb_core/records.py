@@ -8,6 +8,7 @@ Example
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -56,10 +57,26 @@ class FrameHead:
     #: to date by every commit; empty in heads written before pandasdb kept it (then computed
     #: from the chunk index when asked: :func:`pandasdb_core.stats.frame_stats`)
     stats: tuple[LayoutStats, ...] = ()
+    #: a token every write of the head changes (a commit, vacuum raising ``min_version``):
+    #: a conditional write compares it, so no writer that read an older head can overwrite a
+    #: newer one of the same version (vacuum's raise, then a commit copying the old floor);
+    #: "" in heads written before pandasdb kept it
+    revision: str = ""
 
     def freeable_floor(self, cutoff: float) -> int:
         """The oldest version whose files vacuum must keep, for a grace ``cutoff`` (epoch s)."""
         return self.min_version if self.retired_at <= cutoff else self.previous_min_version
+
+
+def new_revision() -> str:
+    """A fresh :attr:`FrameHead.revision` for a head about to be written.
+
+    Example
+    -------
+    >>> len(new_revision())
+    32
+    """
+    return uuid.uuid4().hex
 
 
 @dataclass(frozen=True)

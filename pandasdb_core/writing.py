@@ -31,7 +31,15 @@ from .errors import CommitConflict, InvalidArgument, InvalidPartition
 from .idempotency import commit_order, earlier_commit
 from .layouts import BATCH, DEFAULT_KEY, PlannedChunk, WriteContext, describe, kind_of
 from .operations import UploadOptions
-from .records import ChunkRecord, Commit, DropRecord, FrameHead, Layout, VersionRecord
+from .records import (
+    ChunkRecord,
+    Commit,
+    DropRecord,
+    FrameHead,
+    Layout,
+    VersionRecord,
+    new_revision,
+)
 from .schema import Schema, align, merge_schema
 from .stats import next_stats
 from .visibility import visible
@@ -328,6 +336,8 @@ def record(store: Store, draft: Draft) -> Commit:
             [*removal.drops, *hidden],
             hides_all=draft.keep_last and draft.external_key is None,
         ),
+        # a new token: the commit succeeds only on the very head it copied the floor from
+        revision=new_revision(),
     )
     store.meta.commit(head, version, chunks, expected=base, drops=drops)
     manifest.after_commit(store, draft.name)

@@ -1,6 +1,8 @@
 """Stores written by an older pandasdb stay readable and writable, and a newer format is
 refused with a clear error instead of being misread. ``fixtures/store_v1`` was written by
-pandasdb 0.1.0 (record format 1)."""
+pandasdb 0.1.0 (record format 1); ``fixtures/store_v3`` by the last pandasdb of record format
+3 (the format before heads had a ``revision``), with a vacuum-raised ``min_version``, drop
+records, a named index and parquet."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import pandasdb_core as pdb
 from pandasdb_core.record_codec import RECORD_FORMAT
 
 FIXTURE = Path(__file__).parent / "fixtures" / "store_v1"
+FIXTURE_V3 = Path(__file__).parent / "fixtures" / "store_v3"
 
 
 @pytest.fixture
@@ -58,6 +61,54 @@ def test_a_format_1_store_takes_new_versions_and_vacuums(old_store):
     old_store.vacuum(retain_versions=1, grace_seconds=0)
     assert old_store.check().ok
     assert len(old_store.get("users")) == 7
+
+
+@pytest.fixture
+def v3_store(tmp_path) -> pdb.Store:
+    copy = tmp_path / "store_v3"
+    shutil.copytree(FIXTURE_V3, copy)
+    return pdb.open(copy)
+
+
+def test_a_format_3_store_reads_as_it_was_written(v3_store):
+    assert [f.name for f in v3_store.list()] == ["model/preds", "sales/daily", "users"]
+    sales = v3_store.get("sales/daily")
+    assert sales["shop"].tolist() == [1, pd.NA, 4, 5, 6, 7, 8]
+    assert list(sales["cat"].cat.categories) == ["c", "b", "a"] and sales["cat"].cat.ordered
+    assert str(sales["ts"].dt.tz) == "UTC"
+    assert len(v3_store.get("sales/daily", as_of=2)) == 8  # before the delete_rows
+    head = v3_store.head("sales/daily")
+    assert (head.min_version, head.revision) == (2, "")
+    with pytest.raises(pdb.VersionNotFound):
+        v3_store.get("sales/daily", as_of=1)
+    users = v3_store.get("users")
+    assert users["name"].tolist() == ["bo", "al", "cyd"] and list(users.index) == ["b", "a", "c"]
+    assert users.index.name == "k"
+    assert v3_store.get("model/preds", external_key="run-1")["p"].tolist() == [0.2, 1.8]
+    assert v3_store.check().ok
+
+
+def test_a_format_3_store_takes_new_versions_and_vacuums(v3_store):
+    """The first write of a format-3 head compares its revision as "" (the SQLite column the
+    store gains when opened) and gives it one; vacuum's raise changes it again."""
+    commit = v3_store.upload(
+        pd.DataFrame({"ts": pd.to_datetime(["2024-01-09"]).tz_localize("UTC"), "shop": [9]}),
+        "sales/daily",
+    )
+    assert commit.version == 4
+    head = v3_store.head("sales/daily")
+    assert head.revision and head.min_version == 2
+    v3_store.vacuum(retain_versions=1, grace_seconds=0)
+    raised = v3_store.head("sales/daily")
+    assert raised.min_version == 4 and raised.revision not in ("", head.revision)
+    assert v3_store.get("sales/daily")["shop"].tolist() == [1, pd.NA, 4, 5, 6, 7, 8, 9]
+    v3_store.upload(
+        pd.DataFrame({"user_id": [42], "name": ["zed"]}, index=pd.Index(["z"], name="k")), "users"
+    )
+    assert v3_store.get("users", partition_value=42)["name"].tolist() == ["zed"]
+    v3_store.delete("model/preds")
+    assert [f.name for f in v3_store.list()] == ["sales/daily", "users"]
+    assert v3_store.check().ok
 
 
 def test_a_newer_format_is_refused_clearly(tmp_path):

@@ -13,16 +13,18 @@ chunk           ``{owner}#c#{frame_id}#{layout}`` ``{sortable lo}#{chunk_id}``
 drop            ``{owner}#d#{frame_id}#{layout}`` ``{sortable lo}#{chunk_id}#{txn}``
 ==============  ================================  =======================================
 
-A head holds the frame's JSON (zlib-compressed), its ``version`` and ``frame_id``. A chunk item
+A head holds the frame's JSON (zlib-compressed), its ``version``, ``frame_id`` and ``revision``
+(the token every head write changes; absent on heads written before record format 4), which
+every conditional write of the head compares. A chunk item
 is one chunk file (a few hundred bytes), so a frame of any number of chunks stays far below
 DynamoDB's 400 KB item limit. Partition bounds sort as strings: dates as ``YYYY-MM-DD``, ids
 offset by 2**63 and zero-padded. A span item holds the widest ``hi - lo`` of the layout's
 chunks, so an id lookup is a ``Query`` over ``[lo - span, hi]`` and never a ``Scan``.
 
 A commit writes its chunk and drop items first (tagged with the commit's ``txn``), then one
-``TransactWriteItems`` puts the head (only if its frame id and version are still the ones the
-writer read), the version record and the spans: at most 2 + layouts items, far below the
-100-item limit of a transaction, however many chunks an edit drops. Readers ignore chunk and
+``TransactWriteItems`` puts the head (only if its frame id, version and revision are still the
+ones the writer read), the version record and the spans: at most 2 + layouts items, far below
+the 100-item limit of a transaction, however many chunks an edit drops. Readers ignore chunk and
 drop items whose ``txn`` no version carries. A drop item (an edit's tombstone) has the range of
 the chunk it drops, so the span that finds the chunk finds its drop too; its key names the
 txn, so a losing commit's drop never overwrites a winner's.
@@ -154,12 +156,15 @@ class DynamoDBMetadataStore(MetadataStore):
                 f"frame {head.name!r}: its schema is too large to record ({len(body):,} bytes "
                 "compressed); use fewer columns or categories"
             )
-        return {
+        item = {
             **self._head_key(head.name),
             "version": {"N": str(head.version)},
             "frame_id": {"S": head.frame_id},
             "body": {"B": body},
         }
+        if head.revision:  # compared by every conditional write of the head
+            item["revision"] = {"S": head.revision}
+        return item
 
     def _chunk_item(self, frame_id: str, chunk: ChunkRecord) -> dict[str, Any]:
         fields = {k: v for k, v in chunk_to_dict(chunk).items() if v is not None}
@@ -232,14 +237,19 @@ class DynamoDBMetadataStore(MetadataStore):
     def _head_condition(expected: FrameHead | None) -> dict[str, Any]:
         if expected is None:
             return {"ConditionExpression": "attribute_not_exists(pk)"}
-        # the frame's identity too: a frame deleted and created again restarts at version 1
-        return {
-            "ConditionExpression": "version = :version AND frame_id = :frame",
-            "ExpressionAttributeValues": {
-                ":version": {"N": str(expected.version)},
-                ":frame": {"S": expected.frame_id},
-            },
+        # the frame's identity too: a frame deleted and created again restarts at version 1;
+        # and the head's revision: vacuum's update_head keeps the version
+        values: dict[str, Any] = {
+            ":version": {"N": str(expected.version)},
+            ":frame": {"S": expected.frame_id},
         }
+        condition = "version = :version AND frame_id = :frame AND "
+        if expected.revision:
+            condition += "revision = :revision"
+            values[":revision"] = {"S": expected.revision}
+        else:  # a head written before heads had revisions
+            condition += "attribute_not_exists(revision)"
+        return {"ConditionExpression": condition, "ExpressionAttributeValues": values}
 
     # the port ------------------------------------------------------------
 

@@ -3,7 +3,9 @@
 Commits run in ``BEGIN IMMEDIATE`` transactions, so writers in several processes serialise on
 the database lock and a commit is durable when it returns (``synchronous=FULL``). Drop records
 (an edit's tombstones) sit in their own table, indexed like chunks; a database written before
-chunks had an ``origin`` gains the column when opened.
+chunks had an ``origin`` gains the column when opened, and one written before heads had a
+``revision`` (the token every head write changes, compared by every conditional write) gains
+that column, "" for its heads, as their records say.
 
 Example
 -------
@@ -29,7 +31,8 @@ from ..records import ChunkRecord, DropRecord, FrameHead, PartitionValue, Versio
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS heads (
-    name TEXT PRIMARY KEY, frame_id TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL
+    name TEXT PRIMARY KEY, frame_id TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL,
+    revision TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS versions (
     frame_id TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL,
@@ -71,6 +74,9 @@ class SQLiteMetadataStore(MetadataStore):
         columns = {row[1] for row in db.execute("PRAGMA table_info(chunks)")}
         if "origin" not in columns:  # a database of pandasdb 0.1
             db.execute("ALTER TABLE chunks ADD COLUMN origin INTEGER")
+        heads = {row[1] for row in db.execute("PRAGMA table_info(heads)")}
+        if "revision" not in heads:  # a database of record format 3 or older
+            db.execute("ALTER TABLE heads ADD COLUMN revision TEXT NOT NULL DEFAULT ''")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -94,9 +100,11 @@ class SQLiteMetadataStore(MetadataStore):
 
     @staticmethod
     def _check(db: sqlite3.Connection, name: str, expected: FrameHead | None) -> None:
-        row = db.execute("SELECT frame_id, version FROM heads WHERE name = ?", (name,)).fetchone()
-        found = (row[0], row[1]) if row else None
-        wanted = (expected.frame_id, expected.version) if expected else None
+        row = db.execute(
+            "SELECT frame_id, version, revision FROM heads WHERE name = ?", (name,)
+        ).fetchone()
+        found = (row[0], row[1], row[2]) if row else None
+        wanted = (expected.frame_id, expected.version, expected.revision) if expected else None
         if found != wanted:
             raise conflict(name, expected)
 
@@ -116,8 +124,9 @@ class SQLiteMetadataStore(MetadataStore):
         with self._tx() as db:
             self._check(db, head.name, expected)
             db.execute(
-                "INSERT OR REPLACE INTO heads VALUES (?, ?, ?, ?)",
-                (head.name, head.frame_id, head.version, head_to_json(head)),
+                "INSERT OR REPLACE INTO heads (name, frame_id, version, body, revision) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (head.name, head.frame_id, head.version, head_to_json(head), head.revision),
             )
             db.execute(
                 "INSERT INTO versions VALUES (?, ?, ?)",
@@ -224,7 +233,10 @@ class SQLiteMetadataStore(MetadataStore):
     def update_head(self, head: FrameHead, *, expected: FrameHead) -> None:
         with self._tx() as db:
             self._check(db, head.name, expected)
-            db.execute("UPDATE heads SET body = ? WHERE name = ?", (head_to_json(head), head.name))
+            db.execute(
+                "UPDATE heads SET body = ?, revision = ? WHERE name = ?",
+                (head_to_json(head), head.revision, head.name),
+            )
 
     def forget_chunks(self, frame_id: str, chunks: Sequence[ChunkRecord]) -> None:
         with self._tx() as db:

@@ -260,6 +260,30 @@ class MetadataStoreTests:
         assert meta.head("f") == second
         assert [v.txn for v in meta.versions("G")] == ["g1"]
 
+    def test_a_head_rewritten_at_its_version_is_not_the_head_a_writer_read(
+        self, meta: MetadataStore
+    ) -> None:
+        """``update_head`` (vacuum raising ``min_version``) keeps the version: a writer that
+        read the head before must not commit, update or drop on it (it would write the old
+        floor back and bring retired versions back). Heads are compared by revision too."""
+        first = replace(_head("f", 3), revision="r1")
+        meta.commit(first, _version(3, "t3"), [], expected=None)
+        raised = replace(first, min_version=3, revision="r2")
+        meta.update_head(raised, expected=first)
+        with pytest.raises(CommitConflict):
+            meta.commit(
+                replace(_head("f", 4), revision="r3"), _version(4, "t4"), [], expected=first
+            )
+        with pytest.raises(CommitConflict):
+            meta.update_head(replace(first, rows=99, revision="r4"), expected=first)
+        with pytest.raises(CommitConflict):
+            meta.drop_frame("f", expected=first)
+        assert meta.head("f") == raised
+        assert [v.version for v in meta.versions("F")] == [3]
+        on_raised = replace(_head("f", 4), min_version=3, revision="r5")
+        meta.commit(on_raised, _version(4, "t4"), [], expected=raised)
+        assert meta.head("f") == on_raised
+
     def test_update_head_and_forget_chunks(self, meta: MetadataStore) -> None:
         c1, c2 = _chunk(1, "t1", "a", "a"), _chunk(1, "t1", "b", "b")
         meta.commit(_head("f", 1), _version(1, "t1"), [c1, c2], expected=None)
@@ -283,7 +307,7 @@ class MetadataStoreTests:
             external_key="run-1",
             keep_last=True,
         )
-        head = _head("f", 1)
+        head = replace(_head("f", 1), revision="0" * 32)
         meta.commit(head, version, [chunk], expected=None)
         assert meta.head("f") == head
         assert meta.versions("F") == [version]
