@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import polars as pl
 from isal import igzip
 
+from .errors import ChunkCorrupt, InvalidArgument, PandasDBError
 from .records import Format
 
 FORMATS: tuple[Format, ...] = ("csv.gz", "parquet")
@@ -37,8 +38,48 @@ FORMATS: tuple[Format, ...] = ("csv.gz", "parquet")
 GZIP_LEVEL = 1
 
 
+#: what the rust side of polars raises when it panics (a BaseException, not an Exception)
+PanicException = pl.exceptions.PanicException
+#: the days polars' CSV writer and reader hold (chrono's NaiveDate: years -262143..262142);
+#: a date or datetime outside them makes the writer panic
+_CSV_DAYS = (-96_465_292, 95_026_236)
+_PER_SECOND = {"ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+
+
+def check_encodable(frame: pl.DataFrame, fmt: Format) -> None:
+    """Refuse, before anything is written, values ``fmt`` cannot write exactly: in csv.gz,
+    dates and datetimes outside the years -262143..262142 (the text polars writes and reads
+    back; parquet holds any). Raises :class:`InvalidArgument` naming the column.
+
+    Example
+    -------
+    >>> check_encodable(pl.DataFrame({"d": [0]}).cast(pl.Date), "csv.gz")
+    """
+    if fmt != "csv.gz":
+        return
+    low_day, high_day = _CSV_DAYS
+    for name, dtype in frame.schema.items():
+        if isinstance(dtype, pl.Datetime):
+            per_day = 86_400 * _PER_SECOND[dtype.time_unit]
+            low, high = low_day * per_day, (high_day + 1) * per_day - 1
+        elif dtype == pl.Date:
+            low, high = low_day, high_day
+        else:
+            continue
+        values = frame.get_column(name).to_physical()
+        smallest, largest = values.min(), values.max()
+        if smallest is None or (low <= smallest and largest <= high):  # type: ignore[operator]
+            continue
+        raise InvalidArgument(
+            f"column {name!r} holds a {'date' if dtype == pl.Date else 'datetime'} outside the "
+            "years -262143..262142, which csv.gz cannot write; store the frame as parquet "
+            "(format='parquet'), which holds it"
+        )
+
+
 def encode(frame: pl.DataFrame, fmt: Format) -> bytes:
-    """Serialise one chunk.
+    """Serialise one chunk; :class:`InvalidArgument` if polars cannot (see
+    :func:`check_encodable`, which refuses the known cases before anything is written).
 
     Example
     -------
@@ -46,16 +87,39 @@ def encode(frame: pl.DataFrame, fmt: Format) -> bytes:
     b'PAR1'
     """
     buf = io.BytesIO()
-    if fmt == "parquet":
-        # min/max statistics per column chunk let engines (DuckDB, Spark, Athena, polars)
-        # skip data their filters exclude
-        frame.write_parquet(buf, compression="zstd", compression_level=1, statistics=True)
-    else:
-        # streamed through the compressor: a chunk's text is never held whole; mtime=0 makes
-        # the same rows the same bytes
-        with igzip.IGzipFile(fileobj=buf, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as out:
-            as_text(frame).write_csv(out)
+    try:
+        if fmt == "parquet":
+            # min/max statistics per column chunk let engines (DuckDB, Spark, Athena, polars)
+            # skip data their filters exclude
+            frame.write_parquet(buf, compression="zstd", compression_level=1, statistics=True)
+        else:
+            # streamed through the compressor: a chunk's text is never held whole; mtime=0
+            # makes the same rows the same bytes
+            with igzip.IGzipFile(fileobj=buf, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as out:
+                as_text(frame).write_csv(out)
+    except (pl.exceptions.PolarsError, PanicException) as exc:
+        check_encodable(frame, fmt)  # the known reason, named, if it is one
+        raise InvalidArgument(f"the data cannot be written as {fmt}: {_reason(exc)}") from None
     return buf.getvalue()
+
+
+def _reason(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
+def _corrupt(keys: Sequence[str], what: str, exc: BaseException) -> ChunkCorrupt:
+    named = [repr(k) for k in keys if k]
+    if not named:
+        which = "a stored chunk file"
+    elif len(named) == 1:
+        which = f"chunk file {named[0]}"
+    else:  # files parsed in one call: one of them
+        more = f" and {len(named) - 3} more" if len(named) > 3 else ""
+        which = f"one of the chunk files {', '.join(named[:3])}{more}"
+    return ChunkCorrupt(
+        f"{which} cannot be {what}: {_reason(exc)}; it changed since it was committed: run "
+        "check() to list every damaged file"
+    )
 
 
 def decode(
@@ -86,11 +150,14 @@ class Unpacked:
     #: may hold newlines)
     start: int = 0
     lines: int = 0
+    #: the file's key, named by the error of a file that does not decode ("" if not known)
+    key: str = ""
 
 
-def unpack(data: bytes, fmt: Format) -> Unpacked:
+def unpack(data: bytes, fmt: Format, key: str = "") -> Unpacked:
     """The per-file step of decoding: decompress a CSV file and read its header. Many files
     can be unpacked on threads at once (zlib releases the GIL), then parsed in one call.
+    A file that does not decompress raises :class:`ChunkCorrupt` naming ``key``.
 
     Example
     -------
@@ -98,11 +165,14 @@ def unpack(data: bytes, fmt: Format) -> Unpacked:
     ('a',)
     """
     if fmt == "parquet":
-        return Unpacked(data)
-    raw = igzip.decompress(data)
-    end = _header_end(raw)
-    header = next(csv.reader(io.StringIO(raw[:end].decode("utf-8"), newline="")), [])
-    return Unpacked(raw, tuple(header), end + 1, raw.count(b"\n", 0, end) + 1)
+        return Unpacked(data, key=key)
+    try:
+        raw = igzip.decompress(data)
+        end = _header_end(raw)
+        header = next(csv.reader(io.StringIO(raw[:end].decode("utf-8"), newline="")), [])
+    except (OSError, EOFError, ValueError, csv.Error) as exc:  # isal's errors are OSErrors
+        raise _corrupt([key], "decompressed", exc) from None
+    return Unpacked(raw, tuple(header), end + 1, raw.count(b"\n", 0, end) + 1, key)
 
 
 def parse(
@@ -124,6 +194,22 @@ def parse(
     """
     if not parts:
         return pl.DataFrame(schema={c: dtypes[c] for c in columns or dtypes})
+    try:
+        return _parse(parts, fmt, dtypes, columns)
+    except PandasDBError:
+        raise
+    except (Exception, PanicException) as exc:  # noqa: BLE001 - polars raises many types
+        if isinstance(exc, MemoryError):
+            raise
+        raise _corrupt([p.key for p in parts], "parsed", exc) from None
+
+
+def _parse(
+    parts: Sequence[Unpacked],
+    fmt: Format,
+    dtypes: dict[str, pl.DataType],
+    columns: list[str] | None,
+) -> pl.DataFrame:
     if fmt == "parquet":
         frame = _read_parquet([p.body for p in parts], dtypes, columns)
     else:
@@ -171,12 +257,13 @@ def as_text(frame: pl.DataFrame) -> pl.DataFrame:
     """
     exprs = []
     for name, dtype in frame.schema.items():
+        column = frame.get_column(name)  # by name, literally (never a pattern)
         if isinstance(dtype, pl.Duration):
-            exprs.append(pl.col(name).cast(pl.Int64))
+            exprs.append(column.cast(pl.Int64))
         elif dtype == pl.Binary:
-            exprs.append(pl.col(name).bin.encode("hex"))
+            exprs.append(column.bin.encode("hex"))
         elif isinstance(dtype, pl.Datetime) and dtype.time_zone not in (None, "UTC"):
-            exprs.append(pl.col(name).dt.convert_time_zone("UTC"))
+            exprs.append(column.dt.convert_time_zone("UTC"))
     return frame.with_columns(exprs) if exprs else frame
 
 
@@ -221,11 +308,16 @@ def _read_csv(
     position = {name: i for i, name in enumerate(header)}
     wanted = list(header) if columns is None else [c for c in columns if c in position]
     schema = {name: csv_type(dtypes.get(name, pl.String())) for name in header}
-    text, skip = _joined(group)
+    text, skip, start = _joined(group)
+    # polars' reader drops a byte order mark at the start of the rows (a value's first
+    # character): a row of nulls before them keeps it, and is dropped after
+    padded = text[start : start + len(_BOM)] == _BOM
+    if padded:
+        text, skip = b"," * (len(header) - 1) + b"\n" + bytes(text[start:]), 0
     stamps = {n: t for n, t in schema.items() if isinstance(t, pl.Datetime) and n in wanted}
 
     def read(types: dict[str, pl.DataType]) -> pl.DataFrame:
-        return pl.read_csv(
+        frame = pl.read_csv(
             text,
             has_header=False,
             skip_lines=skip,
@@ -233,6 +325,7 @@ def _read_csv(
             columns=[position[name] for name in wanted],
             raise_if_empty=False,
         )
+        return frame.slice(1) if padded else frame
 
     if not stamps:
         return read(schema).select(wanted)
@@ -244,14 +337,18 @@ def _read_csv(
     return (read(schema) if converted is None else converted).select(wanted)
 
 
-def _joined(group: list[Unpacked]) -> tuple[bytes, int]:
-    """The rows of CSV files as one text, and the lines to skip before them (a single file
-    is parsed in place, past its header). Each body ends with a newline, so no row runs
-    into the next."""
+#: UTF-8's byte order mark (U+FEFF)
+_BOM = "\ufeff".encode()
+
+
+def _joined(group: list[Unpacked]) -> tuple[bytes, int, int]:
+    """The rows of CSV files as one text, the lines to skip before them (a single file is
+    parsed in place, past its header) and the offset where they start. Each body ends with a
+    newline, so no row runs into the next."""
     if len(group) == 1:
-        return group[0].body, group[0].lines
+        return group[0].body, group[0].lines, group[0].start
     bodies = [memoryview(p.body)[p.start :] for p in group]
-    return b"".join(b if b[-1:] in (b"", b"\n") else bytes(b) + b"\n" for b in bodies), 0
+    return b"".join(b if b[-1:] in (b"", b"\n") else bytes(b) + b"\n" for b in bodies), 0, 0
 
 
 def _datetimes(frame: pl.DataFrame, stamps: dict[str, pl.Datetime]) -> pl.DataFrame | None:

@@ -6,9 +6,13 @@ run on polars alone.
 What comes back into pandas is what went in: integers (nullable ones too, up to ``Int64``'s
 and ``UInt64``'s extremes) never pass through float64; categoricals keep categories of any
 type (strings, ints, floats, bools, dates, datetimes, durations), their order and ``ordered``;
-a fixed-offset time zone (``+05:30``), which polars lacks, is stored as UTC and restored.
-What cannot be stored exactly (periods, intervals, lists, objects of mixed types) is refused
-before anything is written, with an error naming the column.
+a fixed-offset time zone (``+05:30``), which polars lacks, is stored as UTC and restored (IANA
+zones, ``Etc/GMT+5`` included, stay themselves); pyarrow-backed dtypes pandas cannot name back
+(``decimal128(10, 2)``, ``fixed_size_binary[3]``, ``string``) record their arrow type. An object
+column holds one kind of value, checked value by value against what would come back (polars'
+own conversion turns dates beside datetimes into dates, ``UUID`` into bytes...).
+What cannot be stored exactly (periods, intervals, lists, objects of mixed kinds, index names
+that are not strings) is refused before anything is written, with an error naming the column.
 
 Example
 -------
@@ -23,6 +27,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
+import math
+import operator
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -74,6 +81,45 @@ def _check_names(names: list[Any]) -> None:
         raise InvalidArgument(f"columns: duplicated column names {dupes!r}")
     if any(n.startswith(INDEX_PREFIX) for n in names):
         raise InvalidArgument(f"columns: names starting with {INDEX_PREFIX!r} are reserved")
+    patterns = [n for n in names if is_pattern(n)][:5]
+    if patterns:
+        raise InvalidArgument(
+            f"columns: {patterns!r}: polars reads a column name that is '*' or starts with '^' "
+            "and ends with '$' as a pattern, not a name; rename the column"
+        )
+
+
+def is_pattern(name: str) -> bool:
+    """Whether polars reads ``name`` in ``pl.col(name)`` or ``select(name)`` as a pattern
+    (``*``, or a regex ``^...$``) rather than as the column of that name: such a column would
+    be dropped or duplicated by any engine's selection, so pandasdb refuses it.
+
+    Example
+    -------
+    >>> is_pattern("^price$"), is_pattern("*"), is_pattern("price$")
+    (True, True, False)
+    """
+    return name == "*" or (len(name) > 1 and name.startswith("^") and name.endswith("$"))
+
+
+def _index_names(index: Any) -> list[str | None]:
+    """The index's level names, each a string or None (numpy strings become ``str``), or
+    :class:`InvalidArgument` for other names and for two levels of one name."""
+    names: list[str | None] = []
+    for i, level in enumerate(index.names):
+        if level is None or isinstance(level, str):
+            names.append(None if level is None else str(level))
+            continue
+        raise InvalidArgument(
+            f"index: level {i} is named {level!r} ({type(level).__name__}); index level names "
+            "must be strings or None (rename it with df.index.set_names)"
+        )
+    dupes = sorted(
+        n for n, count in Counter(n for n in names if n is not None).items() if count > 1
+    )
+    if dupes:
+        raise InvalidArgument(f"index: duplicated index level names {dupes!r}")
+    return names
 
 
 def to_polars(df: Any) -> tuple[pl.DataFrame, Schema]:
@@ -106,31 +152,60 @@ def to_polars(df: Any) -> tuple[pl.DataFrame, Schema]:
     _check_names(list(df.columns))
     index_names: list[str | None] = []
     if not (isinstance(df.index, pd.RangeIndex) and df.index.name is None):
-        index_names = list(df.index.names)
+        index_names = _index_names(df.index)
         levels = [f"{INDEX_PREFIX}{i}__" for i in range(len(index_names))]
         df = df.copy(deep=False)
         df.index = df.index.set_names(levels)
         df = df.reset_index()
     pandas_dtypes: dict[str, dict[str, Any]] = {}
-    in_utc: dict[str, Any] = {}
+    replaced: dict[str, Any] = {}
+    null_objects: list[str] = []
+    objects: dict[str, tuple[str, Any]] = {}
+    arrows: dict[str, Any] = {}
     for name, dtype in df.dtypes.items():
         entry: dict[str, Any] = {"pandas": str(dtype)}
         if isinstance(dtype, pd.CategoricalDtype):
             entry.update(_describe_categories(name, dtype))
         elif isinstance(dtype, pd.DatetimeTZDtype) and _fixed_offset(name, dtype):
-            in_utc[name] = df[name].dt.tz_convert("UTC")
+            replaced[name] = df[name].dt.tz_convert("UTC")
+        elif isinstance(dtype, pd.ArrowDtype):
+            arrow = _arrow_entry(dtype)
+            if arrow is not None:
+                entry["arrow"] = arrow
+                arrows[name] = dtype.pyarrow_dtype
+        elif pd.api.types.is_object_dtype(dtype):
+            kind, converted = _object_kind(name, df[name])
+            if kind == "empty":
+                null_objects.append(name)
+            elif kind not in _EXACT_OBJECTS:
+                objects[name] = (kind, df[name])
+            if converted is not None:
+                replaced[name] = converted
         pandas_dtypes[name] = entry
-    if in_utc:
+    if replaced:
         df = df.copy(deep=False)
-        for name, series in in_utc.items():
+        for name, series in replaced.items():
             df[name] = series
     frame = _from_pandas(df)
+    if null_objects:
+        # an all-null object column has no type: Null, which takes the first type given later
+        height = frame.height
+        frame = frame.with_columns(
+            pl.repeat(None, height, dtype=pl.Null, eager=True).alias(n) for n in null_objects
+        )
+    for name, (kind, original) in objects.items():
+        _verify_objects(name, kind, original, frame.get_column(name))
+    for name, arrow_type in arrows.items():
+        _verify_arrow(name, arrow_type, df[name], frame.get_column(name))
     return frame, capture(frame, pandas_dtypes, index_names)
 
 
 def _fixed_offset(name: str, dtype: Any) -> bool:
     """Whether a tz-aware column has a fixed offset other than UTC (polars has no such zone),
-    after checking that pandas can rebuild its dtype from the recorded name."""
+    after checking that pandas can rebuild its dtype from the recorded name. A named IANA zone
+    is kept as it is, even one of constant offset (``Etc/GMT+5``): polars holds it."""
+    if getattr(dtype.tz, "key", None):  # a zoneinfo.ZoneInfo: a name polars knows
+        return False
     offset = dtype.tz.utcoffset(None)
     if offset is None or offset == dt.timedelta(0):
         return False
@@ -177,6 +252,295 @@ def _describe_categories(name: str, dtype: Any) -> dict[str, Any]:
     return {"categories": values, "categories_dtype": cats_dtype, "ordered": bool(dtype.ordered)}
 
 
+#: object columns pandas' own inference finds of one kind polars converts exactly
+_FAST_OBJECTS = {
+    "string": "str",
+    "bytes": "bytes",
+    "empty": "empty",
+    "boolean": "bool",
+    "integer": "int",
+    "floating": "float",
+}
+#: kinds whose conversion needs no check value by value
+_EXACT_OBJECTS = {"str", "bytes", "empty", "bool", "int", "float", "date"}
+#: kinds of objects pandasdb stores (one kind per column)
+_OBJECT_KINDS = {*_EXACT_OBJECTS, "Decimal", "datetime", "time", "timedelta"}
+
+
+def _kind(value: Any) -> str:
+    """The kind of one object value, as an error names it (``datetime`` covers pandas
+    ``Timestamp`` and numpy ``datetime64``)."""
+    return _kind_of_type(type(value))
+
+
+@functools.lru_cache(maxsize=256)
+def _kind_of_type(kind: type) -> str:
+    import decimal
+
+    import numpy as np
+
+    for types, name in (
+        ((str,), "str"),
+        ((bytes, bytearray), "bytes"),
+        ((bool, np.bool_), "bool"),
+        ((int, np.integer), "int"),
+        ((float, np.floating), "float"),
+        ((decimal.Decimal,), "Decimal"),
+        ((dt.datetime, np.datetime64), "datetime"),  # before date: a datetime is a date
+        ((dt.date,), "date"),
+        ((dt.time,), "time"),
+        ((dt.timedelta, np.timedelta64), "timedelta"),
+    ):
+        if issubclass(kind, types):
+            return name
+    return kind.__name__
+
+
+def _zone(tz: Any) -> str | None:
+    if tz is None:
+        return None
+    return getattr(tz, "key", None) or str(tz)
+
+
+def _object_kind(name: str, series: Any) -> tuple[str, Any]:
+    """The one kind of value an object column holds, and the column to convert instead
+    (nanosecond datetimes and durations, which polars would cut to microseconds), or None.
+
+    Raises :class:`InvalidArgument` naming the column for a column mixing kinds (``date`` and
+    ``datetime``, ``bytes`` and ``str``, two time zones...) and for objects pandasdb cannot
+    store exactly (``UUID``, dicts, times with a time zone...). Linear, with C loops: a type
+    per value, then a little work per distinct type."""
+    import pandas as pd
+
+    inferred = pd.api.types.infer_dtype(series, skipna=True)
+    if inferred in _FAST_OBJECTS:
+        return _FAST_OBJECTS[inferred], None
+    values = series[series.notna().to_numpy()].tolist()
+    types = set(map(type, values))
+    kinds = {_kind_of_type(t) for t in types}
+    if len(kinds) > 1:
+        first: dict[str, Any] = {}
+        for value in values:
+            first.setdefault(_kind(value), value)
+        a, b = sorted(first)[:2]
+        raise InvalidArgument(
+            f"column {name!r} mixes {a} and {b} values ({first[a]!r}, {first[b]!r}); an "
+            "object column must hold one kind of value: convert it (e.g. .astype(str)) first"
+        )
+    if not kinds:
+        return "empty", None
+    (kind,) = kinds
+    if kind not in _OBJECT_KINDS:
+        raise InvalidArgument(
+            f"column {name!r} holds {kind} objects ({values[0]!r}), which pandasdb cannot "
+            "store exactly; convert them first (e.g. .astype(str))"
+        )
+    if kind == "Decimal" and not all(map(operator.methodcaller("is_finite"), values)):
+        special = next(v for v in values if not v.is_finite())
+        raise InvalidArgument(f"column {name!r}: {special!r} cannot be stored as a decimal")
+    if kind == "time" and any(v.tzinfo is not None for v in values):
+        zoned = next(v for v in values if v.tzinfo is not None)
+        raise InvalidArgument(
+            f"column {name!r}: times with a time zone ({zoned!r}) cannot be stored; "
+            "store naive times, or datetimes with their zone"
+        )
+    if kind in ("datetime", "timedelta"):
+        return kind, _nanoseconds(name, kind, series, values, types)
+    return kind, None
+
+
+def _nanoseconds(name: str, kind: str, series: Any, values: list[Any], types: set[type]) -> Any:
+    """An object column of datetimes (one zone) or durations as a ``[ns]`` column when some
+    value has nanoseconds (polars would cut them to microseconds), else None."""
+    import numpy as np
+    import pandas as pd
+
+    if kind == "datetime":
+        zones = {_zone(tz) for tz in map(operator.attrgetter("tzinfo"), _of(values, dt.datetime))}
+        if any(issubclass(t, np.datetime64) for t in types):
+            zones.add(None)
+        if len(zones) > 1:
+            shown = sorted(z or "no time zone" for z in zones)[:2]
+            raise InvalidArgument(
+                f"column {name!r} mixes datetimes of {shown[0]!r} and {shown[1]!r}; an object "
+                "column must hold one time zone (convert with pd.to_datetime(..., utc=True))"
+            )
+        convert = pd.to_datetime
+    else:
+        convert = pd.to_timedelta
+    if all(t in (dt.datetime, dt.timedelta) for t in types):  # microseconds at most
+        return None
+    attribute = "nanosecond" if kind == "datetime" else "nanoseconds"
+    boxed = _of(values, pd.Timestamp | pd.Timedelta)  # pandas' own: they say it cheaply
+    fine = any(map(operator.attrgetter(attribute), boxed)) or any(
+        map(_sub_microsecond, _of(values, np.datetime64 | np.timedelta64))
+    )
+    if not fine:
+        return None
+    try:
+        return convert(series).dt.as_unit("ns")
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidArgument(
+            f"column {name!r} holds nanoseconds but cannot be held in nanoseconds: "
+            f"{_first_line(exc)}"
+        ) from None
+
+
+def _of(values: list[Any], kind: type) -> list[Any]:
+    return [v for v in values if isinstance(v, kind)]
+
+
+def _sub_microsecond(value: Any) -> bool:
+    """Whether a numpy datetime64 or timedelta64 has digits beyond microseconds."""
+    import numpy as np
+
+    unit = np.datetime_data(value.dtype)[0]
+    if unit not in ("ps", "fs", "as", "ns"):
+        return False
+    return bool(value.astype("int64") % 1000) if unit == "ns" else True
+
+
+def _verify_objects(name: str, kind: str, original: Any, stored: pl.Series) -> None:
+    """Refuse an object column whose values would not come back as they went in (the net
+    under :func:`_object_kind`: whatever polars' conversion changes is caught here). The
+    comparisons run as C loops (``map``); a value is looked for only to name it."""
+    back = _pandas_column(stored, {"pandas": "object"})
+    mask = original.notna().to_numpy()
+    if not (back.notna().to_numpy() == mask).all():
+        raise InvalidArgument(f"column {name!r}: its nulls would not come back as nulls")
+    was = original[mask].tolist()
+    came = back[mask].tolist()
+    same = {_kind_of_type(t) for t in set(map(type, came))} <= {kind}
+    if same and kind == "datetime":
+        same = _same_datetimes(was, came)
+    elif same and kind == "float":
+        same = all(map(_same_float, was, came))
+    elif same:  # a decimal's scale may grow: the same number (1.1 == 1.10)
+        same = all(map(operator.eq, was, came))
+    if same:
+        return
+    for value, back_value in zip(was, came, strict=True):
+        if not _same_value(kind, value, back_value):
+            raise InvalidArgument(
+                f"column {name!r}: the value {value!r} would come back as {back_value!r}; "
+                "convert the column to a dtype pandasdb stores exactly"
+            )
+    raise InvalidArgument(f"column {name!r} would not come back as it is")  # pragma: no cover
+
+
+def _same_datetimes(was: list[Any], came: list[Any]) -> bool:
+    """The same instants (to the nanosecond: Timestamps compare so with datetimes) with the
+    same offsets from UTC, value by value."""
+    import numpy as np
+    import pandas as pd
+
+    if any(isinstance(v, np.datetime64) for v in was):
+        was = [pd.Timestamp(v) if isinstance(v, np.datetime64) else v for v in was]
+    if not all(map(operator.eq, came, was)):
+        return False
+    zones = set(map(operator.attrgetter("tzinfo"), was))
+    if zones == {None}:
+        return set(map(operator.attrgetter("tzinfo"), came)) <= {None}
+    offset = operator.methodcaller("utcoffset")
+    return all(map(operator.eq, map(offset, was), map(offset, came)))
+
+
+def _same_float(a: Any, b: Any) -> bool:
+    return float(a) == float(b) and math.copysign(1, a) == math.copysign(1, b)
+
+
+def _same_value(kind: str, a: Any, b: Any) -> bool:
+    import pandas as pd
+
+    if b is None or _kind(b) != kind:
+        return False
+    try:
+        if kind == "datetime":
+            ta, tb = pd.Timestamp(a), pd.Timestamp(b)
+            return bool(ta == tb) and ta.utcoffset() == tb.utcoffset()
+        if kind == "timedelta":
+            return bool(pd.Timedelta(a) == pd.Timedelta(b))
+        if kind == "time":
+            return bool(a == b) and a.utcoffset() == b.utcoffset()
+        if kind == "float":
+            return _same_float(a, b)
+        return bool(a == b)
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+def _arrow_entry(dtype: Any) -> str | None:
+    """A pyarrow-backed dtype pandas cannot rebuild from its name (``decimal128(10, 2)``,
+    ``fixed_size_binary[3]``, ``string``: pandas reads that name as ``StringDtype``), as the
+    arrow type itself: a one-field IPC schema, base64. None when the name suffices."""
+    import base64
+
+    import pandas as pd
+    import pyarrow as pa
+
+    try:
+        if pd.api.types.pandas_dtype(str(dtype)) == dtype:
+            return None
+    except (TypeError, ValueError, NotImplementedError):
+        pass
+    schema = pa.schema([pa.field("a", dtype.pyarrow_dtype)])
+    return base64.b64encode(schema.serialize().to_pybytes()).decode()
+
+
+def _arrow_type(entry: Any) -> Any:
+    """The arrow type an ``arrow`` schema entry records, or None if it does not parse."""
+    import base64
+    import binascii
+
+    import pyarrow as pa
+
+    if not isinstance(entry, str) or len(entry) > _ARROW_ENTRY_LIMIT:
+        return None
+    try:
+        schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(entry, validate=True)))
+    except (pa.ArrowException, binascii.Error, ValueError, TypeError):
+        return None
+    return schema.field(0).type if len(schema) == 1 else None
+
+
+#: the longest ``arrow`` entry accepted (a nested type of a few fields is a few hundred)
+_ARROW_ENTRY_LIMIT = 8192
+
+
+def _arrow_array(series: pl.Series, arrow_type: Any) -> Any:
+    """A stored column as a pandas ArrowExtensionArray of ``arrow_type``; raises if the
+    values do not convert."""
+    import pandas as pd
+    import pyarrow as pa
+
+    array = series.to_arrow()
+    try:
+        array = array.cast(arrow_type)
+    except (pa.ArrowException, TypeError, ValueError):
+        if not pa.types.is_dictionary(arrow_type):
+            raise
+        array = array.dictionary_encode().cast(arrow_type)
+    return pd.arrays.ArrowExtensionArray(array)
+
+
+def _verify_arrow(name: str, arrow_type: Any, original: Any, stored: pl.Series) -> None:
+    """Refuse a pyarrow-backed column that would not come back as the same arrow array."""
+    import pyarrow as pa
+
+    try:
+        back = _arrow_array(stored, arrow_type)
+        same = pa.array(back).equals(pa.array(original.array))
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        same, reason = False, _first_line(exc)
+    else:
+        reason = "the values would change"
+    if not same:
+        raise InvalidArgument(
+            f"column {name!r}: {original.dtype} cannot be stored exactly ({reason}); convert it "
+            "to another dtype first"
+        )
+
+
 def _from_pandas(df: Any) -> pl.DataFrame:
     try:
         return pl.from_pandas(df)
@@ -212,6 +576,11 @@ def prepare_from_wire(frame: pl.DataFrame, sent: Any) -> PreparedFrame:
         or not all(n is None or isinstance(n, str) for n in index)
     ):
         raise InvalidArgument(f"schema: 'index' must list {len(levels)} index name(s)")
+    dupes = sorted(
+        n for n, count in Counter(n for n in index if n is not None).items() if count > 1
+    )
+    if dupes:
+        raise InvalidArgument(f"index: duplicated index level names {dupes!r}")
     expected = [f"{INDEX_PREFIX}{i}__" for i in range(len(levels))]
     if levels != expected:
         raise InvalidArgument(f"columns: index columns must be named {expected!r}")
@@ -235,12 +604,17 @@ def prepare_from_wire(frame: pl.DataFrame, sent: Any) -> PreparedFrame:
             raise InvalidArgument(
                 f"schema: column {entry['name']!r} has an invalid categories dtype"
             )
+        arrow = entry.get("arrow")
+        if arrow is not None and _arrow_type(arrow) is None:
+            raise InvalidArgument(f"schema: column {entry['name']!r} has an invalid arrow type")
         pandas_dtypes[entry["name"]] = {
             "pandas": pandas,
             "categories": categories,
             "categories_dtype": cats_dtype,
             "ordered": bool(entry.get("ordered")),
         }
+        if arrow is not None:
+            pandas_dtypes[entry["name"]]["arrow"] = arrow
     return PreparedFrame(frame, capture(frame, pandas_dtypes, index))
 
 
@@ -279,8 +653,17 @@ def _pandas_column(series: pl.Series, col: dict[str, Any] | None) -> Any:
     if target == "category":
         return _categorical(series, col or {})
     if target == "object":
-        # objects as they went in: None for nulls, dates as dates, Decimals as Decimals
+        # objects as they went in: None for nulls, dates as dates, Decimals as Decimals;
+        # nanosecond datetimes and durations as pandas Timestamps and Timedeltas, which hold
+        # nanoseconds (datetime and timedelta do not)
+        if isinstance(dtype, pl.Datetime | pl.Duration) and dtype.time_unit == "ns":
+            objects = series.to_pandas().astype(object)
+            return objects.where(objects.notna(), None).rename(series.name)
         return pd.Series(series.to_list(), dtype=object, name=series.name)
+    arrow_type = _arrow_type(col.get("arrow")) if col else None
+    if arrow_type is not None:
+        with contextlib.suppress(Exception):  # a foreign writer's entry: keep what data gives
+            return pd.Series(_arrow_array(series, arrow_type), name=series.name, copy=False)
     nullable = _NULLABLE.get(target or "", target)
     if dtype.is_integer() or dtype == pl.Boolean:
         if series.null_count() or target in _MASKED:
@@ -380,13 +763,28 @@ def output_polars(frame: pl.DataFrame, schema: Schema) -> pl.DataFrame:
     ['k', 'a']
     """
     names = schema["index"]
-    renames = {}
-    for col in frame.columns:
-        if col.startswith(INDEX_PREFIX):
-            i = int(col[len(INDEX_PREFIX) :].rstrip("_"))
-            real = names[i] if i < len(names) else None
-            renames[col] = real if real and real not in frame.columns else f"index_{i}"
-    return frame.rename(renames) if renames else frame
+    levels = [c for c in frame.columns if c.startswith(INDEX_PREFIX)]
+    if not levels:
+        return frame
+    # every name unique: a level's own name when free, else index_{i} (made unique too)
+    taken = {c for c in frame.columns if not c.startswith(INDEX_PREFIX)}
+    renames: dict[str, str] = {}
+    unnamed: list[tuple[str, int]] = []
+    for col in levels:
+        i = int(col[len(INDEX_PREFIX) :].rstrip("_"))
+        real = names[i] if i < len(names) else None
+        if isinstance(real, str) and real and real not in taken:
+            renames[col] = real
+            taken.add(real)
+        else:
+            unnamed.append((col, i))
+    for col, i in unnamed:
+        fallback = f"index_{i}"
+        while fallback in taken:
+            fallback += "_"
+        renames[col] = fallback
+        taken.add(fallback)
+    return frame.rename(renames)
 
 
 Engine = Literal["pandas", "polars"]

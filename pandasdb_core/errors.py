@@ -30,6 +30,7 @@ __all__ = [
     "VersionNotFound",
     "BlobNotFound",
     "ChunkMissing",
+    "ChunkCorrupt",
     "BlobExists",
     "CommitConflict",
     "StoreUnavailable",
@@ -132,6 +133,14 @@ class ChunkMissing(PandasDBError, LookupError):
     of an older version ran, or deleted outside pandasdb (``check()`` finds the latter)."""
 
     code = "chunk_missing"
+
+
+class ChunkCorrupt(ChunkMissing):
+    """A chunk file a committed version references is there but cannot be decoded (changed
+    or damaged outside pandasdb): the message names the file; ``check()`` lists every such
+    file. A :class:`ChunkMissing`, since the committed rows are not there either."""
+
+    code = "chunk_corrupt"
 
 
 class BlobExists(PandasDBError, ValueError):

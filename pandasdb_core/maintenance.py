@@ -34,7 +34,7 @@ from .records import (
 from .schema import polars_schema
 from .staging import STAGING_PREFIX
 from .visibility import committed, garbage, garbage_drops
-from .writing import LAST_KEY_FILE
+from .writing import last_key_frame
 
 if TYPE_CHECKING:
     from .store import Store
@@ -100,8 +100,8 @@ def vacuum(store: Store, opts: VacuumOptions) -> VacuumReport:
         and (
             b.key.endswith(codecs.FORMATS)
             or b.key.startswith(STAGING_PREFIX)
-            or _orphan_last_key(b.key, live_frames)
-            or (manifest.is_manifest(b.key) and manifest.frame_of(b.key) not in live_frames)
+            or _orphan(last_key_frame(b.key), live_frames)
+            or _orphan(_manifest_frame(b.key), live_frames)
         )
     ]
     if not opts.dry_run:
@@ -124,10 +124,25 @@ def _drops(
     return store.meta.drops(head.frame_id, layout)
 
 
-def _orphan_last_key(key: str, live_frames: set[str]) -> bool:
-    if not key.endswith("/" + LAST_KEY_FILE) or "/external_key/" not in key:
-        return False
-    return key.split("/external_key/", 1)[0] not in live_frames
+def _orphan(frame: str | None, live_frames: set[str]) -> bool:
+    """Whether a frame's own file (a last_key.txt, a manifest) belongs to no live frame."""
+    return frame is not None and frame not in live_frames
+
+
+def _manifest_frame(key: str) -> str | None:
+    """The frame whose manifest ``key`` is, read from the right (``{name}/`` the manifest
+    folder ``/{layout folder}/manifest``: a frame name may hold the manifest folder's name,
+    a layout folder holds no ``/``), or None for any other key.
+
+    Example
+    -------
+    >>> _manifest_frame("a/_symlink_format_manifest/b/_symlink_format_manifest/ts/manifest")
+    'a/_symlink_format_manifest/b'
+    """
+    parts = key.rsplit("/", 3)
+    if len(parts) != 4 or parts[1] != manifest.MANIFEST_DIR or parts[3] != "manifest":
+        return None
+    return parts[0]
 
 
 def check(store: Store, prefix: str = "") -> CheckReport:

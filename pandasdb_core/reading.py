@@ -72,18 +72,31 @@ def resolve_version(head: FrameHead, as_of: int | None) -> int:
 
 
 def wanted_columns(schema: Schema, version: int, columns: tuple[str, ...] | None) -> list[str]:
-    """The columns a read returns: index levels first, then the asked ones (or all)."""
+    """The columns a read returns: index levels first, then the asked ones (or all).
+
+    Linear in the columns asked and stored (sets, not lists: thousands of each are common)."""
     present = list(polars_schema(schema, as_of=version))
     if columns is None:
         return present
-    unknown = [c for c in columns if c not in present]
+    known = set(present)
+    unknown = [c for c in columns if c not in known]
     if unknown:
+        data_columns = user_columns(schema)
+        listed = repr(data_columns[:_LISTED])[:-1] + (
+            f", ... {len(data_columns) - _LISTED} more]" if len(data_columns) > _LISTED else "]"
+        )
+        more = f" (and {len(unknown) - _LISTED} more)" if len(unknown) > _LISTED else ""
         raise InvalidArgument(
-            f"columns: unknown column(s) {unknown!r}; the frame has {user_columns(schema)!r}"
+            f"columns: unknown column(s) {unknown[:_LISTED]!r}{more}; the frame has {listed}"
         )
     data = set(user_columns(schema))
     levels = [c for c in present if c not in data]
-    return levels + [c for c in dict.fromkeys(columns) if c not in levels]
+    level_set = set(levels)
+    return levels + [c for c in dict.fromkeys(columns) if c not in level_set]
+
+
+#: how many names an error about unknown columns lists
+_LISTED = 20
 
 
 def plan(head: FrameHead, query: ReadQuery) -> ReadPlan:
@@ -172,8 +185,11 @@ def decode_chunks(plan: ReadPlan, files: Sequence[tuple[codecs.Unpacked, int]]) 
     since = {c["name"]: c["since"] for c in head.schema["columns"]}
     needed = plan.needed
     runs: list[tuple[list[str], list[codecs.Unpacked]]] = []
+    by_version: dict[int, list[str]] = {}  # files of one version hold the same columns
     for unpacked, version in files:
-        present = [c for c in needed if since[c] <= version]
+        present = by_version.get(version)
+        if present is None:
+            present = by_version[version] = [c for c in needed if since[c] <= version]
         if runs and runs[-1][0] == present:
             runs[-1][1].append(unpacked)
         else:
@@ -245,7 +261,8 @@ def read(store: Store, query: ReadQuery) -> tuple[pl.DataFrame, Schema]:
         return empty_frame(head.schema, list(read_plan.columns)), head.schema
 
     def unpack(chunk: ChunkRecord) -> tuple[codecs.Unpacked, int]:
-        return codecs.unpack(fetch_data(store, read_plan, chunk), head.format), chunk.version
+        data = fetch_data(store, read_plan, chunk)
+        return codecs.unpack(data, head.format, chunk.key), chunk.version
 
     if len(chunks) == 1:  # a one-day or one-id read: no thread to start
         return decode_chunks(read_plan, [unpack(chunks[0])]), head.schema

@@ -36,6 +36,7 @@ from . import (
 )
 from .conversion import Engine, check_engine, to_engine
 from .errors import CommitConflict, FrameNotFound
+from .layouts import BATCH
 from .names import validate_frame_name
 from .operations import (
     CompactOptions,
@@ -57,7 +58,7 @@ from .results import FrameList, VersionList
 from .schema import Schema, user_columns
 from .snapshot import Snapshot
 from .staging import Staging
-from .writing import LAST_KEY_FILE, attempts, backoff
+from .writing import attempts, backoff, last_key_frame
 
 DEFAULT_CHUNK_ROWS = 250_000
 #: how long a writer keeps retrying a commit that other writers keep beating; each conflict
@@ -582,14 +583,16 @@ class Store:
             except CommitConflict:
                 backoff(attempt)
                 continue
-            self.blobs.delete(
-                b.key
-                for b in self.blobs.list(f"{request.name}/external_key/")
-                if b.key.endswith("/" + LAST_KEY_FILE)
-            )
-            self.blobs.delete(
-                b.key for b in self.blobs.list(f"{request.name}/{manifest.MANIFEST_DIR}/")
-            )
+            # exactly this frame's own files: another frame's can live under any prefix of
+            # this one's (a frame may be named "a/external_key/b" or
+            # "a/_symlink_format_manifest/b"), so nothing is removed by prefix
+            if head.layouts == (BATCH,):
+                self.blobs.delete(
+                    b.key
+                    for b in self.blobs.list(f"{request.name}/external_key/")
+                    if last_key_frame(b.key) == request.name
+                )
+            self.blobs.delete(manifest.manifest_key(request.name, lay) for lay in head.layouts)
             return
         raise CommitConflict(
             f"frame {request.name!r}: could not delete while writers kept committing"
@@ -598,6 +601,14 @@ class Store:
     @takes(VacuumOptions, skip=())
     def vacuum(self, **options: Any) -> VacuumReport:
         """Remove chunk files no retained version references, and stale staged files.
+
+        Only files older than ``grace_seconds`` are removed: that is what protects a writer
+        between writing its chunk files and committing them, and a reader of a version
+        ``retain_versions`` just retired. A grace shorter than the longest write (an upload
+        or edit, from its first chunk file to its commit; a streamed upload or session
+        included) is unsafe while writers run: vacuum can remove the files of a write in
+        flight, which then commits a version whose files are gone (``check()`` reports them
+        missing). Use a short grace (``grace_seconds=0``) only when no writer is running.
 
         Parameters
         ----------

@@ -31,6 +31,7 @@ from .errors import CommitConflict, InvalidArgument, InvalidPartition
 from .idempotency import commit_order, earlier_commit
 from .layouts import BATCH, DEFAULT_KEY, PlannedChunk, WriteContext, describe, kind_of
 from .operations import UploadOptions
+from .ports import same_head
 from .records import (
     ChunkRecord,
     Commit,
@@ -236,6 +237,7 @@ def write_chunks(
                 f"columns_keys names column {layout.column!r}, which the dataframe does not have"
             )
         kind_of(layout).check(frame, layout)
+    codecs.check_encodable(frame, settings.format)
     planned = [c for lay in settings.layouts for c in kind_of(lay).plan(frame, lay, where)]
     return put_chunks(store, planned, settings.format, flush=flush)
 
@@ -369,22 +371,54 @@ def kept_last_hides(store: Store, base: FrameHead, draft: Draft) -> list[ChunkRe
     return [c for c in records if c.external_key == key]
 
 
+def last_key_key(name: str, external_key: str) -> str:
+    """Where frame ``name`` keeps the :data:`LAST_KEY_FILE` of one batch key.
+
+    Example
+    -------
+    >>> last_key_key("a/b", "run-1")
+    'a/b/external_key/run-1/last_key.txt'
+    """
+    return f"{name}/external_key/{external_key}/{LAST_KEY_FILE}"
+
+
+def last_key_frame(key: str) -> str | None:
+    """The frame whose :data:`LAST_KEY_FILE` ``key`` is (read from the right: a frame name
+    may hold ``external_key`` segments, an external key holds no ``/``), or None.
+
+    Example
+    -------
+    >>> last_key_frame("a/external_key/b/external_key/k/last_key.txt")
+    'a/external_key/b'
+    >>> last_key_frame("a/external_key/b/x.csv.gz") is None
+    True
+    """
+    parts = key.rsplit("/", 3)
+    if len(parts) != 4 or parts[1] != "external_key" or parts[3] != LAST_KEY_FILE:
+        return None
+    return parts[0]
+
+
 def _write_last_key(store: Store, draft: Draft) -> None:
     # informational, as in the seed: the metadata store stays the source of truth
     latest = "\n".join(w.planned.key for w in draft.written) + "\n"
-    store.blobs.put(
-        f"{draft.name}/external_key/{draft.external_key}/{LAST_KEY_FILE}", latest.encode()
-    )
+    store.blobs.put(last_key_key(draft.name, draft.external_key or DEFAULT_KEY), latest.encode())
 
 
 def commit_on_head(store: Store, name: str, build: Callable[[FrameHead], Draft | T]) -> Commit | T:
     """Build a draft on frame ``name``'s head and commit it, building again whenever another
     writer wins the race; ``build`` returns something else than a Draft when there is nothing
-    to commit, and that is returned as it is."""
+    to commit, and that is returned as it is, once the head it was built on is seen to be
+    still the frame's (a head read just before the frame was deleted and created again has
+    none of the new frame's rows: "nothing to do" there is no answer for the new one)."""
     for attempt in attempts(store.commit_timeout):
-        draft = build(store.head(name))
+        head = store.head(name)
+        draft = build(head)
         if not isinstance(draft, Draft):
-            return draft
+            if same_head(store.meta.head(name), head):
+                return draft
+            backoff(attempt)
+            continue
         try:
             return record(store, draft)
         except CommitConflict:

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 _NS_PER = {"ns": 1, "us": 1_000, "ms": 1_000_000}
 _NS_PER_DAY = 86_400 * 1_000_000_000
 _EPOCH_DAY = dt.date(1970, 1, 1)
+#: the days of the years 1..9999 (a folder's name), counted from 1970-01-01
+_CALENDAR_DAYS = ((dt.date.min - _EPOCH_DAY).days, (dt.date.max - _EPOCH_DAY).days)
 
 
 def utc_datetimes(series: pl.Series) -> pl.Series:
@@ -35,6 +37,20 @@ def utc_datetimes(series: pl.Series) -> pl.Series:
     anything but dates (strings must parse as dates)."""
     name = series.name
     dtype = series.dtype
+    if isinstance(dtype, pl.Datetime | pl.Date):
+        # on the stored counts, before any calendar arithmetic: polars panics on instants
+        # past the years its calendar holds (a Date of 2**31 - 1 days, or 2**62 ms)
+        per_day = 1 if dtype == pl.Date else _NS_PER_DAY // _NS_PER[dtype.time_unit]  # type: ignore[union-attr]
+        counts = series.to_physical()
+        smallest, largest = counts.min(), counts.max()
+        first, last = _CALENDAR_DAYS
+        if smallest is not None and (
+            smallest < first * per_day or largest >= (last + 1) * per_day  # type: ignore[operator]
+        ):
+            raise InvalidPartition(
+                f"column {name!r} is a Date partition but holds instants outside the years 1 "
+                "to 9999 in UTC, which have no calendar day to name a folder"
+            )
     if isinstance(dtype, pl.Datetime):
         out = (
             series.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
@@ -107,7 +123,7 @@ def _compare(moments: pl.Series, bound_ns: int, op: str) -> pl.Series:
 def _rows_between(column: str, lo: DateBound | None, hi: DateBound | None) -> RowFilter:
     def keep(frame: pl.DataFrame) -> pl.Series:
         moments = utc_datetimes(frame[column])
-        mask = pl.Series(column, [True] * frame.height, dtype=pl.Boolean)
+        mask = pl.repeat(True, frame.height, dtype=pl.Boolean, eager=True).alias(column)
         if lo is not None:
             mask = mask & _compare(moments, lo.ns, ">=")
         if hi is not None:

@@ -10,7 +10,7 @@ Example
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -44,7 +44,8 @@ def integer_ids(series: pl.Series) -> pl.Series:
             raise InvalidPartition(
                 f"column {name!r} is an ID partition but holds non-integer values"
             )
-        if len(series) and max(abs(series.min()), abs(series.max())) >= 2**63:  # type: ignore[arg-type]
+        # -2.0**63 is int64's minimum exactly; 2.0**63 is one past its maximum
+        if len(series) and (series.min() < INT64_MIN or series.max() >= 2**63):  # type: ignore[operator]
             raise InvalidPartition(f"column {name!r} has ids beyond the int64 range")
         return series.cast(pl.Int64)
     raise InvalidPartition(
@@ -53,13 +54,24 @@ def integer_ids(series: pl.Series) -> pl.Series:
 
 
 def _rows(column: str, ids: tuple[int, ...] | None, lo: int | None, hi: int | None) -> RowFilter:
+    """The rows with one of ``ids`` (sorted) inside ``[lo, hi]``. The ids are one Series,
+    built once per read, and each chunk is matched against the ids inside its own range
+    only: linear in rows and ids, never chunks x ids (is_in with a Python tuple converted
+    every id again for every chunk)."""
+    wanted = None if ids is None else pl.Series(column, ids, dtype=pl.Int64)
+
     def keep(frame: pl.DataFrame) -> pl.Series:
         # compare as Int64 whatever the stored type (Int8, UInt64, integral floats...), so a
         # bound outside the column's own range cannot overflow
         values = integer_ids(frame[column])
-        mask = pl.Series(column, [True] * frame.height, dtype=pl.Boolean)
-        if ids is not None:
-            mask = mask & values.is_in(ids)
+        mask = pl.repeat(True, frame.height, dtype=pl.Boolean, eager=True).alias(column)
+        if wanted is not None and ids is not None:
+            smallest, largest = values.min(), values.max()
+            if smallest is None:  # no rows
+                return mask
+            first = bisect_left(ids, smallest)
+            inside = wanted.slice(first, bisect_right(ids, largest) - first)
+            mask = mask & values.is_in(inside.implode())
         if lo is not None:
             mask = mask & (values >= lo)
         if hi is not None:
