@@ -147,6 +147,7 @@ class Api(pulumi.ComponentResource):
                     "PANDASDB_CHUNK_ROWS": str(settings.chunk_rows),
                     "PANDASDB_CORS_ORIGINS": ",".join(settings.cors_origins),
                     "PANDASDB_TIME_BUDGET_S": str(settings.time_budget_s),
+                    "PANDASDB_MANIFESTS": "true" if settings.manifests else "false",
                     "POWERTOOLS_SERVICE_NAME": "pandasdb",
                     "POWERTOOLS_METRICS_NAMESPACE": "pandasdb",
                 },

@@ -82,6 +82,9 @@ class StackSettings:
     manage_account_logging: bool = False
     #: a Glue database to register frames in as Athena tables (:mod:`infra.catalog`)
     glue_database: bool = False
+    #: each commit through the API rewrites the frame's symlink manifests
+    #: (``PANDASDB_MANIFESTS``; ``POST /dataframes/{name}/manifest`` writes them on demand)
+    manifests: bool = False
     #: tags every taggable resource of the stage carries (:func:`infra.program.build`)
     tags: dict[str, str] = field(default_factory=dict)
     #: a verified Amazon SES identity Cognito sends its e-mail through (``DEVELOPER``), and
@@ -274,6 +277,7 @@ def load_settings() -> StackSettings:
         bucket_prefix=cfg.get("bucketPrefix"),
         manage_account_logging=cfg.get_bool("manageAccountLogging") or False,
         glue_database=cfg.get_bool("glueDatabase") or False,
+        manifests=cfg.get_bool("manifests") or False,
         tags=cfg.get_object("tags") or {},
         ses_source_arn=cfg.get("sesSourceArn"),
         email_from=cfg.get("emailFrom"),

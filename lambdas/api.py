@@ -33,15 +33,16 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.metrics import MetricUnit
 
 from pandasdb_core import errors, snapshot
-from pandasdb_core.conversion import output_polars
 from pandasdb_core.http_routes import ROUTES, Route
 from pandasdb_core.idempotency import earlier_commit
 from pandasdb_core.names import validate_addressable
 from pandasdb_core.operations import (
     CommitRequest,
     PieceRequest,
+    ReadQuery,
     ReadRequest,
     ReplaceRequest,
+    SessionRef,
     UploadRequest,
 )
 from pandasdb_core.records import Commit
@@ -49,16 +50,17 @@ from pandasdb_core.schema import polars_schema
 from pandasdb_core.sessions import UploadSession
 from pandasdb_core.wire import (
     LAMBDA_PAYLOAD,
+    MAX_RESULT_BYTES,
+    MAX_STAGED_BYTES,
     MEDIA_TYPES,
-    PRESIGN_SECONDS,
     WireFormat,
     accepted_format,
     error_body,
     fits_inline,
-    frame_to_bytes,
     media_format,
 )
 
+from . import results
 from .auth_config import auth_config
 from .context import StoreContext, StoreResolver
 from .identity import caller_from_claims
@@ -78,8 +80,15 @@ from .upload_answer import upload_answer
 
 #: a chunked read answers its rows inline up to this many stored bytes, else a manifest
 INLINE_READ_BYTES = LAMBDA_PAYLOAD // 4
-#: the largest staged piece one request reads (the function's memory holds one piece)
-STAGED_PIECE_BYTES = 64 * 1024 * 1024
+#: ... and up to this many bytes of rows in memory (files that compress very well decode to
+#: far more than their size), else a manifest too
+INLINE_READ_ROWS_BYTES = 16 * LAMBDA_PAYLOAD
+#: the largest staged piece (or staged upload, or replace) one request reads: the
+#: function's memory holds one
+STAGED_PIECE_BYTES = MAX_STAGED_BYTES
+#: what one response carries (Lambda's 6 MB, measured after base64 or JSON escaping); a
+#: parameter so that tests can reach it with small results
+RESPONSE_LIMIT = LAMBDA_PAYLOAD
 
 STATUS = {
     errors.InvalidName: 400,
@@ -182,22 +191,46 @@ def _received(call: Call, request_type: Any, **fixed: str) -> tuple[Any, Any]:
             raise errors.InvalidArgument("dataframe is required")
         data = fields.pop("dataframe")
         request = request_type.from_sources(params, fields, **fixed)
-        _check_new_name(request, fixed)
         dates, recorded = _frame_types(ctx, request)
         frame = _json_frame(data, dates, recorded)
     else:
         request = request_type.from_query(params, **fixed)
-        _check_new_name(request, fixed)
         if request.staged is not None:
             if body:
                 raise errors.InvalidArgument("staged: send either a body or staged=<id>, not both")
-            body = ctx.store.staging.take_upload(request.staged)
+            body = _staged_body(ctx, request.staged, _STAGED_HINTS[request_type.verb])
         elif not body:
             raise errors.InvalidArgument("dataframe: the request has no body")
         # parquet carries its types; CSV is typed toward the frame's
         recorded = _frame_types(ctx, request)[1] if body[:4] != PARQUET_MAGIC else None
         frame = frame_from_bytes(body, recorded)
     return request, frame
+
+
+#: what to do instead when staged data is too large for one request, by operation
+_STAGED_HINTS = {
+    "upload": (
+        "send it as an upload session instead (POST /dataframes/sessions, then pieces of at "
+        "most that size each, then one commit: one version), as the SDK does for large frames"
+    ),
+    "replace": (
+        "replace a narrower range per request (each replace is one commit), or upload the "
+        "new rows with an upload session and delete_rows the old ones"
+    ),
+    "write_piece": "send smaller pieces (the function's memory is bounded by one piece)",
+}
+
+
+def _staged_body(ctx: StoreContext, upload_id: str, hint: str) -> bytes:
+    """The staged data of ``upload_id``, refused before it is read when it is over
+    :data:`STAGED_PIECE_BYTES` (the function holds the body and its decoded rows whole)."""
+    size = ctx.store.staging.upload_size(upload_id)
+    if size is not None and size > STAGED_PIECE_BYTES:
+        raise errors.PayloadTooLarge(
+            f"staged data of {size:,} bytes is over {STAGED_PIECE_BYTES:,}, what one request "
+            f"of the function reads whole: {hint}"
+        )
+    return ctx.store.staging.take_upload(upload_id)
 
 
 def _json_frame(data: Any, dates: list[str], recorded: Recorded) -> Any:
@@ -235,13 +268,6 @@ def _frame_types(ctx: StoreContext, request: Any) -> tuple[list[str], Recorded]:
     return dates, polars_schema(head.schema) if head is not None else {}
 
 
-def _check_new_name(request: Any, fixed: dict[str, str]) -> None:
-    """An upload names its frame in the body or query (a path's name was checked by its
-    route): refuse a name some route of the API would read as another route or frame."""
-    if "name" not in fixed:
-        validate_addressable(request.name, "dataframe_name")
-
-
 def _json_object(body: bytes) -> dict[str, Any]:
     payload = loads_json(body, "body")
     if not isinstance(payload, dict):
@@ -254,99 +280,138 @@ def staging(call: Call) -> Response:
     ctx = call.store_ctx
     upload_id = ctx.store.staging.new_upload_id()
     url = ctx.presign("PUT", ctx.store.staging.upload_key(upload_id))
-    return json_response(200, {"upload_id": upload_id, "url": url, "expires_in": PRESIGN_SECONDS})
+    body = {
+        "upload_id": upload_id,
+        "url": url,
+        "expires_in": ctx.presign_seconds,
+        "max_bytes": STAGED_PIECE_BYTES,
+    }
+    return json_response(200, body)
 
 
 # ---------------------------------------------------------------------------------- reads
 
 
 def list_frames(call: Call) -> Response:
-    """``GET /dataframes``: the caller's frames."""
+    """``GET /dataframes``: the caller's frames (staged and answered by URL past what one
+    response carries: some 20,000 frames)."""
     records = call.store_ctx.store.list(call.request.prefix)
-    return json_response(200, records.to_json())
+    return _json_answer(call, records.to_json())
 
 
 def versions(call: Call) -> Response:
-    """``GET /dataframes/{name}/versions``: a frame's history."""
+    """``GET /dataframes/{name}/versions``: a frame's history (staged and answered by URL
+    past what one response carries: some 30,000 versions)."""
     records = call.store_ctx.store.versions(call.request.name)
-    return json_response(200, records.to_json())
+    return _json_answer(call, records.to_json())
 
 
 def dates(call: Call) -> Response:
     """``GET /dataframes/{name}/dates``: the days a Date layout holds, as ISO dates."""
     days = call.store_ctx.store.dates(**call.request.model_dump())
-    return json_response(200, [day.isoformat() for day in days])
+    return _json_answer(call, [day.isoformat() for day in days])
 
 
 def read_frame(call: Call) -> Response:
-    """``GET /dataframes/{name}``: the frame, as JSON records, CSV or parquet."""
+    """``GET /dataframes/{name}``: the frame, as JSON records, CSV or parquet.
+
+    The rows are read from the snapshot's files through the caller's store and encoded a
+    batch at a time (:mod:`lambdas.results`): a result that fits one response is answered
+    inline; a larger one, up to :data:`~pandasdb_core.wire.MAX_RESULT_BYTES`, is staged and
+    answered by URL (:func:`_by_url`); past it the read is a 413 pointing to the chunk files.
+    With ``chunked=true`` a result of more than :data:`INLINE_READ_BYTES` stored bytes (or
+    of rows too large for one response) is answered as the manifest of its chunk files
+    instead, whatever its size."""
     request: ReadRequest = call.request
     fmt: WireFormat = request.format or accepted_format(call.header("accept")) or "json"
     ctx = call.store_ctx
-    if request.chunked:
-        # plan once: the snapshot either answers as a manifest or is read right here
-        snap = snapshot.snapshot(ctx.store, request.query)
-        if snap.bytes > INLINE_READ_BYTES:
-            return chunk_manifest(ctx, snap)
-        fetch = snapshot.fetcher(ctx.store)
-        frame, schema = snapshot.read_files(snap, request.query, fetch), snap.schema
-    else:
-        frame, schema = ctx.store.read(request.query)
-    metrics.add_metric(name="RowsRead", unit=MetricUnit.Count, value=frame.height)
-    return _frame_response(ctx, frame, schema, fmt)
-
-
-def _frame_response(
-    ctx: StoreContext, frame: pl.DataFrame, schema: dict[str, Any], fmt: WireFormat
-) -> Response:
-    if fmt == "parquet":
-        data = frame_to_bytes(frame, "parquet", schema)
-    else:
-        data = frame_to_bytes(output_polars(frame, schema), fmt)
-    metrics.add_metric(name="BytesRead", unit=MetricUnit.Bytes, value=len(data))
-    headers = {"X-Pandasdb-Rows": str(frame.height)}
-    if not fits_inline(data, binary=fmt == "parquet"):
-        url = ctx.presign("GET", ctx.store.staging.put_result(data, fmt))
-        return json_response(
-            303,
-            {
-                "delivery": "url",
-                "url": url,
-                "format": fmt,
-                "rows": frame.height,
-                "bytes": len(data),
-                "expires_in": PRESIGN_SECONDS,
-            },
-            headers={"Location": url, **headers},
+    snap = snapshot.snapshot(ctx.store, request.query)
+    if request.chunked and snap.bytes > INLINE_READ_BYTES:
+        return chunk_manifest(call, snap)
+    if not request.chunked and _whole_files(request.query) and snap.bytes > MAX_RESULT_BYTES:
+        # the encoded rows are larger than their compressed files: refused before any read
+        raise results.too_large(f"{fmt} ({snap.bytes:,} bytes of chunk files)", MAX_RESULT_BYTES)
+    batches = results.read_batches(ctx.store, snap, request.query)
+    binary = fmt == "parquet"
+    try:
+        limit = (INLINE_READ_ROWS_BYTES if binary else RESPONSE_LIMIT) if request.chunked else None
+        encoded = results.encode(batches, snap, fmt, limit=limit or MAX_RESULT_BYTES)
+    except errors.PayloadTooLarge:
+        if request.chunked:  # the client decodes chunk files itself
+            return chunk_manifest(call, snap)
+        raise
+    inline = fits_inline(encoded.data, binary=binary, limit=RESPONSE_LIMIT)
+    if request.chunked and not inline:
+        return chunk_manifest(call, snap)
+    metrics.add_metric(name="RowsRead", unit=MetricUnit.Count, value=encoded.rows)
+    metrics.add_metric(name="BytesRead", unit=MetricUnit.Bytes, value=len(encoded.data))
+    headers = {"X-Pandasdb-Rows": str(encoded.rows)}
+    if inline:
+        return Response(
+            status_code=200,
+            content_type=MEDIA_TYPES[fmt],
+            body=encoded.data if fmt == "parquet" else encoded.data.decode(),
+            headers=headers,
         )
-    return Response(
-        status_code=200,
-        content_type=MEDIA_TYPES[fmt],
-        body=data if fmt == "parquet" else data.decode(),
-        headers=headers,
-    )
+    extra = {"format": fmt, "rows": encoded.rows}
+    return _by_url(call, encoded.data, fmt, headers, extra)
 
 
-def chunk_manifest(ctx: StoreContext, snap: snapshot.Snapshot) -> Response:
+def _whole_files(query: ReadQuery) -> bool:
+    """Whether a read returns every row and column of the files it reads (no column
+    selection, no filter within a chunk file), so its result is larger than the files."""
+    fields = ("columns", "start_date", "end_date", "partition_value", "start_id", "end_id")
+    return all(getattr(query, f) is None for f in fields)
+
+
+def _by_url(
+    call: Call, data: bytes, fmt: str, headers: dict[str, str], extra: dict[str, Any]
+) -> Response:
+    """A result too large for one Lambda response, staged: ``303 See Other`` with its
+    presigned URL in ``Location`` (and the body), which clients follow.
+
+    A request with an ``Origin`` header (a browser's) gets ``200`` and the same body
+    instead: after a cross-origin redirect a browser sends ``Origin: null`` (Fetch standard,
+    "HTTP-redirect fetch": the request's tainted origin serialises as null), which the
+    bucket's CORS rules (its configured origins) refuse, so the page fetches ``url`` itself,
+    with its real origin."""
+    ctx = call.store_ctx
+    url = ctx.presign("GET", ctx.store.staging.put_result(data, fmt))
+    body = {
+        "delivery": "url",
+        "url": url,
+        **extra,
+        "bytes": len(data),
+        "expires_in": ctx.presign_seconds,
+    }
+    if call.header("origin"):
+        return json_response(200, body, headers=headers)
+    return json_response(303, body, headers={"Location": url, **headers})
+
+
+def chunk_manifest(call: Call, snap: snapshot.Snapshot) -> Response:
     """A large read's manifest for a client that decodes chunks itself (``chunked=true``):
     the snapshot with presigned URLs, so the function holds no row of the result, whatever
     its size."""
+    ctx = call.store_ctx
     metrics.add_metric(name="ChunkManifests", unit=MetricUnit.Count, value=1)
     signed = snapshot.with_uris(snap, lambda f: ctx.presign("GET", f.key))
-    body = {"delivery": "chunks", "expires_in": PRESIGN_SECONDS, "snapshot": signed.to_json()}
-    return _json_or_staged(ctx, body, {"X-Pandasdb-Rows": str(snap.rows)})
+    body = {"delivery": "chunks", "expires_in": ctx.presign_seconds, "snapshot": signed.to_json()}
+    return _json_answer(call, body, {"X-Pandasdb-Rows": str(snap.rows)})
 
 
-def _json_or_staged(ctx: StoreContext, body: Any, headers: dict[str, str]) -> Response:
+def _json_answer(call: Call, body: Any, headers: dict[str, str] | None = None) -> Response:
     """A JSON answer inline, or, past what one Lambda response carries (a manifest of many
-    thousand chunk files), staged and answered 303 with its presigned URL (clients follow)."""
+    thousand chunk files, a list of 20,000 frames, 30,000 versions), staged and answered by
+    URL (:func:`_by_url`: 303, or 200 to a browser), which clients follow: API Gateway would
+    answer 502 to a response over 6 MB."""
     data = json.dumps(body, default=str).encode()
-    if fits_inline(data, binary=False):
+    headers = headers or {}
+    if fits_inline(data, binary=False, limit=RESPONSE_LIMIT):
         return Response(
             status_code=200, content_type="application/json", body=data.decode(), headers=headers
         )
-    url = ctx.presign("GET", ctx.store.staging.put_result(data, "json"))
-    return json_response(303, {"delivery": "url", "url": url}, {"Location": url, **headers})
+    return _by_url(call, data, "json", headers, {"format": "json"})
 
 
 def files(call: Call) -> Response:
@@ -354,15 +419,23 @@ def files(call: Call) -> Response:
     ctx = call.store_ctx
     snap = snapshot.snapshot(ctx.store, call.request)
     signed = snapshot.with_uris(snap, lambda f: ctx.presign("GET", f.key))
-    return _json_or_staged(ctx, {"expires_in": PRESIGN_SECONDS, **signed.to_json()}, {})
+    return _json_answer(call, {"expires_in": ctx.presign_seconds, **signed.to_json()})
+
+
+def manifest(call: Call) -> Response:
+    """``POST /dataframes/{name}/manifest``: the frame's symlink manifests rewritten for its
+    latest version (see :mod:`pandasdb_core.manifest`); their keys."""
+    name = call.request.name
+    keys = call.store_ctx.store.manifest(name)
+    return json_response(200, {"name": name, "manifests": keys})
 
 
 # ---------------------------------------------------------------------------------- sessions
 
 
 def session_open(call: Call) -> Response:
-    """``POST /dataframes/sessions``: an upload session for a frame of any size."""
-    validate_addressable(call.request.name, "dataframe_name")
+    """``POST /dataframes/sessions``: an upload session for a frame of any size (its name,
+    like an upload's, one every route reaches: :class:`~pandasdb_core.operations.UploadOptions`)."""
     session = UploadSession.open(call.store_ctx.store, call.request)
     return json_response(
         200,
@@ -371,6 +444,7 @@ def session_open(call: Call) -> Response:
             "name": session.options.name,
             "max_piece_bytes": LAMBDA_PAYLOAD,
             "max_staged_piece_bytes": STAGED_PIECE_BYTES,
+            "abort": f"DELETE /dataframes/sessions/{session.session_id}",
         },
     )
 
@@ -390,14 +464,7 @@ def session_piece(call: Call) -> Response:
     if request.staged is not None:
         if body:
             raise errors.InvalidArgument("staged: send either a body or staged=<id>, not both")
-        key = store.staging.upload_key(request.staged)
-        size = next((b.size for b in store.blobs.list(key) if b.key == key), 0)
-        if size > STAGED_PIECE_BYTES:
-            raise errors.PayloadTooLarge(
-                f"staged piece of {size:,} bytes is over {STAGED_PIECE_BYTES:,}: send smaller "
-                "pieces (the function's memory is bounded by one piece)"
-            )
-        body = store.staging.take_upload(request.staged)
+        body = _staged_body(call.store_ctx, request.staged, _STAGED_HINTS["write_piece"])
     elif not body:
         raise errors.InvalidArgument("dataframe: the piece has no body")
     session = UploadSession.resume(store, request.session)
@@ -442,6 +509,27 @@ def session_commit(call: Call) -> Response:
         extra={"frame": commit.name, "version": commit.version, "rows": commit.rows},
     )
     return json_response(200, upload_answer(commit, session.options))
+
+
+def session_abort(call: Call) -> Response:
+    """``DELETE /dataframes/sessions/{session}``: an upload session given up. Its chunk files
+    and staging files are removed (nothing of it was ever visible); a committed session is
+    refused, its version stays; an unknown one (never opened, or aborted already) is 404."""
+    request: SessionRef = call.request
+    try:
+        session = UploadSession.resume(call.store_ctx.store, request.session)
+    except errors.InvalidArgument as exc:
+        return json_response(404, error_body("not_found", str(exc)))
+    # the session module has no public "was it committed" yet (reported to its owner)
+    committed = session._committed()
+    if committed is not None:
+        raise errors.CommitConflict(
+            f"session: {request.session!r} was committed as version {committed.version} of "
+            f"{committed.name!r}; nothing was removed (delete or edit the frame instead)"
+        )
+    session.abandon()
+    logger.info("session aborted", extra={"frame": session.options.name})
+    return json_response(200, {"aborted": request.session, "name": session.options.name})
 
 
 # ---------------------------------------------------------------------------------- edits
@@ -517,6 +605,8 @@ HANDLERS: dict[str, Callable[[Call], Response]] = {
     "session_open": session_open,
     "session_piece": session_piece,
     "session_commit": session_commit,
+    "session_abort": session_abort,
+    "manifest": manifest,
     "upload": upload,
     "staging": staging,
     "replace": replace_rows,

@@ -13,6 +13,8 @@ Configuration (set by the Pulumi program):
   Gateway's Cognito authorizer checks signature, issuer and expiry but not the audience);
 - ``PANDASDB_CHUNK_ROWS``: rows per chunk file for new frames;
 - ``PANDASDB_CORS_ORIGINS``: comma-separated allowed origins (default ``*``);
+- ``PANDASDB_MANIFESTS``: ``true`` to rewrite a frame's symlink manifests with each commit
+  (default off; :func:`lambdas.context.manifests_setting`);
 - ``PANDASDB_TIME_BUDGET_S``: seconds a commit may keep retrying at most; each request's
   retries also stop at its own deadline, taken at handler entry
   (:func:`lambdas.context.request_deadline`), so the answer leaves before API Gateway's 29 s
@@ -48,7 +50,7 @@ from pandasdb_core.errors import InvalidArgument, StoreUnavailable, Unauthorized
 from pandasdb_core.store import DEFAULT_CHUNK_ROWS
 from pandasdb_core.wire import PRESIGN_SECONDS
 
-from .context import StoreContext
+from .context import StoreContext, manifests_setting
 from .handler import make_handler
 from .identity import Caller
 
@@ -195,6 +197,7 @@ def _build(caller: Caller, bucket: str) -> StoreContext:
         chunk_rows=int(os.environ.get("PANDASDB_CHUNK_ROWS", DEFAULT_CHUNK_ROWS)),
         progress=False,
         commit_timeout=time_budget(),
+        manifests=manifests_setting(),
     )
 
     def presign(method: str, key: str) -> str:
@@ -203,7 +206,7 @@ def _build(caller: Caller, bucket: str) -> StoreContext:
             operation, Params={"Bucket": bucket, "Key": key}, ExpiresIn=PRESIGN_SECONDS
         )
 
-    return StoreContext(store, presign)
+    return StoreContext(store, presign, PRESIGN_SECONDS)
 
 
 handler = make_handler(resolve_store)

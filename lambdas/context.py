@@ -11,13 +11,16 @@ Example
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from pandasdb_core import Store
+from pandasdb_core.errors import StoreUnavailable
+from pandasdb_core.wire import PRESIGN_SECONDS
 
 from .identity import Caller
 
@@ -35,14 +38,38 @@ ANSWER_MARGIN_S = 3.0
 
 @dataclass(frozen=True)
 class StoreContext:
-    """The caller's store and its presigner."""
+    """The caller's store, its presigner and how long the presigner's URLs are valid."""
 
     store: Store
     presign: Presigner
+    presign_seconds: int = PRESIGN_SECONDS
 
 
 #: turns a verified caller into their StoreContext
 StoreResolver = Callable[[Caller], StoreContext]
+
+_SWITCH = {"1": True, "true": True, "yes": True, "on": True}
+_SWITCH.update({"": False, "0": False, "false": False, "no": False, "off": False})
+
+
+def manifests_setting(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the function opens stores with ``manifests=True``, so that every commit
+    rewrites the frame's symlink manifests (for Athena, Trino and Spark tables over them):
+    ``PANDASDB_MANIFESTS`` (the stack's ``manifests`` setting; off by default, a commit then
+    costs no manifest writes). ``POST /dataframes/{name}/manifest`` writes them on demand.
+
+    Example
+    -------
+    >>> manifests_setting({}), manifests_setting({"PANDASDB_MANIFESTS": "true"})
+    (False, True)
+    """
+    value = (os.environ if environ is None else environ).get("PANDASDB_MANIFESTS", "")
+    switch = _SWITCH.get(value.strip().lower())
+    if switch is None:
+        raise StoreUnavailable(
+            f"PANDASDB_MANIFESTS is {value[:40]!r}; the function takes true or false"
+        )
+    return switch
 
 
 def request_deadline(

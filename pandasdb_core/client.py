@@ -18,10 +18,11 @@ Example
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
-import functools
 import io
 import json
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,7 +38,7 @@ from urllib3.util.retry import Retry
 
 from . import errors, snapshot, streaming
 from . import progress as progress_policy
-from .conversion import Engine, PreparedFrame, check_engine, to_engine, to_polars
+from .conversion import Engine, PreparedFrame, to_engine, to_polars
 from .http_routes import ROUTES_BY_NAME, read_path
 from .operations import (
     CompactOptions,
@@ -46,6 +47,7 @@ from .operations import (
     DeleteRowsOptions,
     FrameRef,
     ListQuery,
+    OutputOptions,
     ReadQuery,
     ReplaceOptions,
     UploadOptions,
@@ -56,8 +58,8 @@ from .records import Commit
 from .results import FrameList, VersionList
 from .schema import Schema
 from .sdk_auth import StaticToken, TokenSource, connection_auth
-from .snapshot import Snapshot
-from .wire import MEDIA_TYPES, fits_inline, frame_to_bytes, parquet_schema
+from .snapshot import ChunkFile, Snapshot
+from .wire import MAX_STAGED_BYTES, MEDIA_TYPES, fits_inline, frame_to_bytes, parquet_schema
 
 _ERRORS: dict[str, type[errors.PandasDBError]] = {
     cls.code: cls
@@ -299,7 +301,27 @@ class RemoteStore:
         opened = self._call(
             "POST", ROUTES_BY_NAME["session_open"].url(), params=_keyed(opts).to_query()
         ).json()
-        route = ROUTES_BY_NAME["session_piece"].url(session=opened["session"])
+        session = opened["session"]
+        try:
+            count = self._send_pieces(session, frames)
+        except BaseException:
+            # no commit was asked for: the session's chunk files go now, not at vacuum's
+            # grace (a commit whose answer was lost may have landed, so a failed commit
+            # leaves its session alone)
+            self._abort(session)
+            raise
+        commit = ROUTES_BY_NAME["session_commit"].url(session=session)
+        return _commit(self._call("POST", commit, params={"pieces": count}).json())
+
+    def _abort(self, session: str) -> None:
+        """Abort an upload session, as well as can be: the failure that led here is the
+        error the caller sees (an abort that fails leaves the session to vacuum)."""
+        with contextlib.suppress(errors.PandasDBError, requests.RequestException):
+            self._call("DELETE", ROUTES_BY_NAME["session_abort"].url(session=session))
+
+    def _send_pieces(self, session: str, frames: Any) -> int:
+        """Every piece of ``frames`` into upload session ``session``; how many there were."""
+        route = ROUTES_BY_NAME["session_piece"].url(session=session)
 
         def send(number: int, part: pl.DataFrame, schema: Schema) -> None:
             data = frame_to_bytes(part, "parquet", schema)
@@ -330,8 +352,7 @@ class RemoteStore:
                 future.result()
         if count == 0:
             raise errors.InvalidArgument("dataframe has no rows; nothing to upload")
-        commit = ROUTES_BY_NAME["session_commit"].url(session=opened["session"])
-        return _commit(self._call("POST", commit, params={"pieces": count}).json())
+        return count
 
     def _stage(self, data: bytes) -> str:
         """PUT ``data`` to a presigned staging URL; its upload id."""
@@ -402,6 +423,13 @@ class RemoteStore:
         frame, schema = to_polars(df)
         data = frame_to_bytes(frame, "parquet", schema)
         params = opts.to_query()
+        if len(data) > MAX_STAGED_BYTES:
+            # refused before it is sent: the API refuses a staged body this large unread
+            raise errors.PayloadTooLarge(
+                f"{opts.verb}: the frame is {len(data):,} bytes of parquet, over the "
+                f"{MAX_STAGED_BYTES:,} one request of the API reads whole: replace a "
+                "narrower range per call (each is one commit)"
+            )
         if fits_inline(data, binary=True):
             return self._call(
                 "POST",
@@ -426,7 +454,7 @@ class RemoteStore:
             ``"pandas"`` (default) or ``"polars"``.
         <options>
         """
-        check_engine(engine)
+        OutputOptions.build(engine=engine)
         frame, schema = self.read(ReadQuery.build(name=name, **filters))
         return to_engine(frame, schema, engine)
 
@@ -446,10 +474,14 @@ class RemoteStore:
         data = self._download(response)
         if data[:1] == b"{":
             # a large result: the chunk files' manifest (inline, or staged when it is itself
-            # too large for one response), fetched and decoded here
-            snap = Snapshot.from_json(json.loads(data)["snapshot"])
-            fetch = functools.partial(snapshot.read_file, session=self._session)
-            return snapshot.read_files(snap, query, fetch), snap.schema
+            # too large for one response), fetched and decoded here; or the URL of a staged
+            # result, as a browser is answered (a server may take a proxy's Origin for one)
+            body = json.loads(data)
+            if body.get("delivery") == "url":
+                data = self._fetched(body["url"])
+            else:
+                snap = Snapshot.from_json(body["snapshot"])
+                return snapshot.read_files(snap, query, _Presigned(self, snap, query)), snap.schema
         schema = parquet_schema(data) or {"columns": [], "index": []}
         return pl.read_parquet(io.BytesIO(data)), schema
 
@@ -475,14 +507,19 @@ class RemoteStore:
             ``"pandas"`` (default) or ``"polars"``.
         <options>
         """
-        check_engine(engine)
+        # checked now, not at the first batch: batch_rows=0 would yield empty frames forever
+        OutputOptions.build(batch_rows=batch_rows, engine=engine)
         query = ReadQuery.build(name=name, **filters)
+        return self._batches(query, batch_rows, engine)
+
+    def _batches(self, query: ReadQuery, batch_rows: int | None, engine: Engine) -> Iterator[Any]:
         snap = self._files(query)
         planned = snapshot.read_plan(snap, query)
         schema = snapshot.nullable_schema(snap) if engine == "pandas" else snap.schema
-        loads = (
-            lambda f=f: decode_chunk(planned, snapshot.read_file(f), f.version) for f in snap.files
-        )
+        # presigned URLs expire after 15 minutes; a slow consumer outlives them, and the
+        # fetch renews them (for this same version) to go on where it was
+        fetch = _Presigned(self, snap, query)
+        loads = (lambda f=f: decode_chunk(planned, fetch(f), f.version) for f in snap.files)
         batches = streaming.rebatch(streaming.prefetched(loads), batch_rows)
         yield from streaming.converted(batches, schema, engine)
 
@@ -501,8 +538,23 @@ class RemoteStore:
 
     def _files(self, query: ReadQuery) -> Snapshot:
         route = ROUTES_BY_NAME["files"].url(name=query.name)
-        body = self._call("GET", route, name=query.name, params=query.to_query()).json()
-        return Snapshot.from_json(body)
+        response = self._call("GET", route, name=query.name, params=query.to_query())
+        return Snapshot.from_json(self._json(response))
+
+    def _json(self, response: requests.Response) -> Any:
+        """An answer's JSON. A result too large for one response arrives staged: a 303 that
+        ``requests`` follows, or (to a request with an ``Origin``) a 200 naming its URL."""
+        body = response.json()
+        if isinstance(body, dict) and body.get("delivery") == "url" and "url" in body:
+            return json.loads(self._fetched(body["url"]))
+        return body
+
+    def _fetched(self, url: str) -> bytes:
+        """The bytes at a presigned URL (no Authorization header: the URL is the grant)."""
+        response = self._send("GET", url, stream=True)
+        if response.status_code >= 400:
+            raise self._error(response, None)
+        return self._download(response)
 
     @takes(ReadQuery)
     def scan(
@@ -519,8 +571,10 @@ class RemoteStore:
             Unused over HTTP (the files are presigned URLs); kept for the same signature.
         <options>
         """
+        OutputOptions.build(storage_options=storage_options)
         query = ReadQuery.build(name=name, **filters)
-        return snapshot.scan(self._files(query), query, fetch=snapshot.read_file)
+        snap = self._files(query)
+        return snapshot.scan(snap, query, fetch=_Presigned(self, snap, query))
 
     @takes(ReadQuery)
     def to_dask(self, name: str, **filters: Any) -> Any:
@@ -550,14 +604,14 @@ class RemoteStore:
     def list(self, prefix: str = "") -> FrameList:
         """Frames whose name starts with ``prefix`` (see :meth:`Store.list`)."""
         query = ListQuery.build(prefix=prefix)
-        rows = self._call("GET", ROUTES_BY_NAME["list"].url(), params=query.to_query()).json()
-        return FrameList.from_json(rows)
+        rows = self._call("GET", ROUTES_BY_NAME["list"].url(), params=query.to_query())
+        return FrameList.from_json(self._json(rows))
 
     def versions(self, name: str) -> VersionList:
         """The version history of ``name`` (see :meth:`Store.versions`)."""
         ref = FrameRef.build(name=name)
         rows = self._call("GET", ROUTES_BY_NAME["versions"].url(name=ref.name), name=name)
-        return VersionList.from_json(rows.json(), name=ref.name)
+        return VersionList.from_json(self._json(rows), name=ref.name)
 
     @takes(DatesQuery)
     def dates(self, name: str, **options: Any) -> list[dt.date]:
@@ -571,8 +625,15 @@ class RemoteStore:
         """
         query = DatesQuery.build(name=name, **options)
         route = ROUTES_BY_NAME["dates"].url(name=query.name)
-        days = self._call("GET", route, name=name, params=query.to_query()).json()
+        days = self._json(self._call("GET", route, name=name, params=query.to_query()))
         return [dt.date.fromisoformat(day) for day in days]
+
+    def manifest(self, name: str) -> list[str]:
+        """Write the symlink manifests of ``name``'s latest version, one per layout, beside
+        its data (see :meth:`Store.manifest`); their keys in the caller's storage."""
+        ref = FrameRef.build(name=name)
+        route = ROUTES_BY_NAME["manifest"].url(name=ref.name)
+        return list(self._call("POST", route, name=name).json()["manifests"])
 
     @takes(DeleteRequest)
     def delete(self, name: str, **options: Any) -> None:
@@ -587,6 +648,70 @@ class RemoteStore:
         request = DeleteRequest.build(name=name, **options)
         route = ROUTES_BY_NAME["delete"].url(name=request.name)
         self._call("DELETE", route, name=name, params=request.to_query())
+
+
+class _Expired(Exception):
+    """A presigned URL refused (403): expired, as they do after 15 minutes."""
+
+
+class _Presigned:
+    """Fetches the files of a snapshot the API answered, by their presigned URLs. A URL
+    refused with 403 (S3's ``Request has expired`` after 15 minutes, as a slow
+    ``iter_batches`` consumer outlives them) renews the snapshot once, for the same version
+    (``as_of`` the version being read), and the fetch goes on from that file; a URL refused
+    again raises. Safe from the threads of a parallel read: one renewal for all of them."""
+
+    def __init__(self, store: RemoteStore, snap: Snapshot, query: ReadQuery) -> None:
+        self.store = store
+        self.query = query
+        self.version = snap.version
+        #: each file of the first snapshot by identity -> its position (URLs change, not files)
+        self._position = {id(f): i for i, f in enumerate(snap.files)}
+        self._files = snap.files
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, file: ChunkFile) -> bytes:
+        position = self._position[id(file)]
+        generation, current = self._generation, self._files[position]
+        try:
+            return self._get(current)
+        except _Expired:
+            self._renew(generation)
+        try:
+            return self._get(self._files[position])
+        except _Expired:
+            raise errors.StoreUnavailable(
+                f"chunk file {current.uri.split('?', 1)[0]}: its presigned URL was refused "
+                "(HTTP 403) again after the snapshot was renewed"
+            ) from None
+
+    def _get(self, file: ChunkFile) -> bytes:
+        try:
+            return snapshot.read_file(file, self.store._session)
+        except errors.StoreUnavailable as exc:
+            if "HTTP 403" in str(exc):
+                raise _Expired() from None
+            raise
+
+    def _renew(self, generation: int) -> None:
+        with self._lock:
+            if self._generation != generation:
+                return  # another thread renewed the URLs meanwhile
+            renewed = self.store._files(self.query.model_copy(update={"as_of": self.version}))
+            same = [_identity(f) for f in renewed.files] == [_identity(f) for f in self._files]
+            if renewed.version != self.version or not same:
+                raise errors.StoreUnavailable(
+                    f"frame {self.query.name!r} version {self.version}: its files changed "
+                    "while it was read (vacuum retired the version?); read again"
+                )
+            self._files = renewed.files
+            self._generation += 1
+
+
+def _identity(file: ChunkFile) -> tuple[Any, ...]:
+    """A chunk file, whatever URL names it."""
+    return (file.layout, file.lo, file.hi, file.rows, file.bytes, file.version, file.sha256)
 
 
 def api_url(url: str) -> str:

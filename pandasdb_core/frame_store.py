@@ -77,6 +77,10 @@ class FrameStore(Protocol):
         """A Dask DataFrame over those files, one partition per chunk file."""
         ...
 
+    def manifest(self, name: str) -> list[str]:
+        """Write the symlink manifests of a frame's latest version; their keys."""
+        ...
+
     def delete(self, name: str, **options: Any) -> None:
         """Delete a frame, or with ``external_key`` only that key's batches."""
         ...

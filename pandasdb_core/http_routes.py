@@ -34,6 +34,7 @@ from .operations import (
     ReadQuery,
     ReadRequest,
     ReplaceRequest,
+    SessionRef,
     UploadOptions,
     UploadRequest,
 )
@@ -128,7 +129,11 @@ ROUTES: tuple[Route, ...] = (
         "Read a frame",
         "`name` may contain `/` (or `%2F`). Returns JSON records by default, or CSV/parquet by "
         "`format` or `Accept`. Results too large for one Lambda response (6 MB after base64 "
-        "or JSON escaping) answer 303 with a presigned URL.",
+        "or JSON escaping) answer 303 with a presigned URL (`{delivery: url, url, format, "
+        "rows, bytes, expires_in}`), or 200 with that body to a request with an `Origin` "
+        "(a browser, whose redirects would send `Origin: null`); past 256 MB of result, 413: "
+        "read with `chunked=true` (a manifest of presigned chunk URLs) or `/files` instead. "
+        "Every JSON answer of the API too large for one response is delivered the same way.",
     ),
     Route(
         "read_compat",
@@ -231,6 +236,25 @@ ROUTES: tuple[Route, ...] = (
         "Commit an upload session's pieces as one version",
         "Refused if `pieces` is given and a piece is missing. A repeated commit returns the "
         "first one's answer.",
+    ),
+    Route(
+        "session_abort",
+        "DELETE",
+        "/dataframes/sessions/{session}",
+        SessionRef,
+        "Abort an upload session",
+        "Removes the chunk files its pieces wrote and its staging files; nothing was ever "
+        "visible. A committed session is refused (409): its version stays.",
+    ),
+    Route(
+        "manifest",
+        "POST",
+        "/dataframes/{name}/manifest",
+        FrameRef,
+        "Write a frame's symlink manifests",
+        "Rewrites `{name}/_symlink_format_manifest/{column}/manifest` for the latest version "
+        "of each layout (the files Athena, Trino and Spark tables over the manifest read); "
+        "answers their keys.",
     ),
     Route("openapi", "GET", "/openapi.json", None, "This API's OpenAPI document", auth=False),
     Route("docs", "GET", "/docs", None, "This API's documentation page", auth=False),

@@ -171,24 +171,31 @@ def _route_clash(name: str) -> str | None:
 @functools.cache
 def reserved_words() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The first and last segments :func:`validate_addressable` refuses, derived from the
-    route table: each static word between ``/dataframes/`` and a ``{name}`` (the original
-    backend's ``get``), and each word after a ``{name}`` of a method that also has a route
-    ending at ``{name}`` (``versions``, ``dates``, ``files``).
+    route table: each static word between ``/dataframes/`` and a parameter of a route whose
+    method and suffix a route on ``{name}`` shares (the original backend's ``get`` in
+    ``GET /dataframes/get/{name}``, ``sessions`` in ``DELETE /dataframes/sessions/{session}``,
+    which would take ``DELETE /dataframes/sessions/x`` from a frame ``sessions/x``), and each
+    word after a ``{name}`` of a method that also has a route ending at ``{name}``
+    (``versions``, ``dates``, ``files``).
 
     Example
     -------
     >>> reserved_words()
-    (('get',), ('dates', 'files', 'versions'))
+    (('get', 'sessions'), ('dates', 'files', 'versions'))
     """
     from .http_routes import ROUTES
 
     named = [r for r in ROUTES if "{name}" in r.path]
     bare = {r.method for r in named if r.path.endswith("{name}")}
     prefix = "/dataframes/"
+    on_names = {(r.method, r.suffix) for r in named if r.path.startswith(prefix + "{name}")}
     first = {
         r.path[len(prefix) :].split("/", 1)[0]
-        for r in named
-        if r.path.startswith(prefix) and not r.path.startswith(prefix + "{")
+        for r in ROUTES
+        if r.path.startswith(prefix)
+        and "{" in r.path
+        and not r.path.startswith(prefix + "{")
+        and (r.method, r.suffix) in on_names
     }
     last = {r.suffix.strip("/").split("/", 1)[0] for r in named if r.suffix and r.method in bare}
     return tuple(sorted(first)), tuple(sorted(last))

@@ -47,6 +47,22 @@ class Staging:
         """A fresh key for a result too large to answer inline."""
         return f"{STAGING_PREFIX}results/{uuid.uuid4().hex}.{fmt}"
 
+    def upload_size(self, upload_id: str) -> int | None:
+        """The bytes staged for ``upload_id`` (None if nothing was staged), without reading
+        them: a request refuses staged data too large for its memory before it holds any.
+
+        Example
+        -------
+        >>> from pandasdb_core.adapters.memory import MemoryBlobStore
+        >>> staging = Staging(MemoryBlobStore())
+        >>> upload_id = staging.new_upload_id()
+        >>> staging.blobs.put(staging.upload_key(upload_id), b"a\\n1\\n")
+        >>> staging.upload_size(upload_id), staging.upload_size(staging.new_upload_id())
+        (4, None)
+        """
+        key = self.upload_key(upload_id)
+        return next((b.size for b in self.blobs.list(key) if b.key == key), None)
+
     def take_upload(self, upload_id: str) -> bytes:
         """The staged data of ``upload_id`` (refused if nothing was staged)."""
         try:

@@ -41,6 +41,16 @@ LAMBDA_PAYLOAD = 6 * 1024 * 1024
 #: room left in that payload for the event's or response's other fields (headers, context)
 ENVELOPE = 128 * 1024
 PRESIGN_SECONDS = 900
+#: the most staged data one request of the function reads whole (``POST /dataframes/upload``
+#: and ``/replace`` with ``staged=``, a session's staged piece): the function's memory holds
+#: the body and its decoded rows, several times its size; larger data goes as an upload
+#: session, in pieces
+MAX_STAGED_BYTES = 64 * 1024 * 1024
+#: the largest result a read without ``chunked=true`` builds in the function (its JSON, CSV
+#: or, for parquet, its rows in memory), batch by batch, to stage it for a 303: what a Lambda
+#: function of 2 GB builds and stores within API Gateway's 29 s; past it the read is a 413
+#: that says to read the chunk files instead (``chunked=true``, ``/files``, the SDK)
+MAX_RESULT_BYTES = 256 * 1024 * 1024
 
 
 def carried_size(body: bytes, *, binary: bool) -> int:
@@ -57,15 +67,18 @@ def carried_size(body: bytes, *, binary: bool) -> int:
     return len(json.dumps(body.decode("utf-8", errors="replace")))
 
 
-def fits_inline(body: bytes, *, binary: bool) -> bool:
-    """Whether ``body`` can travel inside one Lambda invocation, envelope included.
+def fits_inline(body: bytes, *, binary: bool, limit: int = LAMBDA_PAYLOAD) -> bool:
+    """Whether ``body`` can travel inside one Lambda invocation (of ``limit`` bytes, Lambda's
+    6 MB by default), envelope included.
 
     Example
     -------
     >>> fits_inline(b"x" * 4_000_000, binary=True), fits_inline(b"x" * 5_000_000, binary=True)
     (True, False)
     """
-    return carried_size(body, binary=binary) + ENVELOPE <= LAMBDA_PAYLOAD
+    if len(body) + ENVELOPE > limit:  # encoding never shrinks a body: no copy to measure
+        return False
+    return carried_size(body, binary=binary) + ENVELOPE <= limit
 
 
 def frame_to_bytes(frame: pl.DataFrame, fmt: WireFormat, schema: Schema | None = None) -> bytes:

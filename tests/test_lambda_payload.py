@@ -16,7 +16,7 @@ import polars as pl
 import pandasdb_core as pdb
 from lambdas.context import StoreContext
 from lambdas.handler import make_handler
-from pandasdb_core.wire import LAMBDA_PAYLOAD, carried_size, fits_inline
+from pandasdb_core.wire import ENVELOPE, LAMBDA_PAYLOAD, carried_size, fits_inline
 
 
 def handler_for(store: pdb.Store):
@@ -78,7 +78,7 @@ def test_a_manifest_too_large_for_one_response_is_staged(capsys, monkeypatch):
     10 KB so that 200 chunks are enough)."""
     import lambdas.api as api
 
-    monkeypatch.setattr(api, "fits_inline", lambda body, binary: len(body) < 10_000)
+    monkeypatch.setattr(api, "RESPONSE_LIMIT", 10_000 + ENVELOPE)
     store = pdb.open("memory://", chunk_rows=1)
     store.upload(pl.DataFrame({"x": range(200)}), "many", format="parquet")
     event = {

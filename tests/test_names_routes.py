@@ -15,7 +15,20 @@ from pandasdb_core.errors import InvalidName
 from pandasdb_core.http_routes import ROUTES, Route, find
 from pandasdb_core.names import reserved_words, validate_addressable
 
-WORDS = ["get", "versions", "dates", "files", "replace", "compact", "delete_rows", "upload"]
+WORDS = [
+    "get",
+    "versions",
+    "dates",
+    "files",
+    "replace",
+    "compact",
+    "delete_rows",
+    "upload",
+    "sessions",
+    "manifest",
+    "pieces",
+    "commit",
+]
 segments = st.one_of(st.sampled_from(WORDS), st.from_regex(r"[a-z0-9_-]{1,6}", fullmatch=True))
 names = st.lists(segments, min_size=1, max_size=4).map("/".join)
 
@@ -61,6 +74,7 @@ def test_the_stated_rule_is_the_route_tables(name):
         ("report/versions", "GET /dataframes/{name}/versions with name 'report'"),
         ("a/b/dates", "GET /dataframes/{name}/dates with name 'a/b'"),
         ("files", "GET /dataframes/{name}/files with name 'get'"),
+        ("sessions/x", "DELETE /dataframes/sessions/{session}"),
     ],
 )
 def test_the_refusal_names_the_route_that_would_take_the_path(name, route):
@@ -71,7 +85,18 @@ def test_the_refusal_names_the_route_that_would_take_the_path(name, route):
 
 
 def test_names_that_are_route_words_elsewhere_are_fine():
-    for name in ("get", "upload", "sessions/x", "x/replace", "x/get/y", "a/versions/b", "Versions"):
+    for name in (
+        "get",
+        "upload",
+        "sessions",
+        "x/sessions",
+        "x/replace",
+        "x/manifest",
+        "sessions-x/y",
+        "x/get/y",
+        "a/versions/b",
+        "Versions",
+    ):
         assert validate_addressable(name) == name
 
 

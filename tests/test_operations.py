@@ -20,10 +20,13 @@ from lambdas.handler import route_path
 from lambdas.openapi import openapi_document
 from pandasdb_core.client import RemoteStore
 from pandasdb_core.http_routes import ROUTES, ROUTES_BY_NAME, find
-from pandasdb_core.operations import ReadQuery, UploadOptions, VacuumOptions
+from pandasdb_core.names import validate_addressable
+from pandasdb_core.operations import OutputOptions, ReadQuery, UploadOptions, VacuumOptions
 
 names = st.from_regex(r"[a-z][a-z0-9_-]{0,8}(/[a-z0-9][a-z0-9_-]{0,8}){0,2}", fullmatch=True)
-columns = st.lists(st.from_regex(r"[A-Za-z][A-Za-z0-9 _]{0,10}", fullmatch=True), max_size=4)
+columns = st.lists(
+    st.from_regex(r"[A-Za-z][A-Za-z0-9 _]{0,10}", fullmatch=True), min_size=1, max_size=4
+)
 
 
 @st.composite
@@ -50,9 +53,17 @@ def test_a_read_query_survives_the_query_string(query):
     assert ReadQuery.from_query(query.to_query(), name=query.name) == query
 
 
+def _addressable(name: str) -> bool:
+    try:
+        validate_addressable(name)
+    except pdb.InvalidName:
+        return False
+    return True
+
+
 @settings(max_examples=40, deadline=None)
 @given(
-    names,
+    names.filter(_addressable),
     st.sampled_from([None, {"ts": "Date"}, {"uid": "ID", "ts": "date"}]),
     st.booleans(),
     st.one_of(st.none(), st.integers(1, 10**8)),
@@ -131,6 +142,7 @@ def test_store_and_sdk_share_one_interface():
     local, remote = pdb.open("memory://"), RemoteStore("http://127.0.0.1:9")
     assert isinstance(local, pdb.FrameStore) and isinstance(remote, pdb.FrameStore)
     shared = ("upload", "get", "list", "versions", "delete", "iter_batches", "files", "scan")
+    shared += ("manifest", "dates", "replace", "delete_rows", "compact")
     for method in (*shared, "to_dask"):
         ours = inspect.signature(getattr(pdb.Store, method))
         theirs = inspect.signature(getattr(RemoteStore, method))
@@ -159,3 +171,45 @@ def test_frame_names_with_slashes_match_the_longest_route():
     assert find("GET", "/dataframes/a/b/c").path_params("/dataframes/a/b/c") == {"name": "a/b/c"}
     assert ROUTES_BY_NAME["versions"].url(name="a/b") == "/dataframes/a%2Fb/versions"
     assert find("PATCH", "/dataframes/x") is None
+
+
+@pytest.mark.parametrize("name", ["get/report", "report/versions", "a/b/dates", "sessions/x"])
+def test_a_name_no_route_reaches_is_refused_by_every_write_that_creates_a_frame(
+    name, tmp_path, capsys
+):
+    """A name that can be stored must be reachable on every surface: the local store and the
+    CLI refuse what the HTTP API would take for another route, as the API does."""
+    with pytest.raises(pdb.InvalidName, match="cannot be reached over HTTP"):
+        UploadOptions.build(name=name)
+    with pytest.raises(pdb.InvalidName, match=r"^dataframe_name .*cannot be reached over HTTP"):
+        UploadOptions.from_query({"dataframe_name": name})
+    db = pdb.open(tmp_path / "store")
+    with pytest.raises(pdb.InvalidName, match="cannot be reached over HTTP"):
+        db.upload(pd.DataFrame({"a": [1]}), name)
+    with pytest.raises(pdb.InvalidName, match="cannot be reached over HTTP"):
+        db.upload(iter([pd.DataFrame({"a": [1]})]), name)
+    assert len(db.list()) == 0
+    from pandasdb_core.cli import main
+
+    source = tmp_path / "a.csv"
+    source.write_text("a\n1\n")
+    assert main(["--store", str(tmp_path / "store"), "upload", str(source), name]) == 2
+    assert "cannot be reached over HTTP" in capsys.readouterr().err
+    assert len(db.list()) == 0
+
+
+def test_output_options_are_validated_once_for_the_store_and_the_sdk():
+    """batch_rows, engine and storage_options belong to no request type: one validator."""
+    assert OutputOptions.build(batch_rows=5, engine="polars").engine == "polars"
+    for bad, message in [
+        ({"batch_rows": 0}, "batch_rows must be a positive integer, got 0"),
+        ({"batch_rows": -3}, "batch_rows must be a positive integer"),
+        ({"batch_rows": True}, "batch_rows must be a positive integer"),
+        ({"batch_rows": 2.0}, "batch_rows must be a positive integer"),
+        ({"engine": "dask"}, "engine must be 'pandas' or 'polars'"),
+        ({"storage_options": "aws_region=x"}, "storage_options must be a dict"),
+    ]:
+        with pytest.raises(pdb.InvalidArgument, match=message):
+            OutputOptions.build(**bad)
+    with pytest.raises(pdb.UnknownParameter):
+        OutputOptions.build(batchrows=3)

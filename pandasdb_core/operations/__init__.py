@@ -10,8 +10,9 @@ Example
 from .base import Operation
 from .catalog import DatesQuery, DeleteRequest, FrameRef, ListQuery, VacuumOptions
 from .edit import CompactOptions, DeleteRowsOptions, ReplaceOptions, ReplaceRequest
+from .output import OutputOptions
 from .read import ReadQuery, ReadRequest
-from .session import CommitRequest, PieceRequest
+from .session import CommitRequest, PieceRequest, SessionRef
 from .upload import UploadOptions, UploadRequest
 
 __all__ = [
@@ -31,4 +32,6 @@ __all__ = [
     "VacuumOptions",
     "CommitRequest",
     "PieceRequest",
+    "SessionRef",
+    "OutputOptions",
 ]

@@ -21,13 +21,17 @@ from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema
 
 from ..errors import InvalidArgument
 from ..layouts import parse_columns_keys
-from ..names import validate_frame_name, validate_segment
+from ..names import validate_addressable, validate_frame_name, validate_segment
 from ..values import DateBound, parse_date_bound, parse_id, parse_ids
 from .base import Text
 
 
 def _name(value: Any, info: ValidationInfo) -> str:
     return validate_frame_name(value, info.field_name or "name")
+
+
+def _addressable(value: Any, info: ValidationInfo) -> str:
+    return validate_addressable(value, info.field_name or "name")
 
 
 def _segment(value: Any, info: ValidationInfo) -> str:
@@ -109,6 +113,12 @@ def _mapping_text(value: str, field: str) -> Any:
 _TEXT = {"type": "string"}
 FrameName = Annotated[
     str, BeforeValidator(_name), WithJsonSchema({**_TEXT, "maxLength": 1024}), Field()
+]
+#: the name of a frame a write may create: one every route of the HTTP API reaches as
+#: itself (:func:`~pandasdb_core.names.validate_addressable`), so a frame stored locally or
+#: by the CLI is reachable over HTTP too
+NewFrameName = Annotated[
+    str, BeforeValidator(_addressable), WithJsonSchema({**_TEXT, "maxLength": 1024}), Field()
 ]
 Segment = Annotated[str, BeforeValidator(_segment), WithJsonSchema({**_TEXT, "maxLength": 255})]
 DateValue = Annotated[

@@ -1,5 +1,5 @@
 """Request types of upload sessions over HTTP (see :mod:`pandasdb_core.sessions`): a piece
-written into an open session, and the commit of all of them.
+written into an open session, the commit of all of them, and the abort of a session.
 
 Opening a session takes :class:`~pandasdb_core.operations.UploadOptions` itself.
 
@@ -60,4 +60,14 @@ class CommitRequest(Operation):
             "How many pieces were sent (0 .. pieces-1): the commit is refused if one is "
             "missing, so a lost piece can never make a short version."
         ),
+    )
+
+
+class SessionRef(Operation):
+    """One upload session, by id: its abort (``DELETE /dataframes/sessions/{session}``)."""
+
+    verb = "abort"
+
+    session: str = Field(
+        pattern=SESSION_ID, description="The upload session.", json_schema_extra=IN_PATH
     )

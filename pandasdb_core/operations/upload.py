@@ -25,7 +25,7 @@ from ..errors import InvalidArgument
 from ..layouts import BATCH, NOW_KEY, parse_columns_keys
 from ..records import Layout
 from .base import Operation
-from .fields import ColumnsKeys, Flag, FrameName, IdempotencyKey, RowCount, Segment
+from .fields import ColumnsKeys, Flag, IdempotencyKey, NewFrameName, RowCount, Segment
 
 FormatName = Literal["csv.gz", "parquet"]
 #: what an upload does to the rows already stored (see :mod:`pandasdb_core.editing`)
@@ -37,9 +37,12 @@ class UploadOptions(Operation):
 
     verb = "upload"
 
-    name: FrameName = Field(
+    name: NewFrameName = Field(
         alias="dataframe_name",
-        description="The frame: [A-Za-z0-9._-] segments joined by '/'.",
+        description=(
+            "The frame: [A-Za-z0-9._-] segments joined by '/', which every route of the "
+            "HTTP API reaches as itself (no route word where a route has one)."
+        ),
         json_schema_extra={"cli": False},
     )
     columns_keys: ColumnsKeys | None = Field(
