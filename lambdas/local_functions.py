@@ -24,11 +24,14 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
+
+from pandasdb_core.wire import PRESIGN_SECONDS
 
 from .context import StoreResolver
 from .handler import make_handler
@@ -45,14 +48,40 @@ class FunctionCrashed(RuntimeError):
 @dataclass(frozen=True)
 class FunctionConfig:
     """What a worker process needs to build its handler: the data folder, whether it holds
-    one folder per user, the presigned URLs' base and secret, and the handler factory (a
-    picklable callable: resolver -> handler)."""
+    one folder per user, the presigned URLs' base, secret and lifetime, the handler factory
+    (a picklable callable: resolver -> handler), and whether stores write symlink manifests
+    with each commit (None: ``PANDASDB_MANIFESTS``)."""
 
     data: str
     per_user: bool
     base_url: str
     secret: bytes
     handler_factory: Callable[[StoreResolver], Handler] = make_handler
+    presign_seconds: int = PRESIGN_SECONDS
+    manifests: bool | None = None
+
+
+class InvocationContext:
+    """The context object of one invocation, as Lambda's Python runtime gives it, for what
+    the handler reads of it: the time left until ``ends_at`` (epoch seconds), which is when
+    the gateway stops waiting ("Using the Lambda context object to retrieve Python function
+    information": get_remaining_time_in_millis).
+
+    Example
+    -------
+    >>> 9_000 < InvocationContext(time.time() + 10, "r").get_remaining_time_in_millis() <= 10_000
+    True
+    """
+
+    function_name = "pandasdb-local"
+    memory_limit_in_mb = 0
+
+    def __init__(self, ends_at: float, request_id: str) -> None:
+        self.ends_at = ends_at
+        self.aws_request_id = request_id
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.ends_at - time.time()) * 1000))
 
 
 #: this worker process's handler (one per process, as in a Lambda execution environment)
@@ -63,13 +92,16 @@ def _start_worker(config: FunctionConfig) -> None:
     global _handler
     # the server stops its workers itself; Ctrl-C in a terminal must not hit them mid-call
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    stores = StoreCache(config.data, config.per_user, Presigner(config.base_url, config.secret))
+    presigner = Presigner(config.base_url, config.secret, config.presign_seconds)
+    stores = StoreCache(config.data, config.per_user, presigner, config.manifests)
     _handler = config.handler_factory(stores)  # a resolver that says how tokens are got
 
 
-def _call(event: dict[str, Any]) -> dict[str, Any]:
+def _call(event: dict[str, Any], ends_at: float | None = None) -> dict[str, Any]:
     assert _handler is not None, "the worker was started by _start_worker"
-    return _handler(event, None)
+    request_id = str((event.get("requestContext") or {}).get("requestId", ""))
+    context = None if ends_at is None else InvocationContext(ends_at, request_id)
+    return _handler(event, context)
 
 
 def _pid() -> int:
@@ -105,14 +137,19 @@ class FunctionPool:
                 self._executor = None
         broken.shutdown(wait=False, cancel_futures=True)
 
-    def invoke(self, event: dict[str, Any], timeout: float | None) -> dict[str, Any]:
-        """The handler's response to ``event``. After ``timeout`` seconds raises
-        :class:`TimeoutError`: a call under way goes on (as a Lambda invocation outlives API
-        Gateway's 504), one still waiting for a worker is dropped."""
+    def invoke(
+        self, event: dict[str, Any], timeout: float | None, started: float | None = None
+    ) -> dict[str, Any]:
+        """The handler's response to ``event``. ``timeout`` seconds after ``started`` (epoch
+        seconds, when the request arrived; default now) raises :class:`TimeoutError`: a call
+        under way goes on (as a Lambda invocation outlives API Gateway's 504), one still
+        waiting for a worker is dropped. The handler's context then says how much of that
+        time is left, so its commit retries end before it (:mod:`lambdas.context`)."""
         pool = self._pool()
-        future: Future[dict[str, Any]] = pool.submit(_call, event)
+        ends_at = None if timeout is None else (started or time.time()) + timeout
+        future: Future[dict[str, Any]] = pool.submit(_call, event, ends_at)
         try:
-            return future.result(timeout)
+            return future.result(None if ends_at is None else max(0.0, ends_at - time.time()))
         except TimeoutError:
             future.cancel()
             raise

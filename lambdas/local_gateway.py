@@ -216,12 +216,17 @@ def proxy_event(
     source_ip: str,
     *,
     strict: bool,
+    received_at: float | None = None,
 ) -> dict[str, Any]:
     """The REST proxy event for one request ("Input format of a Lambda function for proxy
     integration": https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html).
 
     ``claims`` are the Cognito authorizer's, or None where no authorizer runs (a CORS
-    preflight never reaches one).
+    preflight never reaches one). ``requestContext.requestTimeEpoch`` is when the gateway
+    received the request, in epoch milliseconds: ``received_at`` (epoch seconds, taken when
+    the request's first bytes arrived, before its body was read), from which the function
+    counts the gateway's 29 s (:func:`lambdas.context.request_deadline`); None leaves it
+    out (no gateway: ``--no-gateway-rules``).
 
     Example
     -------
@@ -229,6 +234,9 @@ def proxy_event(
     ...                     {"sub": "alice"}, "127.0.0.1", strict=True)
     >>> event["path"], event["queryStringParameters"], event["requestContext"]["authorizer"]
     ('/dataframes', {'prefix': 'a'}, {'claims': {'sub': 'alice'}})
+    >>> proxy_event("GET", "/", [], b"", None, "", strict=True, received_at=1.5)[
+    ...     "requestContext"]["requestTimeEpoch"]
+    1500
     """
     parts = urlsplit(target)
     path = unquote(parts.path)
@@ -248,6 +256,8 @@ def proxy_event(
         "resourcePath": "/{proxy+}",
         "identity": {"sourceIp": source_ip},
     }
+    if received_at is not None:
+        context["requestTimeEpoch"] = int(received_at * 1000)
     if claims is not None:
         context["authorizer"] = {"claims": claims}
     return {

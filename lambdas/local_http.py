@@ -8,6 +8,8 @@ top of its defaults this module adds:
   the connection and dropped, never stored, so the application answers 413 and the
   connection stays usable;
 - a deadline for a whole request to arrive (408), beside waitress's idle timeout;
+- when each request began to arrive (``environ["pandasdb.received_at"]``, epoch seconds,
+  before its body was read), the time API Gateway's 29 s count from;
 - refusal of ambiguous framing that could smuggle a second request: ``Content-Length``
   beside ``Transfer-Encoding``, or ``Transfer-Encoding`` in HTTP/1.0 (waitress already
   refuses a malformed or repeated ``Content-Length`` with one 400 and decodes chunked bodies);
@@ -42,7 +44,7 @@ from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import TcpWSGIServer
-from waitress.task import ErrorTask
+from waitress.task import ErrorTask, WSGITask
 from waitress.utilities import Error
 
 from pandasdb_core.wire import error_body
@@ -109,11 +111,14 @@ class _Parser(HTTPRequestParser):
 
     adj: ServerSettings
     started: float | None = None
+    #: when the request's first bytes arrived (epoch seconds)
+    received_at: float | None = None
 
     def received(self, data: bytes) -> int:
         now = time.monotonic()
         if self.started is None:
             self.started = now
+            self.received_at = time.time()
         elif not self.completed and now - self.started > self.adj.request_deadline:
             self.error = RequestTimeout(
                 f"the request did not arrive within {self.adj.request_deadline:g} s"
@@ -152,8 +157,18 @@ class _JsonErrorTask(ErrorTask):
         self.write(body)
 
 
+class _Task(WSGITask):
+    """waitress's WSGI task, whose environ says when the request began to arrive."""
+
+    def get_environment(self) -> dict[str, Any]:
+        environ: dict[str, Any] = super().get_environment()
+        environ["pandasdb.received_at"] = getattr(self.request, "received_at", None)
+        return environ
+
+
 class _Channel(HTTPChannel):
     parser_class = _Parser
+    task_class = _Task
     error_task_class = _JsonErrorTask
 
 

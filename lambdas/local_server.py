@@ -33,6 +33,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +43,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from pandasdb_core.errors import BlobNotFound
 from pandasdb_core.http_routes import find
 from pandasdb_core.names import validate_segment
-from pandasdb_core.wire import STAGING_PREFIX, error_body
+from pandasdb_core.wire import PRESIGN_SECONDS, STAGING_PREFIX, error_body
 
 from .context import StoreResolver
 from .handler import make_handler
@@ -116,7 +117,9 @@ class ServeOptions:
     timeout ``gateway_timeout``); ``workers`` requests run at once, each in a worker
     process with its own handler; up to ``connection_limit`` connections wait without
     holding a thread; a connection idle for ``idle_timeout`` s is closed; a request must
-    arrive in full within ``request_deadline`` s.
+    arrive in full within ``request_deadline`` s. Presigned URLs are valid
+    ``presign_seconds`` (S3's of the API: 15 minutes); ``manifests`` makes each commit
+    rewrite the frame's symlink manifests (None: ``PANDASDB_MANIFESTS``, as on AWS).
 
     Example
     -------
@@ -131,6 +134,8 @@ class ServeOptions:
     idle_timeout: int = 60
     request_deadline: float = 60.0
     cors_origins: tuple[str, ...] = field(default_factory=_cors_origins)
+    presign_seconds: int = PRESIGN_SECONDS
+    manifests: bool | None = None
 
 
 def _json(status: int, body: Any, headers: Headers | None = None) -> HttpAnswer:
@@ -167,8 +172,8 @@ class LocalAPI:
         self.users = users
         self.options = options
         self.handler_factory = handler_factory
-        self.presigner = Presigner("http://unbound")
-        self.stores = StoreCache(data, users is not None, self.presigner)
+        self.presigner = Presigner("http://unbound", seconds=options.presign_seconds)
+        self.stores = StoreCache(data, users is not None, self.presigner, options.manifests)
         self.resolve = self.stores.resolve
         self.functions: FunctionPool | None = None
 
@@ -182,6 +187,8 @@ class LocalAPI:
                 base_url,
                 self.presigner.secret,
                 self.handler_factory,
+                self.options.presign_seconds,
+                self.options.manifests,
             ),
             self.options.workers,
         )
@@ -285,7 +292,9 @@ class LocalAPI:
         return HttpAnswer(200, [("Content-Type", "application/octet-stream"), *cors], data)
 
     def api(self, method: str, target: str, environ: dict[str, Any]) -> HttpAnswer:
-        """One API request, through the gateway's rules and the function."""
+        """One API request, through the gateway's rules and the function. The gateway's
+        timeout counts from when the request began to arrive, its body's upload included."""
+        received_at = environ.get("pandasdb.received_at") or time.time()
         rules = self.options.gateway_rules
         origin = environ.get("HTTP_ORIGIN")
         allowed = self.options.cors_origins
@@ -319,6 +328,7 @@ class LocalAPI:
                 claims,
                 environ.get("REMOTE_ADDR", ""),
                 strict=rules,
+                received_at=received_at if rules else None,  # no gateway, no 29 s
             )
         except BodyNotText as exc:
             return gateway_response(
@@ -327,7 +337,8 @@ class LocalAPI:
         if rules and (size := event_size(event)) > LAMBDA_MAX_REQUEST:
             return lambda_payload_refusal(size, origin, allowed)
         try:
-            response = self.functions.invoke(event, self.options.gateway_timeout if rules else None)
+            timeout = self.options.gateway_timeout if rules else None
+            response = self.functions.invoke(event, timeout, started=received_at)
         except TimeoutError:
             log.warning("%s %s: the function outlived the gateway's timeout", method, target)
             return gateway_response(504, TIMED_OUT, origin, allowed)
@@ -416,6 +427,8 @@ def serve_command(args: argparse.Namespace) -> None:
         gateway_rules=args.gateway_rules,
         gateway_timeout=args.gateway_timeout,
         workers=args.workers,
+        presign_seconds=args.presign_seconds,
+        manifests=args.manifests,
     )
     server = make_server(args.data, args.host, args.port, args.users, options=options)
     server.functions.warm()  # load the handler in every worker before the first request
@@ -472,5 +485,18 @@ def register(subparsers: Any) -> None:
         default=ServeOptions.workers,
         help="requests served at once, each in a worker process with its own handler "
         f"(default {ServeOptions.workers}: twice the CPUs, at most 8)",
+    )
+    serve.add_argument(
+        "--presign-seconds",
+        type=_positive(int),
+        default=PRESIGN_SECONDS,
+        help=f"seconds presigned URLs stay valid (default {PRESIGN_SECONDS}, as on AWS)",
+    )
+    serve.add_argument(
+        "--manifests",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="rewrite each frame's symlink manifests with every commit (default: "
+        "PANDASDB_MANIFESTS, off)",
     )
     serve.set_defaults(func=serve_command, needs_store=False)

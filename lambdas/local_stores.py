@@ -26,24 +26,29 @@ import pandasdb_core as pdb
 from pandasdb_core.wire import PRESIGN_SECONDS
 
 from .auth_config import users_file_config
-from .context import StoreContext
+from .context import StoreContext, manifests_setting
 from .identity import Caller
 
 
 class Presigner:
-    """HMAC-signed, expiring URLs for one method on one key of one user's store."""
+    """HMAC-signed, expiring URLs for one method on one key of one user's store, valid
+    ``seconds`` (S3's presigned URLs of the API: 15 minutes)."""
 
-    def __init__(self, base_url: str, secret: bytes | None = None) -> None:
+    def __init__(
+        self, base_url: str, secret: bytes | None = None, seconds: int = PRESIGN_SECONDS
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.secret = secret or os.urandom(32)
+        self.seconds = seconds
 
     def _signature(self, method: str, user: str, key: str, expires: int) -> str:
         message = f"{method}\n{user}\n{key}\n{expires}".encode()
         return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
 
-    def sign(self, method: str, user: str, key: str, seconds: int = PRESIGN_SECONDS) -> str:
-        """A URL allowing ``method`` on ``key`` of ``user`` for ``seconds``."""
-        expires = int(time.time()) + seconds
+    def sign(self, method: str, user: str, key: str, seconds: int | None = None) -> str:
+        """A URL allowing ``method`` on ``key`` of ``user`` for ``seconds`` (default: the
+        presigner's)."""
+        expires = int(time.time()) + (self.seconds if seconds is None else seconds)
         query = urlencode(
             {"expires": expires, "signature": self._signature(method, user, key, expires)}
         )
@@ -65,12 +70,23 @@ class Presigner:
 
 class StoreCache:
     """Each user's :class:`StoreContext`, opened once: the folder ``data/{user}`` when
-    ``per_user`` (a users file), else ``data`` itself. Safe from any thread."""
+    ``per_user`` (a users file), else ``data`` itself. Safe from any thread.
 
-    def __init__(self, data: str | os.PathLike[str], per_user: bool, presigner: Presigner) -> None:
+    ``manifests`` opens the stores with ``manifests=True`` (each commit rewrites the frame's
+    symlink manifests); None takes ``PANDASDB_MANIFESTS``, as the Lambda function does
+    (:func:`manifests_setting`)."""
+
+    def __init__(
+        self,
+        data: str | os.PathLike[str],
+        per_user: bool,
+        presigner: Presigner,
+        manifests: bool | None = None,
+    ) -> None:
         self.data = Path(data)
         self.per_user = per_user
         self.presigner = presigner
+        self.manifests = manifests_setting() if manifests is None else manifests
         self._stores: dict[str, StoreContext] = {}
         self._lock = threading.Lock()
 
@@ -88,10 +104,12 @@ class StoreCache:
             ctx = self._stores.get(caller.username)
             if ctx is None:
                 root = self.data / caller.username if self.per_user else self.data
-                store = pdb.open(root, progress=False)  # a server: nobody watches its bars
+                # a server: nobody watches its progress bars
+                store = pdb.open(root, progress=False, manifests=self.manifests)
 
                 def presign(method: str, key: str, user: str = caller.username) -> str:
                     return self.presigner.sign(method, user, key)
 
-                ctx = self._stores[caller.username] = StoreContext(store, presign)
+                ctx = StoreContext(store, presign, self.presigner.seconds)
+                self._stores[caller.username] = ctx
             return ctx
