@@ -404,7 +404,7 @@ def _verify_objects(name: str, kind: str, original: Any, stored: pl.Series) -> N
     """Refuse an object column whose values would not come back as they went in (the net
     under :func:`_object_kind`: whatever polars' conversion changes is caught here). The
     comparisons run as C loops (``map``); a value is looked for only to name it."""
-    back = _pandas_column(stored, {"pandas": "object"})
+    back = pandas_column(stored, {"pandas": "object"})
     mask = original.notna().to_numpy()
     if not (back.notna().to_numpy() == mask).all():
         raise InvalidArgument(f"column {name!r}: its nulls would not come back as nulls")
@@ -621,6 +621,9 @@ def prepare_from_wire(frame: pl.DataFrame, sent: Any) -> PreparedFrame:
 def to_pandas(frame: pl.DataFrame, schema: Schema) -> Any:
     """Turn a polars frame read from the store into pandas with the recorded dtypes/index.
 
+    Each column is let go once it is converted, so the two frames are not both held whole
+    (a read builds its frame batch by batch instead: :mod:`pandasdb_core.pandas_assembly`).
+
     Example
     -------
     >>> import pandas as pd
@@ -628,14 +631,33 @@ def to_pandas(frame: pl.DataFrame, schema: Schema) -> Any:
     >>> to_pandas(frame, schema)["u"].dtype
     UInt64Dtype()
     """
+    recorded = {c["name"]: c for c in schema["columns"]}
+    height = frame.height
+    frame = frame.clone()  # the caller's frame keeps its columns; this one gives them up
+    columns = {}
+    for name in list(frame.columns):
+        columns[name] = pandas_column(frame.drop_in_place(name), recorded.get(name))
+    return frame_from_columns(columns, height, schema)
+
+
+def frame_from_columns(columns: dict[str, Any], rows: int, schema: Schema) -> Any:
+    """A pandas frame of converted columns (:func:`pandas_column`), stored index levels
+    turned back into the recorded index.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> schema = {"columns": [], "index": ["k"]}
+    >>> frame_from_columns({"__index_level_0__": pd.Series([7]), "a": pd.Series([1])}, 1,
+    ...                    schema).index.name
+    'k'
+    """
     import pandas as pd
 
-    recorded = {c["name"]: c for c in schema["columns"]}
-    columns = {s.name: _pandas_column(s, recorded.get(s.name)) for s in frame.iter_columns()}
     # arrays rather than Series (thousands of Series sharing one index cost quadratic time),
     # except object columns: from an array pandas would infer them as strings
     arrays = {n: c if c.dtype == object else c.array for n, c in columns.items()}
-    out = pd.DataFrame(arrays, index=pd.RangeIndex(frame.height), copy=False)
+    out = pd.DataFrame(arrays, index=pd.RangeIndex(rows), copy=False)
     levels = [n for n in out.columns if n.startswith(INDEX_PREFIX)]
     if levels:
         out = out.set_index(levels)
@@ -643,13 +665,59 @@ def to_pandas(frame: pl.DataFrame, schema: Schema) -> Any:
     return out
 
 
-def _pandas_column(series: pl.Series, col: dict[str, Any] | None) -> Any:
+ColumnKind = Literal["numbers", "times", "text", "other"]
+
+
+def column_kind(dtype: pl.DataType, col: dict[str, Any] | None) -> ColumnKind:
+    """How a stored column of ``dtype`` becomes pandas: from numpy values and a null mask
+    (``numbers``: integers, floats, booleans), from 64-bit ticks (``times``: datetimes and
+    durations), from arrow chunks (``text``), or by its own conversion (``other``:
+    categoricals, objects, recorded arrow types, dates, decimals...).
+
+    Example
+    -------
+    >>> column_kind(pl.Int8, None), column_kind(pl.String, {"pandas": "category"})
+    ('numbers', 'other')
+    """
+    col = col or {}
+    if col.get("pandas") in ("category", "object") or col.get("arrow"):
+        return "other"
+    if dtype.is_integer() or dtype.is_float() or dtype == pl.Boolean:
+        return "numbers"
+    if isinstance(dtype, pl.Datetime | pl.Duration):
+        return "times"
+    return "text" if dtype == pl.String else "other"
+
+
+def pandas_column(series: pl.Series, col: dict[str, Any] | None) -> Any:
     """One column in pandas, exactly: the recorded pandas dtype if it applies, else the
-    closest exact one (a nullable integer rather than float64 when there are nulls)."""
+    closest exact one (a nullable integer rather than float64 when there are nulls).
+
+    Example
+    -------
+    >>> pandas_column(pl.Series("a", [1, None]), {"pandas": "int64"}).dtype
+    Int64Dtype()
+    """
     import pandas as pd
 
     target: str | None = col.get("pandas") if col else None
     dtype = series.dtype
+    kind = column_kind(dtype, col)
+    if kind == "numbers":
+        if not series.null_count() or (dtype.is_float() and target not in _MASKED):
+            # (a float column's nulls come out of polars as NaN, as numpy holds them)
+            return numbers_column(series.name, dtype, series.to_numpy(), None, col)
+        mask = series.is_null().to_numpy()
+        filled = series.fill_null(False if dtype == pl.Boolean else 0)
+        return numbers_column(series.name, dtype, filled.to_numpy(), mask, col)
+    if kind == "times":
+        physical = series.to_physical()
+        ticks = physical.fill_null(NAT_TICKS) if physical.null_count() else physical
+        return times_column(series.name, dtype, ticks.to_numpy(), col)
+    if kind == "text":
+        import pyarrow as pa
+
+        return text_column(series.name, pa.chunked_array(series.to_arrow()), col)
     if target == "category":
         return _categorical(series, col or {})
     if target == "object":
@@ -664,37 +732,98 @@ def _pandas_column(series: pl.Series, col: dict[str, Any] | None) -> Any:
     if arrow_type is not None:
         with contextlib.suppress(Exception):  # a foreign writer's entry: keep what data gives
             return pd.Series(_arrow_array(series, arrow_type), name=series.name, copy=False)
-    nullable = _NULLABLE.get(target or "", target)
-    if dtype.is_integer() or dtype == pl.Boolean:
-        if series.null_count() or target in _MASKED:
-            out = pd.Series(_masked(series), name=series.name)
+    return _restored(series.to_pandas(), target)
+
+
+#: the physical value of a null datetime or duration in numpy: NaT
+NAT_TICKS = -(2**63)
+
+
+def numbers_column(
+    name: str, dtype: pl.DataType, values: Any, mask: Any, col: dict[str, Any] | None
+) -> Any:
+    """A ``numbers`` column (:func:`column_kind`) from its numpy values (anything at its
+    nulls) and null mask (None: no nulls): a masked array (``Int64``, ``boolean``,
+    ``Float64``...) when it has nulls or was recorded so, never through float64.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> numbers_column("a", pl.Int64, np.array([1, 0]), np.array([False, True]), None).tolist()
+    [1, <NA>]
+    """
+    import numpy as np
+    import pandas as pd
+
+    target: str | None = col.get("pandas") if col else None
+    has_nulls = mask is not None and bool(mask.any())
+    if dtype.is_float() and target not in _MASKED:
+        if has_nulls:
+            values[mask] = np.nan  # a float column's nulls are NaN in numpy, as polars gives
+        return _restored(pd.Series(values, name=name, copy=False), target)
+    if has_nulls or target in _MASKED:
+        mask = mask if mask is not None else np.zeros(len(values), dtype=bool)
+        if dtype == pl.Boolean:
+            array = pd.arrays.BooleanArray(values, mask)
+        elif dtype.is_float():
+            array = pd.arrays.FloatingArray(values, mask)
         else:
-            out = pd.Series(series.to_numpy(), name=series.name)
-        # older rows lack a column added later: a numpy int/bool dtype becomes nullable
-        target = nullable if series.null_count() else target
-    elif dtype.is_float() and target in _MASKED:
-        out = pd.Series(_masked(series), name=series.name)
+            array = pd.arrays.IntegerArray(values, mask)
+        out = pd.Series(array, name=name, copy=False)
     else:
-        out = series.to_pandas()
+        out = pd.Series(values, name=name, copy=False)
+    if has_nulls and not dtype.is_float():
+        # older rows lack a column added later: a numpy int/bool dtype becomes nullable
+        target = _NULLABLE.get(target or "", target)
+    return _restored(out, target)
+
+
+def times_column(name: str, dtype: pl.DataType, ticks: Any, col: dict[str, Any] | None) -> Any:
+    """A ``times`` column (:func:`column_kind`) from its int64 ticks in ``dtype``'s unit
+    (:data:`NAT_TICKS` for nulls); zoned datetimes are UTC ticks shown in their zone.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> times_column("t", pl.Datetime("ms", "UTC"), np.array([0]), None).dtype
+    datetime64[ms, UTC]
+    """
+    import pandas as pd
+
+    unit = dtype.time_unit  # type: ignore[attr-defined]
+    kind = "M8" if isinstance(dtype, pl.Datetime) else "m8"
+    out = pd.Series(ticks.view(f"{kind}[{unit}]"), name=name, copy=False)
+    zone = getattr(dtype, "time_zone", None)
+    if zone is not None:
+        out = out.dt.tz_localize("UTC").dt.tz_convert(zone)
+    return _restored(out, col.get("pandas") if col else None)
+
+
+def text_column(name: str, chunks: Any, col: dict[str, Any] | None) -> Any:
+    """A ``text`` column (:func:`column_kind`) from an arrow chunked array of strings, its
+    chunks kept (pandas' ``str`` arrays hold arrow chunks; nothing is joined or copied).
+
+    Example
+    -------
+    >>> import pyarrow as pa
+    >>> text_column("s", pa.chunked_array([["a"], [None]]), None).tolist()
+    ['a', nan]
+    """
+    import numpy as np
+    import pandas as pd
+
+    array = pd.array(chunks, dtype=pd.StringDtype("pyarrow", na_value=np.nan))
+    return _restored(pd.Series(array, name=name, copy=False), col.get("pandas") if col else None)
+
+
+def _restored(out: Any, target: str | None) -> Any:
+    """``out`` in its recorded pandas dtype when it is another and converts."""
     if target is not None and str(out.dtype) != target:
         # metadata from an old or foreign writer may not apply: then keep what the data gives
         # (an unknown zone is a KeyError: zoneinfo.ZoneInfoNotFoundError)
         with contextlib.suppress(TypeError, ValueError, OverflowError, KeyError):
             out = out.astype(target)
     return out
-
-
-def _masked(series: pl.Series) -> Any:
-    """A pandas masked array (Int64, UInt64, boolean, Float64...) from values and nulls."""
-    import pandas as pd
-
-    mask = series.is_null().to_numpy()
-    if series.dtype == pl.Boolean:
-        return pd.arrays.BooleanArray(series.fill_null(False).to_numpy(), mask)
-    values = series.fill_null(0).to_numpy()
-    if series.dtype.is_float():
-        return pd.arrays.FloatingArray(values, mask)
-    return pd.arrays.IntegerArray(values, mask)
 
 
 def _categorical(series: pl.Series, col: dict[str, Any]) -> Any:
@@ -706,7 +835,7 @@ def _categorical(series: pl.Series, col: dict[str, Any]) -> Any:
         series = series.cast(pl.String)
     # values as the categories hold them: dates as datetime.date, not as timestamps
     as_dates = col.get("categories_dtype") == "date"
-    values = _pandas_column(series, {"pandas": "object"} if as_dates else None)
+    values = pandas_column(series, {"pandas": "object"} if as_dates else None)
     ordered = bool(col.get("ordered"))
     categories = _category_index(col)
     if categories is None:

@@ -327,7 +327,10 @@ class Store:
         ['b']
         """
         check_engine(engine)
-        frame, schema = self.read(ReadQuery.build(name=name, **filters))
+        query = ReadQuery.build(name=name, **filters)
+        if engine == "pandas":
+            return reading.read_pandas(self, query)
+        frame, schema = self.read(query)
         return to_engine(frame, schema, engine)
 
     def read(self, query: ReadQuery) -> tuple[pl.DataFrame, Schema]:
