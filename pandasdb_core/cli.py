@@ -35,6 +35,8 @@ from .operations import (
 )
 from .records import Commit
 from .results import Records
+from .schema import polars_schema
+from .sessions import exact_cast
 from .store import Store
 from .version import __version__
 
@@ -48,10 +50,35 @@ def _input(path: str) -> str:
     return path
 
 
-def _read_input(path: str) -> pl.DataFrame:
-    """The whole file as one frame, typed as a streamed upload types it (every row of the
-    first block; nanoseconds kept), for commands that need all rows at once."""
-    return pl.concat(list(streaming.file_pieces(_input(path))), how="vertical")
+def _read_input(path: str, recorded: dict[str, pl.DataType] | None = None) -> pl.DataFrame:
+    """The whole file as one frame, typed as a streamed upload types it (the frame's
+    recorded types for its columns; nanoseconds kept), for commands that need all rows at
+    once."""
+    parts = list(streaming.file_pieces(_input(path), recorded=recorded))
+    if len(parts) == 1:
+        return parts[0]
+    # a column a later block typed otherwise (nulls, then values; integers, then floats)
+    # takes the one type of the whole file, every value converted exactly
+    target = pl.concat([p.clear() for p in parts], how="diagonal_relaxed").schema
+    return pl.concat(
+        [
+            pl.DataFrame(
+                exact_cast(p[c], t, path)
+                if c in p.columns
+                else pl.repeat(None, p.height, dtype=t, eager=True).alias(c)
+                for c, t in target.items()
+            )
+            for p in parts
+        ]
+    )
+
+
+def _recorded(db: Any, name: str) -> dict[str, pl.DataType] | None:
+    """The polars types frame ``name`` recorded (None: no such frame, or not known here)."""
+    try:
+        return polars_schema(db.head(name).schema)
+    except (PandasDBError, AttributeError):
+        return None
 
 
 def _write_output(frame: pl.DataFrame, path: str | None) -> None:
@@ -72,12 +99,10 @@ def _print_records(records: Records[Any], as_json: bool) -> None:
 
 def cmd_upload(db: Store, args: argparse.Namespace) -> None:
     options = UploadOptions.from_cli(args, name=args.name)
-    # replace_partitions must see every day (id) first: it reads the file whole
-    whole = options.mode == "replace_partitions"
-    source = _read_input(args.file) if whole else _input(args.file)
     started = time.perf_counter()
-    # streamed: memory holds one piece of the file, never all of it; one version at the end
-    commit = db.write(source, options)
+    # streamed, whatever the mode: memory holds one piece of the file, never all of it; one
+    # version at the end
+    commit = db.write(_input(args.file), options)
     print(
         f"{commit.name}: version {commit.version}, {commit.rows} rows in {commit.chunks} chunk(s), "
         f"{commit.bytes:,} bytes, {time.perf_counter() - started:.2f}s"
@@ -95,7 +120,7 @@ def _edited(commit: Commit, started: float) -> str:
 
 def cmd_replace(db: Store, args: argparse.Namespace) -> None:
     options = ReplaceOptions.from_cli(args, name=args.name)
-    frame = _read_input(args.file)
+    frame = _read_input(args.file, _recorded(db, args.name))
     started = time.perf_counter()
     print(_edited(db.change(options, frame), started))
 

@@ -31,6 +31,7 @@ Example
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Callable, Sequence
@@ -40,13 +41,16 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from . import codecs
+from .conversion import PreparedFrame, to_polars
 from .errors import FrameNotFound, InvalidArgument
-from .idempotency import earlier_commit
+from .idempotency import earlier_commit, recorded_key, request_of
 from .layouts import DEFAULT_KEY, KINDS, PlannedChunk, Selection, WriteContext, kind_of
+from .layouts.base import spare_name
+from .layouts.ids import integer_ids
 from .operations import CompactOptions, DeleteRowsOptions, ReadQuery, ReplaceOptions, UploadOptions
 from .reading import plan
 from .records import ChunkRecord, Commit, FrameHead, Layout
-from .schema import Schema, polars_schema
+from .schema import Schema, merge_schema, polars_schema
 from .visibility import visible
 from .writing import (
     Draft,
@@ -236,6 +240,21 @@ def _live(store: Store, head: FrameHead) -> list[ChunkRecord]:
 # ------------------------------------------------------------------------------ uploads
 
 
+def operation_of(opts: UploadOptions) -> str:
+    """The operation ``versions()`` records for an upload of ``opts``: its mode, and
+    ``overwrite`` for a ``keep_last`` append (it replaces the frame, or a batch key's
+    batches).
+
+    Example
+    -------
+    >>> operation_of(UploadOptions.build(name="f", keep_last=True))
+    'overwrite'
+    """
+    if opts.mode == "append" and opts.keep_last:
+        return "overwrite"
+    return opts.mode
+
+
 def upload_remover(store: Store, opts: UploadOptions) -> Remover | None:
     """What an upload of ``opts.mode`` removes from the head it builds on (None: appends)."""
     if opts.mode == "append":
@@ -258,8 +277,14 @@ def upload_remover(store: Store, opts: UploadOptions) -> Remover | None:
 
 
 def replace(store: Store, df: Any, opts: ReplaceOptions) -> Commit:
-    """Replace the rows of a date or id range by ``df`` (see :meth:`Store.replace`)."""
+    """Replace the rows of a date or id range by ``df`` (see :meth:`Store.replace`); an
+    empty ``df`` clears the range."""
     query = opts.range_query()
+    frame, incoming = to_polars(df)
+    request = request_of("replace", opts, frame)
+    key = recorded_key(opts.idempotency_key, request)
+    if frame.height == 0:
+        return _clear(store, opts, query, incoming, key)
 
     def remover(head: FrameHead | None, frame: pl.DataFrame, schema: Schema) -> Removal:
         if head is None:
@@ -268,8 +293,27 @@ def replace(store: Store, df: Any, opts: ReplaceOptions) -> Commit:
         _inside(frame, target, query)
         return remove(store, head, target, schema)
 
-    upload_opts = UploadOptions.build(name=opts.name, idempotency_key=opts.idempotency_key)
-    return upload(store, df, upload_opts, operation="replace", remove=remover)
+    upload_opts = UploadOptions.build(name=opts.name).model_copy(update={"idempotency_key": key})
+    prepared = PreparedFrame(frame, incoming)
+    return upload(store, prepared, upload_opts, operation="replace", remove=remover)
+
+
+def _clear(
+    store: Store, opts: ReplaceOptions, query: ReadQuery, incoming: Schema, key: str | None
+) -> Commit:
+    """A replace by no rows: the range's rows are removed (its columns must fit the frame's)."""
+
+    def build(head: FrameHead) -> Draft | Commit:
+        earlier = earlier_commit(store, head, key)
+        if earlier is not None:
+            return earlier
+        merge_schema(head.schema, incoming, version=head.version + 1)  # refuse other types
+        removal = remove(store, head, query_target(head, query), head.schema)
+        if not removal.drops:
+            return unchanged(head)
+        return _draft(head, removal, "replace", key)
+
+    return commit_on_head(store, opts.name, build)  # type: ignore[return-value]
 
 
 def _inside(frame: pl.DataFrame, target: Target, query: ReadQuery) -> None:
@@ -313,21 +357,23 @@ def unchanged(head: FrameHead) -> Commit:
 def delete_rows(store: Store, opts: DeleteRowsOptions) -> Commit:
     """Remove the rows the filters select (see :meth:`Store.delete_rows`)."""
     query = opts.range_query()
+    key = recorded_key(opts.idempotency_key, request_of("delete_rows", opts))
 
     def build(head: FrameHead) -> Draft | Commit:
-        earlier = earlier_commit(store, head, opts.idempotency_key)
+        earlier = earlier_commit(store, head, key)
         if earlier is not None:
             return earlier
         removal = remove(store, head, query_target(head, query), head.schema)
         if not removal.drops:
             return unchanged(head)
-        return _draft(head, removal, "delete_rows", opts.idempotency_key)
+        return _draft(head, removal, "delete_rows", key)
 
     return commit_on_head(store, opts.name, build)  # type: ignore[return-value]
 
 
 def compact(store: Store, opts: CompactOptions) -> Commit:
-    """Merge small chunks (see :meth:`Store.compact`)."""
+    """Merge small chunks, and re-cut an ID layout's overlapping chunks into disjoint id
+    ranges (see :meth:`Store.compact`)."""
 
     def build(head: FrameHead) -> Draft | Commit:
         target = opts.target_rows or head.chunk_rows
@@ -335,13 +381,21 @@ def compact(store: Store, opts: CompactOptions) -> Commit:
         runs: list[tuple[Layout, list[ChunkRecord]]] = []
         for layout in head.layouts:
             chunks = visible(store.meta, head.frame_id, layout.tag, head.version, versions=versions)
+            if layout.kind == "id":
+                runs.extend((layout, unit) for unit in id_units(chunks, target))
+                continue
             for group in kind_of(layout).merge_groups(chunks):
                 runs.extend((layout, run) for run in merge_runs(group, target))
         if not runs:
             return unchanged(head)
-        merged = store.map(lambda run: _merge(store, head, run, target), runs, "compacting")
+        limit = MERGE_LIMIT * target
+        small = [r for r in runs if sum(c.rows for c in r[1]) <= limit]
+        merged = store.map(lambda run: _merge(store, head, run, target), small, "compacting")
         pieces = [p for planned in merged for p in planned]
         written = put_chunks(store, [p for p, _ in pieces], head.format, [r for _, r in pieces])
+        for layout, unit in runs:
+            if sum(c.rows for c in unit) > limit:  # too large to hold: window by window
+                written.extend(_recut(store, head, layout, unit, target))
         drops = tuple(c for _, run in runs for c in run)
         return _draft(head, Removal(drops=drops, rewrites=tuple(written)), "compact", None)
 
@@ -373,11 +427,167 @@ def merge_runs(group: Sequence[ChunkRecord], target: int) -> list[list[ChunkReco
     return runs
 
 
+def id_units(chunks: Sequence[ChunkRecord], target: int) -> list[list[ChunkRecord]]:
+    """What compaction rewrites of an ID layout: each set of chunks whose id ranges overlap
+    (a read of one id there touches several files; re-cut, they hold disjoint ranges), and
+    the runs of small chunks between them worth merging (see :func:`merge_runs`).
+
+    Example
+    -------
+    >>> from dataclasses import replace
+    >>> c = ChunkRecord("c", "id:u", 0, 0, "k", 1000, 1, "", 1, "t", 0)
+    >>> ranges = [(0, 10), (5, 20), (30, 40), (50, 60)]
+    >>> [len(u) for u in id_units([replace(c, lo=a, hi=b) for a, b in ranges], 1000)]
+    [2]
+    """
+    groups: list[list[ChunkRecord]] = []
+    top: Any = None
+    for chunk in sorted(chunks, key=lambda c: (c.lo, c.rank)):
+        if groups and chunk.lo <= top:
+            groups[-1].append(chunk)
+            top = max(top, chunk.hi)
+        else:
+            groups.append([chunk])
+            top = chunk.hi
+    units: list[list[ChunkRecord]] = []
+    singles: list[ChunkRecord] = []
+    for group in [*groups, []]:
+        if len(group) == 1:
+            singles.append(group[0])
+            continue
+        units.extend(merge_runs(singles, target))  # the small ones between overlaps
+        singles = []
+        if group:
+            units.append(group)
+    return units
+
+
 def _merge(
     store: Store, head: FrameHead, run: tuple[Layout, list[ChunkRecord]], target: int
-) -> list[tuple[PlannedChunk, tuple[int, int]]]:
-    """One run's rows, cut into chunks of ``target`` rows that take the run's first places."""
+) -> list[tuple[PlannedChunk, tuple[int, int] | None]]:
+    """One run's rows, cut into chunks of ``target`` rows that take the run's first places;
+    an ID layout's are sorted by id and cut between ids (disjoint ranges)."""
     layout, chunks = run
     frame = pl.concat([_read(store, head, c, head.schema) for c in chunks], how="vertical")
+    if layout.kind == "id":
+        return _places(_id_cut(frame, layout, head, target)[0], chunks)
     pieces = kind_of(layout).plan(frame, layout, _where(head, target))
     return list(zip(pieces, [c.rank for c in chunks], strict=False))
+
+
+def _places(
+    pieces: list[PlannedChunk], chunks: Sequence[ChunkRecord]
+) -> list[tuple[PlannedChunk, tuple[int, int] | None]]:
+    """New chunks with the places of the ones they replace (None beyond them: placed by the
+    commit; an ID layout orders its chunks by range first)."""
+    ranks: list[tuple[int, int] | None] = [c.rank for c in chunks]
+    ranks += [None] * max(0, len(pieces) - len(ranks))
+    return list(zip(pieces, ranks[: len(pieces)], strict=True))
+
+
+def _id_cut(
+    frame: pl.DataFrame, layout: Layout, head: FrameHead, target: int, *, hold_rest: bool = False
+) -> tuple[list[PlannedChunk], pl.DataFrame | None]:
+    """``frame`` sorted by id and cut into chunks of ``target`` rows, each cut moved past
+    the rows of the id it would split (so the chunks' id ranges are disjoint); the last
+    rows, fewer than ``target``, are held back (``hold_rest``: for the next window) or,
+    when fewer than half a target, join the chunk before them."""
+    if frame.height == 0:
+        return [], None
+    helper = spare_name(frame, "__id__")
+    ordered = frame.with_columns(integer_ids(frame[layout.column]).alias(helper))
+    ordered = ordered.sort(helper, maintain_order=True)
+    ids, frame = ordered[helper], ordered.drop(helper)
+    bounds = [0]
+    while bounds[-1] + target < frame.height:
+        cut = bounds[-1] + target
+        same = ids[cut - 1]
+        if ids[cut] == same:  # move the cut past the rows of the id it would split
+            cut += int((ids.slice(cut) == same).sum())
+        if cut >= frame.height:
+            break
+        bounds.append(cut)
+    bounds.append(frame.height)
+    rest = None
+    if frame.height - bounds[-2] < target:
+        if hold_rest:
+            rest = frame.slice(bounds[-2])
+            bounds.pop()
+        elif len(bounds) > 2 and frame.height - bounds[-2] < target // 2:
+            bounds.pop(-2)
+    pieces: list[PlannedChunk] = []
+    for start, stop in zip(bounds, bounds[1:], strict=False):
+        part = frame.slice(start, stop - start)
+        pieces.extend(kind_of(layout).plan(part, layout, _where(head, part.height)))
+    return pieces, rest
+
+
+def _recut(
+    store: Store, head: FrameHead, layout: Layout, unit: list[ChunkRecord], target: int
+) -> list[WrittenChunk]:
+    """A unit of overlapping ID chunks too large to hold at once, re-cut window by window:
+    id ranges of about ``MERGE_LIMIT / 2`` targets' rows (estimated from the chunks' ranges
+    and rows), each read from the chunks that overlap it, sorted, cut and written at once,
+    so memory holds one window's rows."""
+    ranks = iter([c.rank for c in unit])
+    out: list[WrittenChunk] = []
+    windows = id_windows(unit, MERGE_LIMIT * target // 2)
+    rest: pl.DataFrame | None = None  # the last rows of a window, fewer than a target
+    for number, (lo, hi) in enumerate(windows):
+        inside = [c for c in unit if c.lo <= hi and c.hi >= lo]  # type: ignore[operator]
+
+        def part(chunk: ChunkRecord, lo: int = lo, hi: int = hi) -> pl.DataFrame:
+            rows = _read(store, head, chunk, head.schema)
+            ids = integer_ids(rows[layout.column])
+            return rows.filter((ids >= lo) & (ids <= hi))
+
+        held = [] if rest is None else [rest]
+        frame = pl.concat([*held, *store.map(part, inside, "compacting")], how="vertical")
+        last = number == len(windows) - 1
+        cut, rest = _id_cut(frame, layout, head, target, hold_rest=not last)
+        del frame
+        places = [next(ranks, None) for _ in cut]
+        for written in put_chunks(store, cut, head.format, places, flush=False):
+            # the rows are in the file: let them go
+            out.append(dataclasses.replace(written, planned=_emptied(written.planned)))
+        del cut
+    store.blobs.flush()
+    return out
+
+
+def _emptied(planned: PlannedChunk) -> PlannedChunk:
+    return dataclasses.replace(planned, frame=pl.DataFrame())
+
+
+def id_windows(unit: Sequence[ChunkRecord], rows: int) -> list[tuple[int, int]]:
+    """Consecutive id ranges ``[lo, hi]`` covering ``unit``'s chunks, each of about ``rows``
+    rows if each chunk's rows spread evenly over its range.
+
+    Example
+    -------
+    >>> from dataclasses import replace
+    >>> c = ChunkRecord("c", "id:u", 0, 99, "k", 100, 1, "", 1, "t", 0)
+    >>> id_windows([c, replace(c, lo=50, hi=149)], 100)
+    [(0, 74), (75, 149)]
+    """
+    edges = sorted({int(c.lo) for c in unit} | {int(c.hi) + 1 for c in unit})  # type: ignore[call-overload]
+    windows: list[tuple[int, int]] = []
+    start, held = edges[0], 0.0
+    for left, right in zip(edges, edges[1:], strict=False):
+        density = sum(
+            c.rows / (int(c.hi) - int(c.lo) + 1)  # type: ignore[call-overload]
+            for c in unit
+            if c.lo <= left and c.hi >= right - 1  # type: ignore[operator]
+        )
+        at = left
+        while density and held + density * (right - at) >= rows:
+            step = max(1, math.ceil((rows - held) / density))
+            at = min(right, at + step)
+            windows.append((start, at - 1))
+            start, held = at, 0.0
+            if at >= right:
+                break
+        held += density * (right - at)
+    if start < edges[-1]:
+        windows.append((start, edges[-1] - 1))
+    return windows

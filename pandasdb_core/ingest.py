@@ -11,6 +11,13 @@ datetimes (a ``Z`` or ``+hh:mm`` offset makes them UTC; nanoseconds when a value
 than six decimals), else text. Integers too long for 64 bits stay text, exactly as written,
 rather than becoming rounded floats.
 
+A column the frame has already recorded is read *as its recorded type* instead
+(:func:`text_as`, given ``recorded``): ``007`` stays the text ``007`` in a String column,
+whole seconds fill a nanosecond column, and a value the type cannot hold exactly (text in
+an integer column, nanoseconds in a microsecond column) is refused, naming the column, the
+value and its row. The server's CSV bodies and the streamed CSV files of
+:mod:`pandasdb_core.streaming` are typed by these same functions.
+
 Example
 -------
 >>> frame = read_csv("n,when\\n1,2024-01-01T10:00:00.123456789\\n2,\\n")
@@ -25,10 +32,12 @@ import datetime as dt
 import io
 import re
 from collections import Counter
+from collections.abc import Mapping
+from typing import Any
 
 import polars as pl
 
-from .errors import InvalidArgument
+from .errors import InvalidArgument, SchemaMismatch
 
 #: what polars' Rust side raises when it panics (a BaseException, not an Exception)
 PanicException = pl.exceptions.PanicException
@@ -42,16 +51,24 @@ _PANIC_REASON = re.compile(r'ErrString\("(.*?)(?:\\n|"\))')
 _LONE_CR = re.compile(r'("(?:[^"]|"")*")|\r')
 
 
-def read_csv(data: str | bytes, field: str = "dataframe") -> pl.DataFrame:
-    """Parse CSV (header row first) into a frame typed by every row.
+def read_csv(
+    data: str | bytes,
+    field: str = "dataframe",
+    recorded: Mapping[str, pl.DataType] | None = None,
+) -> pl.DataFrame:
+    """Parse CSV (header row first) into a frame typed by every row; the columns of
+    ``recorded`` (a frame's recorded polars types) are read as those types (:func:`text_as`).
 
     Line endings may be ``\\n``, ``\\r\\n`` or ``\\r`` alone (old Mac exports). Raises
-    :class:`InvalidArgument` (its message starts with ``field``) for anything unreadable.
+    :class:`InvalidArgument` (its message starts with ``field``) for anything unreadable, and
+    :class:`SchemaMismatch` for a value its recorded type cannot hold.
 
     Example
     -------
     >>> read_csv("a\\n" + "1\\n" * 150 + "x\\n")["a"].dtype
     String
+    >>> read_csv("code\\n007\\n", recorded={"code": pl.String()})["code"].to_list()
+    ['007']
     """
     text = _text(data, field)
     if not text.strip():
@@ -71,7 +88,12 @@ def read_csv(data: str | bytes, field: str = "dataframe") -> pl.DataFrame:
         ours = ",".join(f"c{i}" for i in range(len(header)))
         frame = pl.read_csv(io.BytesIO(f"{ours}\n{body}".encode()), infer_schema=False)
         frame.columns = header
-        return frame.with_columns(infer_column(frame[name]) for name in header)
+    except (Exception, PanicException) as exc:
+        raise InvalidArgument(f"{field}: the CSV could not be parsed: {first_line(exc)}") from None
+    try:
+        return type_columns(frame, recorded, field)
+    except SchemaMismatch:
+        raise
     except (Exception, PanicException) as exc:
         raise InvalidArgument(f"{field}: the CSV could not be parsed: {first_line(exc)}") from None
 
@@ -166,6 +188,177 @@ def parse_temporal(series: pl.Series) -> pl.Series:
             return series  # nanoseconds outside datetime64[ns]'s span: keep the text
         return series.str.to_datetime(strict=False, time_unit="ns")
     return moments
+
+
+def type_columns(
+    text: pl.DataFrame,
+    recorded: Mapping[str, pl.DataType] | None = None,
+    source: str = "dataframe",
+    first_row: int = 1,
+) -> pl.DataFrame:
+    """A frame of CSV text columns typed: each column of ``recorded`` as its recorded type
+    (:func:`text_as`), the others by their values (:func:`infer_column`). ``first_row`` is
+    the number of the frame's first row in the file (1: the row after the header), for
+    messages.
+
+    Example
+    -------
+    >>> text = pl.DataFrame({"a": ["1", "2"], "b": ["7", None]})
+    >>> type_columns(text, {"b": pl.Float64()}).schema
+    Schema([('a', Int64), ('b', Float64)])
+    """
+    recorded = recorded or {}
+    return text.with_columns(
+        text_as(text[name], recorded[name], source, first_row)
+        if name in recorded
+        else infer_column(text[name])
+        for name in text.columns
+    )
+
+
+def text_as(
+    text: pl.Series,
+    dtype: pl.DataType,
+    source: str = "dataframe",
+    first_row: int = 1,
+    why: str = "the type the frame recorded for it",
+) -> pl.Series:
+    """CSV text (a String column) as ``dtype``, exactly, or :class:`SchemaMismatch` naming
+    the column, the first value that does not fit and its row (``first_row`` is the first
+    value's). Empty values are nulls, which fit any type.
+
+    - text stays as written (``007``); booleans are ``true``/``false`` (any case);
+    - integers are whole numbers in the type's range (``7`` or ``7.0``), floats any number;
+    - dates are ISO dates; datetimes ISO dates or datetimes, a ``Z`` or ``+hh:mm`` offset
+      converted to the column's zone (naive values taken as UTC in a zoned column, and
+      zoned ones as UTC in a naive column); digits finer than the column's unit, or a time
+      outside what nanoseconds span (1677 to 2262), are refused;
+    - a column recorded without a type (all null) is typed by its values; other types
+      (decimals, durations, categoricals...) as polars converts the text, when it does.
+
+    Example
+    -------
+    >>> text_as(pl.Series("t", ["2024-01-01", "2024-01-01 10:00:00.5"]), pl.Datetime("ns"))
+    shape: (2,)
+    Series: 't' [datetime[ns]]
+    [
+    \t2024-01-01 00:00:00
+    \t2024-01-01 10:00:00.500
+    ]
+    >>> text_as(pl.Series("n", ["1", "x"]), pl.Int64(), "f.csv", first_row=10)
+    Traceback (most recent call last):
+    ...
+    pandasdb_core.errors.SchemaMismatch: dataframe: f.csv, row 11: column 'n' holds 'x', ...
+    """
+    if text.dtype != pl.String:
+        text = text.cast(pl.String)
+    if dtype == pl.String:
+        return text
+    if dtype == pl.Null or text.null_count() == text.len():
+        return infer_column(text) if dtype == pl.Null else text.cast(dtype)
+    stripped = text.str.strip_chars()
+
+    def refuse(mask: pl.Series, what: str) -> SchemaMismatch:
+        row = int(mask.fill_null(False).arg_true()[0])
+        value = text[row]
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        return SchemaMismatch(
+            f"dataframe: {source}, row {first_row + row:,}: column {text.name!r} holds "
+            f"{shown!r}, which {what} ({dtype}, {why}); nothing was written"
+        )
+
+    present = text.is_not_null()
+    if dtype.is_integer():
+        whole = stripped.str.contains(_WHOLE)
+        if not whole.fill_null(True).all():
+            raise refuse(present & ~whole, "is not a whole number")
+        typed = stripped.str.replace(r"\.0*$", "").cast(dtype, strict=False)
+        if typed.null_count() != text.null_count():
+            raise refuse(present & typed.is_null(), f"is outside {dtype}'s range")
+        return typed
+    if dtype.is_float():
+        typed = stripped.cast(dtype, strict=False)
+        if typed.null_count() != text.null_count():
+            raise refuse(present & typed.is_null(), "is not a number")
+        return typed
+    if dtype == pl.Boolean:
+        lowered = stripped.str.to_lowercase()
+        known = lowered.is_in(["true", "false"])
+        if not known.fill_null(True).all():
+            raise refuse(present & ~known, "is not true or false")
+        return lowered == "true"
+    if dtype == pl.Date:
+        days = stripped.str.to_date("%Y-%m-%d", strict=False)
+        good = stripped.str.contains(_DATE) & days.is_not_null()
+        if not good.fill_null(True).all():
+            raise refuse(present & ~good, "is not an ISO date (YYYY-MM-DD)")
+        return days
+    if isinstance(dtype, pl.Datetime):
+        return _text_to_datetime(stripped, dtype, present, refuse)
+    typed = text.cast(dtype, strict=False)
+    if typed.null_count() != text.null_count():
+        raise refuse(present & typed.is_null(), "does not convert")
+    return typed
+
+
+#: a whole number as CSV writes it (pandas writes the integers of a float column as 7.0)
+_WHOLE = r"^[+-]?\d+(\.0*)?$"
+_ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}:\d{2})?$"
+#: the ticks of a second per datetime unit
+_TICKS = {"ms": 10**3, "us": 10**6, "ns": 10**9}
+
+
+def _text_to_datetime(
+    stripped: pl.Series, dtype: pl.Datetime, present: pl.Series, refuse: Any
+) -> pl.Series:
+    """ISO text as ``dtype`` (see :func:`text_as`)."""
+    iso = (
+        stripped.str.replace(r"^(\d{4}-\d{2}-\d{2})$", "${1}T00:00:00")
+        .str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
+        .str.replace(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2})($|[Z+-])", "${1}:00${2}")
+        .str.replace(r"Z$", "+00:00")
+        .str.replace(r"([+-]\d{2})(\d{2})$", "${1}:${2}")
+    )
+    shaped = iso.str.contains(_ISO_DATETIME)
+    if not shaped.fill_null(True).all():
+        raise refuse(present & ~shaped, "is not an ISO date or datetime")
+    unit = dtype.time_unit or "us"
+    fraction = iso.str.extract(r"\.(\d+)", 1).fill_null("")
+    # digits finer than the unit, other than zeros, would be lost
+    digits = {"ms": 3, "us": 6, "ns": 9}[unit]
+    finer = fraction.str.slice(digits).str.contains(r"[1-9]")
+    if finer.any():
+        raise refuse(finer, f"needs finer units than {unit}")
+    aware = iso.str.contains(r"[+-]\d{2}:\d{2}$")
+    # parsed in microseconds first: polars wraps nanoseconds outside their span around
+    coarse = _parse_iso(iso, aware, "us")
+    bad = present & coarse.is_null()
+    if bad.any():
+        raise refuse(bad, "is not a valid date or time")
+    if unit == "ns":
+        low, high = _NS_RANGE
+        outside = ~coarse.is_between(low, high)
+        if outside.any():
+            raise refuse(outside, "is outside the years 1677 to 2262 that nanoseconds span")
+        moments = _parse_iso(iso, aware, "ns") if fraction.str.len_chars().max() > 6 else coarse
+    else:
+        moments = coarse
+    moments = moments.cast(pl.Datetime(unit))
+    if dtype.time_zone is not None:
+        moments = moments.dt.replace_time_zone("UTC").dt.convert_time_zone(dtype.time_zone)
+    return moments
+
+
+def _parse_iso(iso: pl.Series, aware: pl.Series, unit: str) -> pl.Series:
+    """Normalised ISO text in ``unit`` as naive UTC-or-local datetimes: those with an offset
+    converted to UTC, the others as written."""
+    local = iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", time_unit=unit, strict=False)  # type: ignore[arg-type]
+    zoned = (
+        iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_unit=unit, strict=False)  # type: ignore[arg-type]
+        .dt.convert_time_zone("UTC")
+        .dt.replace_time_zone(None)
+    )
+    return pl.select(pl.when(aware).then(zoned).otherwise(local)).to_series().alias(iso.name)
 
 
 def first_line(exc: BaseException) -> str:

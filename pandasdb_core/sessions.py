@@ -2,13 +2,36 @@
 as one version.
 
 A session lives in the staging area, ``.staging/sessions/{id}/``: ``session.json`` (the
-upload's options and the frame's settings when it opened), ``schema.json`` (the columns and
-types the first piece fixed) and one ``piece-NNNNNNNN.json`` per piece written (its rows,
-its captured schema and the chunk files it wrote, at their final keys). Nothing is visible
-before the commit, which records every piece's chunks in one metadata commit, exactly as an
-upload of the whole frame would. Each piece is bounded work, so a frame of any size passes
-through a function whose memory and time are bounded: the local streaming upload
-(:mod:`pandasdb_core.streaming`) and the HTTP API's session routes both run on this.
+upload's options and the frame's settings when it opened), ``schema.json`` (the frame's
+columns and types with those of the first piece after them) and one ``piece-NNNNNNNN.json``
+per piece written (its rows, its captured schema, the types its chunk files were written
+with, a digest of its rows and the chunk files it wrote, at their final keys). Nothing is
+visible before the commit, which records every piece's chunks in one metadata commit,
+exactly as an upload of the whole frame would. Each piece is bounded work, so a frame of any
+size passes through a function whose memory and time are bounded: the local streaming
+upload (:mod:`pandasdb_core.streaming`) and the HTTP API's session routes both run on this.
+
+**The pieces are reconciled as one frame would be.** A column the frame has recorded takes
+its recorded type in every piece (a value that does not convert exactly is refused, named).
+A column new to the frame may be of another type in a later piece when one frame holding
+all the pieces would have one type for it: a column of nulls only (pandas reads an empty
+text column as float64 NaN) takes the type of the pieces that have values, integers and
+floats make a float column (pandas turns integers into floats when a chunk has a NaN; every
+integer must convert exactly), and a later piece may bring a new column (null in the pieces
+before it). Each piece's chunk files are written with the types it has; at the commit, the
+chunk files of pieces written with other types than the version's are rewritten (read,
+converted exactly, written again, before anything is committed), so every file of the
+version has its schema, and memory still holds one chunk at a time.
+
+**Modes.** ``append`` adds the rows; ``overwrite`` (or ``keep_last``) replaces what the
+frame held; ``replace_partitions`` replaces the days (Date layout) or ids (a frame with only
+an ID layout) that any piece holds, planned at the commit as
+:mod:`pandasdb_core.editing` plans a whole frame's: all in the one commit.
+
+**A key names one upload.** A session opened with an ``idempotency_key`` the frame has
+committed (with the same options) writes nothing: its pieces are taken and not written,
+and its commit answers the first commit (:attr:`UploadSession.earlier`); the same key with
+other options is refused when the session opens.
 
 An abandoned session leaves chunk files no version references and its staging files:
 ``vacuum`` removes both once the session has been untouched for its grace period (a session
@@ -32,6 +55,8 @@ Example
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import re
 import time
@@ -41,17 +66,28 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from . import codecs
 from .conversion import to_polars
+from .dtypes import dtype_from_json
+from .editing import operation_of, upload_remover
 from .errors import BlobNotFound, CommitConflict, InvalidArgument, SchemaMismatch
-from .idempotency import earlier_commit
-from .layouts import DEFAULT_KEY, PlannedChunk
+from .idempotency import (
+    Request,
+    RowDigest,
+    earlier_commit,
+    options_digest,
+    recorded_key,
+)
+from .layouts import DEFAULT_KEY, KINDS, PlannedChunk
+from .layouts.ids import integer_ids
 from .operations import UploadOptions
 from .records import Commit, FrameHead, Layout
-from .schema import Schema, align, merge_schema
+from .schema import ALL_NULL, Schema, merge_schema, polars_schema
 from .staging import STAGING_PREFIX
 from .writing import (
     Draft,
     FrameSettings,
+    Removal,
     WrittenChunk,
     _write_last_key,
     attempts,
@@ -68,6 +104,10 @@ _SESSION_ID = re.compile(r"[0-9a-f]{32}")
 #: the most pieces one session takes (piece numbers are 0 .. MAX_PIECES - 1)
 MAX_PIECES = 1_000_000
 _PIECE = "piece-"
+#: the ids a piece holds, for a replace_partitions of a frame laid out by ids only
+_IDS = "ids-"
+#: the version number pieces are checked with; the commit merges them again with its own
+_NEXT = 0
 
 
 @dataclass(frozen=True)
@@ -97,6 +137,10 @@ def _piece_key(prefix: str, number: int) -> str:
     return f"{prefix}{_PIECE}{number:08d}.json"
 
 
+def _ids_key(prefix: str, number: int) -> str:
+    return f"{prefix}{_IDS}{number:08d}.parquet"
+
+
 def _settings_json(settings: FrameSettings) -> dict[str, Any]:
     return {
         "layouts": [[lay.kind, lay.column] for lay in settings.layouts],
@@ -117,6 +161,22 @@ def _frame_changed(name: str) -> CommitConflict:
     )
 
 
+def upload_request(options: UploadOptions, digest: str | None = None) -> Request:
+    """The request an upload of ``options`` makes (with its rows' digest, once known)."""
+    return Request(operation_of(options), options_digest(options), digest)
+
+
+def partition_layout(layouts: tuple[Layout, ...]) -> Layout | None:
+    """The layout whose partitions a ``replace_partitions`` replaces: the Date layout, else
+    the ID layout (as :func:`pandasdb_core.editing.partitions_target` chooses); None for a
+    batch frame."""
+    for kind in KINDS:
+        for layout in layouts:
+            if layout.kind == kind and layout.column:
+                return layout
+    return None
+
+
 class UploadSession:
     """One upload in pieces (see the module docstring). Build with :meth:`open` or
     :meth:`resume`."""
@@ -128,6 +188,7 @@ class UploadSession:
         options: UploadOptions,
         settings: FrameSettings,
         frame_id: str | None,
+        earlier: Commit | None = None,
     ) -> None:
         self.store = store
         self.session_id = session_id
@@ -135,6 +196,9 @@ class UploadSession:
         self.settings = settings
         #: the frame the session adds to (None: it creates the frame)
         self.frame_id = frame_id
+        #: the commit the session's idempotency key already names (a repeat): its pieces
+        #: are not written and its commit answers this one
+        self.earlier = earlier
         self.prefix = session_prefix(session_id)
         self._schema: Schema | None = None
 
@@ -143,20 +207,19 @@ class UploadSession:
     @classmethod
     def open(cls, store: Store, options: UploadOptions) -> UploadSession:
         """Open a session for an upload of ``options`` (checked against the frame now, as an
-        upload would be)."""
-        if getattr(options, "mode", "append") != "append":
-            raise InvalidArgument(
-                f"mode: {options.mode!r} needs the whole frame at once; a streamed upload "  # type: ignore[attr-defined]
-                "appends (keep_last=True replaces what the frame held)"
-            )
+        upload would be; a key the frame committed with other options is refused)."""
         head = store.meta.head(options.name)
         settings = FrameSettings.of(head, options, store)
-        session = cls(store, uuid.uuid4().hex, options, settings, head.frame_id if head else None)
+        earlier = earlier_commit(store, head, options.idempotency_key, upload_request(options))
+        session = cls(
+            store, uuid.uuid4().hex, options, settings, head.frame_id if head else None, earlier
+        )
         state = {
             "options": options.to_json(),
             "settings": _settings_json(settings),
             "frame_id": session.frame_id,
             "opened_at": time.time(),
+            "repeat": asdict(earlier) if earlier is not None else None,
         }
         store.blobs.put(session.prefix + "session.json", json.dumps(state).encode())
         return session
@@ -174,12 +237,15 @@ class UploadSession:
             ) from None
         options = UploadOptions.from_json(state["options"])
         settings = _settings_from(state["settings"])
-        return cls(store, session_id, options, settings, state["frame_id"])
+        repeat = state.get("repeat")
+        earlier = _commit_from(repeat) if repeat else None
+        return cls(store, session_id, options, settings, state["frame_id"], earlier)
 
     # ------------------------------------------------------------------ pieces
 
     def schema(self) -> Schema | None:
-        """The columns and types the first piece fixed (None before it is written)."""
+        """The frame's columns and types, then those piece 0 added (None before it is
+        written)."""
         if self._schema is None:
             try:
                 self._schema = json.loads(self.store.blobs.get(self.prefix + "schema.json"))
@@ -188,14 +254,15 @@ class UploadSession:
         return self._schema
 
     def write_piece(self, number: int, df: Any) -> PieceReceipt:
-        """Write piece ``number`` (0 first: it fixes the columns and their types; later ones
-        may come in any order, and writing a number again replaces that piece) as
-        uncommitted chunk files.
+        """Write piece ``number`` (0 first; later ones may come in any order, and writing a
+        number again replaces that piece) as uncommitted chunk files.
 
         Raises
         ------
         SchemaMismatch
-            The piece has a column the first did not, or another type for one.
+            The piece has a value its column's type cannot hold (a recorded type), or a
+            column of a type no frame of all the pieces could have (text where piece 0 had
+            numbers).
         InvalidArgument, InvalidPartition
             Bad data; nothing of this piece is recorded.
         """
@@ -203,6 +270,8 @@ class UploadSession:
             raise InvalidArgument(f"piece must be a piece number, got {number!r}")
         if not 0 <= number < MAX_PIECES:
             raise InvalidArgument(f"piece must be between 0 and {MAX_PIECES - 1}, got {number}")
+        if self.earlier is not None:
+            return PieceReceipt(number, 0, 0, 0)  # a repeat: the key's commit stands
         if self._committed() is not None:
             raise InvalidArgument(f"session: {self.session_id!r} is committed; open another")
         frame, incoming = to_polars(df)
@@ -215,48 +284,43 @@ class UploadSession:
             raise InvalidArgument(
                 f"piece {number}: write piece 0 first; its columns and types fix the upload's"
             )
-        extra = [c["name"] for c in incoming["columns"] if c["name"] not in _names(fixed)]
-        if extra:
-            raise SchemaMismatch(
-                f"piece {number}: column(s) {extra[:10]!r} are not in the first piece; a "
-                "streamed upload's columns are fixed by its first piece"
-            )
-        try:
-            schema = merge_schema(fixed, incoming, version=_NEXT)
-        except SchemaMismatch as exc:
-            raise SchemaMismatch(
-                f"piece {number}: {exc} (a streamed upload's types are fixed by its first piece)"
-            ) from None
+        digest = RowDigest()
+        digest.add(frame)
+        frame, written_schema = fit_piece(frame, incoming, fixed, f"piece {number}")
         written: list[WrittenChunk] = []
         if frame.height:
             # made durable once, by the commit (a flush per piece costs more than the piece)
-            written = write_chunks(
-                self.store, align(frame, schema), self.options, self.settings, flush=False
-            )
+            written = write_chunks(self.store, frame, self.options, self.settings, flush=False)
+            self._keep_ids(number, frame)
         piece = {
             "rows": frame.height,
-            "schema": incoming,
-            "chunks": [
-                {
-                    "layout": w.planned.layout,
-                    "lo": w.planned.lo,
-                    "hi": w.planned.hi,
-                    "key": w.planned.key,
-                    "external_key": w.planned.external_key,
-                    "rows": w.rows,
-                    "size": w.size,
-                    "sha256": w.sha256,
-                }
-                for w in written
-            ],
+            "schema": written_schema,
+            "digest": digest.state(),
+            "chunks": [_chunk_json(w) for w in written],
         }
         self.store.blobs.put(_piece_key(self.prefix, number), json.dumps(piece).encode())
         return PieceReceipt(number, frame.height, len(written), sum(w.size for w in written))
 
+    def _keep_ids(self, number: int, frame: pl.DataFrame) -> None:
+        """For a replace_partitions of a frame laid out by ids only: the piece's ids."""
+        layout = partition_layout(self.settings.layouts)
+        if self.options.mode != "replace_partitions" or layout is None or layout.kind != "id":
+            return
+        ids = integer_ids(frame[layout.column]).unique().sort()
+        data = io.BytesIO()
+        pl.DataFrame({"id": ids}).write_parquet(data)
+        self.store.blobs.put(_ids_key(self.prefix, number), data.getvalue())
+
     def _fix_schema(self, incoming: Schema) -> Schema:
-        """Piece 0's columns, after the frame's own: what every piece is written with."""
+        """The frame's columns, then piece 0's: what later pieces are typed toward."""
         head = self._head()
-        fixed = merge_schema(head.schema if head else None, incoming, version=_NEXT)
+        recorded = {c["name"] for c in head.schema["columns"]} if head else set()
+        # the recorded columns keep their types (each piece is converted to them); piece 0's
+        # new columns come after them
+        new = [c for c in incoming["columns"] if c["name"] not in recorded]
+        added = {"columns": new, "index": incoming["index"]}
+        fixed = merge_schema(head.schema if head else None, added, version=_NEXT)
+        fixed["unseen"] = sorted(c["name"] for c in new if c.get(ALL_NULL))
         self.store.blobs.put(self.prefix + "schema.json", json.dumps(fixed).encode())
         self._schema = fixed
         return fixed
@@ -269,12 +333,13 @@ class UploadSession:
         return head
 
     def pieces(self) -> dict[int, dict[str, Any]]:
-        """The pieces written so far, by number."""
-        found = {}
-        for blob in self.store.blobs.list(self.prefix + _PIECE):
-            number = int(blob.key[len(self.prefix) + len(_PIECE) :].split(".", 1)[0])
-            found[number] = json.loads(self.store.blobs.get(blob.key))
-        return dict(sorted(found.items()))
+        """The pieces written so far, by number (their records read in parallel)."""
+        blobs = list(self.store.blobs.list(self.prefix + _PIECE))
+        numbers = [int(b.key[len(self.prefix) + len(_PIECE) :].split(".", 1)[0]) for b in blobs]
+        records = self.store.map(
+            lambda blob: json.loads(self.store.blobs.get(blob.key)), blobs, "reading pieces"
+        )
+        return dict(sorted(zip(numbers, records, strict=True)))
 
     # ------------------------------------------------------------------ commit
 
@@ -282,10 +347,11 @@ class UploadSession:
         """Commit every piece as one version, in piece order; with ``pieces``, refuse unless
         exactly pieces 0 .. ``pieces`` - 1 were written. A repeat of a commit that succeeded
         (an answer lost on the way) returns that commit."""
-        key = self.options.idempotency_key or f"session:{self.session_id}"  # type: ignore[attr-defined]
         done = self._committed()
         if done is not None:
             return done
+        if self.earlier is not None:
+            return self._finish(self.earlier, None)
         written = self.pieces()
         if pieces is not None and sorted(written) != list(range(pieces)):
             missing = sorted(set(range(pieces)) - set(written))
@@ -297,8 +363,13 @@ class UploadSession:
         rows = sum(p["rows"] for p in written.values())
         if rows == 0:
             raise InvalidArgument("dataframe has no rows; nothing to upload")
-        chunks = [_written(c) for p in written.values() for c in p["chunks"]]
-        self.store.blobs.flush()  # every piece's chunks are durable before the commit
+        incoming = reconcile(self.schema() or {"columns": [], "index": []}, written)
+        digest = RowDigest()
+        for piece in written.values():
+            digest.merge(piece.get("digest"))
+        default = f"session:{self.session_id}"
+        request = upload_request(self.options, digest.text)
+        key = recorded_key(self.options.idempotency_key or default, request)
         for attempt in attempts(self.store.commit_timeout):
             head = self.store.meta.head(self.options.name)
             earlier = earlier_commit(self.store, head, key)
@@ -309,15 +380,13 @@ class UploadSession:
             if FrameSettings.of(head, self.options, self.store) != self.settings:
                 raise _frame_changed(self.options.name)
             version = head.version + 1 if head else 1
-            schema = head.schema if head else None
-            for piece in written.values():
-                schema = merge_schema(schema, piece["schema"], version=version)
-            assert schema is not None
-            if _names(schema) != _names(self.schema() or {"columns": []}):
-                raise CommitConflict(
-                    f"frame {self.options.name!r}: another writer added columns while the "
-                    "upload session was open; nothing was committed: upload again"
-                )
+            schema = merge_schema(head.schema if head else None, incoming, version=version)
+            # every chunk file of the version holds its columns and types (a piece written
+            # with others, or before another writer added a column, is written again)
+            written = self._conform(written, schema)
+            chunks = [_written(c) for p in written.values() for c in p["chunks"]]
+            self.store.blobs.flush()  # every piece's chunks are durable before the commit
+            removal = self._removal(head, schema, written)
             draft = Draft(
                 name=self.options.name,
                 base=head,
@@ -327,8 +396,10 @@ class UploadSession:
                 external_key=(
                     (self.options.external_key or DEFAULT_KEY) if self.settings.batched else None
                 ),
-                keep_last=self.options.keep_last,
+                keep_last=self.options.keep_last or removal.keep_last,
                 rows=rows,
+                removal=removal,
+                operation=operation_of(self.options),
                 idempotency_key=key,
             )
             try:
@@ -342,13 +413,77 @@ class UploadSession:
             f"{self.store.commit_timeout:.0f}s; the session stays open: commit again"
         )
 
+    def _removal(
+        self, head: FrameHead | None, schema: Schema, written: dict[int, dict[str, Any]]
+    ) -> Removal:
+        """What the commit takes out of ``head``: nothing for an append, the frame for an
+        overwrite, the pieces' partitions for a replace_partitions (planned on ``head``)."""
+        remover = upload_remover(self.store, self.options)
+        if remover is None or head is None:
+            return Removal()
+        return remover(head, self._partitions(written), schema)
+
+    def _partitions(self, written: dict[int, dict[str, Any]]) -> pl.DataFrame:
+        """The partitions the pieces hold, as a frame of the partition column: the days of
+        the Date layout's chunks, or the ids the pieces recorded."""
+        layout = partition_layout(self.settings.layouts)
+        if self.options.mode != "replace_partitions" or layout is None:
+            return pl.DataFrame()
+        if layout.kind == "date":
+            days = sorted({c["lo"] for p in written.values() for c in p["chunks"]
+                           if c["layout"] == layout.tag})  # fmt: skip
+            return pl.DataFrame({layout.column: pl.Series(days, dtype=pl.String).str.to_date()})
+        keys = [_ids_key(self.prefix, n) for n, p in written.items() if p["rows"]]
+        parts = self.store.map(
+            lambda key: pl.read_parquet(io.BytesIO(self.store.blobs.get(key)))["id"],
+            keys,
+            "reading ids",
+        )
+        ids = pl.concat(parts).unique() if parts else pl.Series("id", [], dtype=pl.Int64)
+        return pl.DataFrame({layout.column: ids})
+
+    def _conform(
+        self, written: dict[int, dict[str, Any]], schema: Schema
+    ) -> dict[int, dict[str, Any]]:
+        """Rewrite the chunk files of pieces written with other columns or types than
+        ``schema``'s, each value converted exactly (refused, named, if it does not convert);
+        their records follow, so a commit retried after a failure does not rewrite again."""
+        target = _columns(schema)
+        for number, piece in written.items():
+            if _columns(piece["schema"]) == target or not piece["chunks"]:
+                continue
+            dtypes = polars_schema(piece["schema"])
+
+            def rewrite(chunk: dict[str, Any], dtypes: Any = dtypes, n: int = number) -> Any:
+                frame = codecs.decode(
+                    self.store.blobs.get(chunk["key"]), self.settings.format, dtypes
+                )
+                frame = conform(frame, schema, f"piece {n}")
+                data = codecs.encode(frame, self.settings.format)
+                folder, _, name = chunk["key"].rpartition("/")
+                key = f"{folder}/{uuid.uuid4().hex}.{name.split('.', 1)[1]}"
+                self.store.blobs.put(key, data, if_absent=True)
+                return {
+                    **chunk,
+                    "key": key,
+                    "size": len(data),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                }
+
+            chunks = self.store.map(rewrite, piece["chunks"], "conforming pieces")
+            old = [c["key"] for c in piece["chunks"]]
+            piece = {**piece, "schema": _plain(schema), "chunks": chunks}
+            self.store.blobs.put(_piece_key(self.prefix, number), json.dumps(piece).encode())
+            self.store.blobs.delete(old)
+            written[number] = piece
+        return written
+
     def _committed(self) -> Commit | None:
         try:
             data = json.loads(self.store.blobs.get(self.prefix + "committed.json"))
         except BlobNotFound:
             return None
-        fields = {**data, "keys": tuple(data["keys"]), "chunk_rows": tuple(data["chunk_rows"])}
-        return Commit(**fields)
+        return _commit_from(data)
 
     def _finish(self, commit: Commit, draft: Draft | None) -> Commit:
         if draft is not None and self.settings.batched:
@@ -374,12 +509,220 @@ class UploadSession:
         self.store.blobs.delete(b.key for b in self.store.blobs.list(self.prefix))
 
 
-#: the version number pieces are checked with; the commit merges them again with its own
-_NEXT = 0
+# ---------------------------------------------------------------------------------- types
 
 
-def _names(schema: Schema) -> list[str]:
-    return [c["name"] for c in schema["columns"]]
+def _plain(schema: Schema) -> Schema:
+    """A schema without the session's own marks (``unseen``, all-null marks, ``since``)."""
+    columns = [{k: v for k, v in c.items() if k != ALL_NULL} for c in schema["columns"]]
+    return {"columns": columns, "index": list(schema.get("index", []))}
+
+
+def _columns(schema: Schema) -> list[tuple[str, Any]]:
+    return [(c["name"], c["dtype"]) for c in schema["columns"]]
+
+
+def _numeric_pair(a: pl.DataType, b: pl.DataType) -> bool:
+    """Whether ``a`` and ``b`` are an integer and a float type (a float column holds both)."""
+    return (a.is_integer() and b.is_float()) or (a.is_float() and b.is_integer())
+
+
+def fit_piece(
+    frame: pl.DataFrame, incoming: Schema, fixed: Schema, where: str
+) -> tuple[pl.DataFrame, Schema]:
+    """A piece as it is written: the columns of ``fixed`` (the frame's, then piece 0's) and
+    its own new ones, each column the frame recorded as its recorded type (exactly), and the
+    schema it is written with (all-null marks kept for the commit's reconciliation).
+
+    Example
+    -------
+    >>> from pandasdb_core.schema import capture
+    >>> fixed = merge_schema(None, capture(pl.DataFrame({"a": [1.5]})), version=0)
+    >>> frame, written = fit_piece(pl.DataFrame({"a": [2]}), capture(pl.DataFrame({"a": [2]})),
+    ...                            fixed, "piece 1")
+    >>> frame["a"].to_list(), written["columns"][0]["dtype"]
+    ([2.0], {'type': 'Float64'})
+    """
+    _same_index(fixed, incoming, where)
+    given = {c["name"]: c for c in incoming["columns"]}
+    unseen = set(fixed.get("unseen", []))
+    columns: list[pl.Series] = []
+    entries: list[dict[str, Any]] = []
+    height = frame.height
+    for col in fixed["columns"]:
+        name = col["name"]
+        dtype = dtype_from_json(col["dtype"])
+        recorded = col["since"] != _NEXT and dtype != pl.Null
+        entry = given.get(name)
+        if entry is None or entry.get(ALL_NULL) or frame[name].null_count() == height:
+            columns.append(pl.repeat(None, height, dtype=dtype, eager=True).alias(name))
+            entries.append({**col, ALL_NULL: True})
+            continue
+        series = frame[name]
+        if series.dtype == dtype:
+            columns.append(series)
+            entries.append({**entry, "since": col["since"]})
+        elif recorded or (_numeric_pair(dtype, series.dtype) and dtype.is_float()):
+            # the frame's type (or piece 0's float for integers): every value converts exactly
+            columns.append(exact_cast(series, dtype, where))
+            entries.append(dict(col))
+        elif name in unseen or dtype == pl.Null or _numeric_pair(dtype, series.dtype):
+            columns.append(series)  # reconciled at the commit
+            entries.append({**entry, "since": col["since"]})
+        else:
+            raise SchemaMismatch(
+                f"{where}: column {name!r} is {series.dtype}, where the first piece's is "
+                f"{dtype}; a streamed upload's pieces must have one type per column (nulls "
+                "fit any, integers fit floats); nothing was committed"
+            )
+    known = {c["name"] for c in fixed["columns"]}
+    for name in frame.columns:
+        if name not in known:  # a column no piece before had: null in theirs
+            columns.append(frame[name])
+            entries.append({**given[name], "since": _NEXT})
+    return pl.DataFrame(columns), {"columns": entries, "index": list(fixed.get("index", []))}
+
+
+def _same_index(fixed: Schema, incoming: Schema, where: str) -> None:
+    try:
+        merge_schema(
+            {"columns": [], "index": fixed.get("index", [])},
+            {"columns": [], "index": incoming.get("index", [])},
+            version=_NEXT,
+        )
+    except SchemaMismatch as exc:
+        raise SchemaMismatch(f"{where}: {exc}") from None
+
+
+def reconcile(fixed: Schema, pieces: dict[int, dict[str, Any]]) -> Schema:
+    """The columns and types of one frame holding every piece (an incoming schema for
+    :func:`merge_schema`): a column of nulls only in every piece before takes the type of
+    the first that has values; integers and floats make a float column; a column a later
+    piece brings comes after; categories add up. Refused (:class:`SchemaMismatch`, naming
+    the pieces) when no one type holds a column's values."""
+    out: dict[str, dict[str, Any]] = {}
+    first: dict[str, int | None] = {}  # the first piece with values of the column
+    for col in fixed["columns"]:
+        recorded = col["since"] != _NEXT and col["dtype"].get("type") != "Null"
+        out[col["name"]] = {**col, "since": _NEXT}
+        first[col["name"]] = -1 if recorded else None
+    for number, piece in pieces.items():
+        for col in piece["schema"]["columns"]:
+            name = col["name"]
+            col = {**col, "since": _NEXT}
+            if name not in out:
+                out[name] = col
+                first[name] = None if col.get(ALL_NULL) else number
+                continue
+            if col.get(ALL_NULL):
+                continue  # nulls fit any type
+            have = out[name]
+            if first[name] is None:
+                out[name], first[name] = col, number
+            elif col["dtype"] == have["dtype"]:
+                out[name] = _same_type(have, col, number)
+            else:
+                a, b = dtype_from_json(have["dtype"]), dtype_from_json(col["dtype"])
+                if first[name] == -1 or not _numeric_pair(a, b):
+                    where = "the frame" if first[name] == -1 else f"piece {first[name]}"
+                    raise SchemaMismatch(
+                        f"column {name!r} is {a} in {where} and {b} in piece {number}; a "
+                        "streamed upload's pieces must have one type per column (nulls fit "
+                        "any, integers fit floats); nothing was committed"
+                    )
+                out[name] = have if a.is_float() else col
+    columns = [{k: v for k, v in c.items() if k != ALL_NULL} for c in out.values()]
+    return {"columns": columns, "index": list(fixed.get("index", []))}
+
+
+def _same_type(have: dict[str, Any], col: dict[str, Any], number: int) -> dict[str, Any]:
+    """One column of two pieces of the same type (their categories merged)."""
+    try:
+        merged = merge_schema(
+            {"columns": [have], "index": []}, {"columns": [col], "index": []}, version=_NEXT
+        )
+    except SchemaMismatch as exc:
+        raise SchemaMismatch(f"piece {number}: {exc}") from None
+    return merged["columns"][0]  # type: ignore[no-any-return]
+
+
+def conform(frame: pl.DataFrame, schema: Schema, where: str) -> pl.DataFrame:
+    """``frame`` with exactly ``schema``'s columns, in its order: absent ones null, the
+    others converted exactly (see :func:`exact_cast`).
+
+    Example
+    -------
+    >>> s = {"columns": [{"name": "a", "dtype": {"type": "Float64"}},
+    ...                  {"name": "b", "dtype": {"type": "String"}}], "index": []}
+    >>> conform(pl.DataFrame({"a": [1]}), s, "piece 0").rows()
+    [(1.0, None)]
+    """
+    columns = []
+    for name, dtype in polars_schema(schema).items():
+        if name in frame.columns:
+            columns.append(exact_cast(frame[name], dtype, where))
+        else:
+            columns.append(pl.repeat(None, frame.height, dtype=dtype, eager=True).alias(name))
+    return pl.DataFrame(columns)
+
+
+def exact_cast(series: pl.Series, dtype: pl.DataType, where: str) -> pl.Series:
+    """``series`` as ``dtype`` when every value converts exactly (integers to floats up to
+    2**53, whole floats to integers, coarser datetimes to finer units...), else
+    :class:`SchemaMismatch` naming the column, the first value that does not and its row.
+
+    Example
+    -------
+    >>> exact_cast(pl.Series("n", [1.0, None]), pl.Int64(), "piece 1").to_list()
+    [1, None]
+    >>> exact_cast(pl.Series("n", [1.0, 2.5]), pl.Int64(), "piece 1")
+    Traceback (most recent call last):
+    ...
+    pandasdb_core.errors.SchemaMismatch: piece 1: column 'n' holds 2.5 (row 1), which Int64 ...
+    """
+    if series.dtype == dtype:
+        return series
+    if series.null_count() == series.len():
+        return pl.repeat(None, series.len(), dtype=dtype, eager=True).alias(series.name)
+    try:
+        cast = series.cast(dtype, strict=False)
+        back = cast.cast(series.dtype, strict=False)
+        wrong = (cast.is_null() & series.is_not_null()) | ~back.eq_missing(series)
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException):
+        wrong = series.is_not_null()
+        cast = series
+    bad = wrong.fill_null(True).arg_true()
+    if len(bad):
+        row = int(bad[0])
+        value = series.slice(row, 1).cast(pl.String, strict=False).item()
+        shown = repr(value) if series.dtype == pl.String else value
+        raise SchemaMismatch(
+            f"{where}: column {series.name!r} holds {shown} (row {row}), which {dtype} cannot "
+            "hold exactly; a column keeps one type (the frame's, or the one all the pieces "
+            "share); nothing was committed"
+        )
+    return cast
+
+
+# ---------------------------------------------------------------------------------- records
+
+
+def _chunk_json(w: WrittenChunk) -> dict[str, Any]:
+    return {
+        "layout": w.planned.layout,
+        "lo": w.planned.lo,
+        "hi": w.planned.hi,
+        "key": w.planned.key,
+        "external_key": w.planned.external_key,
+        "rows": w.rows,
+        "size": w.size,
+        "sha256": w.sha256,
+    }
+
+
+def _commit_from(data: dict[str, Any]) -> Commit:
+    fields = {**data, "keys": tuple(data["keys"]), "chunk_rows": tuple(data["chunk_rows"])}
+    return Commit(**fields)
 
 
 def _written(chunk: dict[str, Any]) -> WrittenChunk:
@@ -410,15 +753,22 @@ def protected_keys(store: Store, cutoff: float) -> set[str]:
         session_id = blob.key[len(SESSIONS_PREFIX) :].split("/", 1)[0]
         by_session.setdefault(session_id, []).append(blob)
     keep: set[str] = set()
+    pieces: list[str] = []
     for blobs in by_session.values():
         if max(b.modified for b in blobs) < cutoff:
             continue  # abandoned: its files and chunks are garbage
         for blob in blobs:
             keep.add(blob.key)
             if blob.key.rsplit("/", 1)[-1].startswith(_PIECE):
-                try:
-                    piece = json.loads(store.blobs.get(blob.key))
-                except BlobNotFound:
-                    continue  # committed or replaced meanwhile
-                keep.update(c["key"] for c in piece["chunks"])
+                pieces.append(blob.key)
+
+    def chunk_keys(key: str) -> list[str]:
+        try:
+            piece = json.loads(store.blobs.get(key))
+        except BlobNotFound:
+            return []  # committed or replaced meanwhile
+        return [c["key"] for c in piece["chunks"]]
+
+    for keys in store.map(chunk_keys, pieces, "reading sessions"):
+        keep.update(keys)
     return keep

@@ -9,9 +9,16 @@ ends, so memory holds one block and its frame, never the file. Each piece goes t
 and the session commits them all as one version at the end. Nothing is visible before;
 a failure removes what was written, and a crash leaves files ``vacuum`` removes.
 
-Types come from the first piece: a CSV column is typed by every row of the first block
-(as :mod:`.ingest` types a whole CSV), and later blocks must fit (integers in a float column
-are fine; text in an integer column is refused, naming the column, value and rows).
+CSV types: a column the frame has recorded is read as its recorded type, exactly
+(:func:`pandasdb_core.ingest.text_as`: ``007`` stays text in a String column, whole seconds
+fill a nanosecond column; a value that does not fit is refused, naming the column, the value
+and its row). A new column is typed by every row of the first block that has a value in it
+(as :mod:`.ingest` types a whole CSV), and later blocks must fit: integers in a float column
+are fine, floats after integers make the column a float one (as one read of the whole file
+would), text in a number column is refused. A new datetime column is kept in nanoseconds, so
+a later row's nanoseconds are never cut (a column with times outside the years 1677-2262 that
+nanoseconds span stays in microseconds, and a later row with nanoseconds is then refused).
+The pieces are then reconciled as one frame (see :mod:`pandasdb_core.sessions`).
 
 Example
 -------
@@ -40,12 +47,14 @@ import polars as pl
 
 from .conversion import Engine, to_engine
 from .errors import InvalidArgument, SchemaMismatch
-from .ingest import PanicException, first_line, infer_column
+from .idempotency import earlier_commit
+from .ingest import _NS_RANGE, PanicException, first_line, infer_column, text_as
 from .operations import ReadQuery, UploadOptions
 from .reading import chunks_to_read, fetch_chunk, plan
 from .records import Commit
-from .sessions import UploadSession
-from .snapshot import nullable_schema, snapshot
+from .schema import polars_schema
+from .sessions import UploadSession, upload_request
+from .snapshot import read_schema
 
 if TYPE_CHECKING:
     from .store import Store
@@ -77,9 +86,14 @@ def is_stream(source: Any) -> bool:
 
 
 def pieces(
-    source: Any, *, piece_bytes: int = PIECE_BYTES, piece_rows: int = PIECE_ROWS
+    source: Any,
+    *,
+    piece_bytes: int = PIECE_BYTES,
+    piece_rows: int = PIECE_ROWS,
+    recorded: dict[str, pl.DataType] | None = None,
 ) -> Iterator[Any]:
-    """The pieces of an upload source (see the module docstring).
+    """The pieces of an upload source (see the module docstring); a CSV's columns that
+    ``recorded`` names (the frame's recorded polars types) are read as those types.
 
     Example
     -------
@@ -90,7 +104,9 @@ def pieces(
     if isinstance(source, pl.LazyFrame):
         return _guarded(source.collect_batches(chunk_size=piece_rows))
     if isinstance(source, str | os.PathLike):
-        return file_pieces(source, piece_bytes=piece_bytes, piece_rows=piece_rows)
+        return file_pieces(
+            source, piece_bytes=piece_bytes, piece_rows=piece_rows, recorded=recorded
+        )
     return iter(source)
 
 
@@ -108,9 +124,14 @@ def _guarded(batches: Iterable[pl.DataFrame]) -> Iterator[pl.DataFrame]:
 
 
 def file_pieces(
-    path: str | os.PathLike[str], *, piece_bytes: int = PIECE_BYTES, piece_rows: int = PIECE_ROWS
+    path: str | os.PathLike[str],
+    *,
+    piece_bytes: int = PIECE_BYTES,
+    piece_rows: int = PIECE_ROWS,
+    recorded: dict[str, pl.DataType] | None = None,
 ) -> Iterator[pl.DataFrame]:
-    """A CSV, CSV.gz or parquet file (``-``: CSV on standard input) in pieces.
+    """A CSV, CSV.gz or parquet file (``-``: CSV or CSV.gz on standard input) in pieces;
+    gzip and parquet are recognised by their first bytes as well as by the file's name.
 
     Example
     -------
@@ -121,25 +142,45 @@ def file_pieces(
     [[1, 2]]
     """
     if os.fspath(path) == "-":
-        return gathered(csv_pieces(sys.stdin.buffer, source="standard input"), piece_bytes)
+        stream = sys.stdin.buffer
+        if _magic(stream) == GZIP_MAGIC:
+            stream = gzip.GzipFile(fileobj=stream)  # type: ignore[assignment]
+        csv = csv_pieces(stream, source="standard input", recorded=recorded)
+        return gathered(csv, piece_bytes)
     file = Path(path)
     if not file.is_file():
         raise InvalidArgument(f"dataframe: input file {os.fspath(path)!r} does not exist")
-    if file.suffix == ".parquet":
+    with open(file, "rb") as probe:
+        magic = probe.read(4)
+    if file.suffix == ".parquet" or magic == b"PAR1":
         return parquet_pieces(file, piece_rows)
-    opener = gzip.open if file.suffix == ".gz" else open
-    return gathered(_closing(opener(file, "rb"), file.name), piece_bytes)  # type: ignore[operator]
+    gzipped = file.suffix == ".gz" or magic[:2] == GZIP_MAGIC
+    opener = gzip.open if gzipped else open
+    return gathered(_closing(opener(file, "rb"), file.name, recorded), piece_bytes)  # type: ignore[operator]
 
 
-def _closing(stream: IO[bytes], name: str) -> Iterator[pl.DataFrame]:
+#: the first bytes of a gzip stream (RFC 1952)
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _magic(stream: Any) -> bytes:
+    """The first two bytes of a buffered stream, without consuming them."""
+    peek = getattr(stream, "peek", None)
+    return peek(2)[:2] if peek is not None else b""
+
+
+def _closing(
+    stream: IO[bytes], name: str, recorded: dict[str, pl.DataType] | None
+) -> Iterator[pl.DataFrame]:
     with stream:
-        yield from csv_pieces(stream, source=name)
+        yield from csv_pieces(stream, source=name, recorded=recorded)
 
 
 def gathered(frames: Iterable[pl.DataFrame], piece_bytes: int) -> Iterator[pl.DataFrame]:
     """Consecutive frames joined into pieces of about ``piece_bytes`` in memory: text is
     parsed in small blocks (parsing needs many times the text's size), then written in
-    pieces large enough to make few chunk files.
+    pieces large enough to make few chunk files. Frames of other types (a column typed by a
+    later block) start a new piece: the pieces are reconciled when committed.
 
     Example
     -------
@@ -150,6 +191,9 @@ def gathered(frames: Iterable[pl.DataFrame], piece_bytes: int) -> Iterator[pl.Da
     held: list[pl.DataFrame] = []
     size = 0
     for frame in frames:
+        if held and frame.schema != held[0].schema:
+            yield pl.concat(held, how="vertical")
+            held, size = [], 0
         held.append(frame)
         size += frame.estimated_size()
         if size >= piece_bytes:
@@ -175,10 +219,15 @@ def parquet_pieces(path: Path, piece_rows: int = PIECE_ROWS) -> Iterator[pl.Data
 
 
 def csv_pieces(
-    stream: IO[bytes], *, block_bytes: int = BLOCK_BYTES, source: str = "the CSV"
+    stream: IO[bytes],
+    *,
+    block_bytes: int = BLOCK_BYTES,
+    source: str = "the CSV",
+    recorded: dict[str, pl.DataType] | None = None,
 ) -> Iterator[pl.DataFrame]:
     """CSV bytes from ``stream`` in blocks of about ``block_bytes``, cut at row ends (never
-    inside a quoted value), typed by the first block (see the module docstring).
+    inside a quoted value), typed as the module docstring says (``recorded``: the frame's
+    recorded polars types, for its columns).
 
     Example
     -------
@@ -187,9 +236,14 @@ def csv_pieces(
     [[1, 2], [3]]
     """
     header = _csv_header(stream, source)
-    dtypes: dict[str, pl.DataType] | None = None
+    typer = _BlockTyper(header, recorded or {}, source)
+    for data in _blocks(stream, block_bytes):
+        yield typer.typed(data)
+
+
+def _blocks(stream: IO[bytes], block_bytes: int) -> Iterator[bytes]:
+    """The stream's bytes in blocks of about ``block_bytes``, each ending at a row's end."""
     carry = b""
-    first_row = 1
     while True:
         block = stream.read(block_bytes)
         data = carry + block
@@ -199,24 +253,77 @@ def csv_pieces(
                 carry = data
                 continue
             data, carry = data[: cut + 1], data[cut + 1 :]
-        if not data.strip():
-            if not block:
-                return
-            continue
-        if dtypes is None:
-            piece = _parse(data, header, source)
-            piece = piece.with_columns(infer_column(piece[name]) for name in header)
-            dtypes = dict(piece.schema)
-        else:
-            # polars parses the known types itself, several times faster than typing text;
-            # what it refuses is typed column by column, for the rule and a clear message
-            piece = _parse_as(data, header, dtypes)
-            if piece is None:
-                piece = _fit(_parse(data, header, source), dtypes, source, first_row)
-        first_row += piece.height
-        yield piece
+        if data.strip():
+            yield data
         if not block:
             return
+
+
+#: the types polars parses CSV text into exactly as :func:`text_as` would (others are parsed
+#: as text and typed by it)
+def _parses_exactly(dtype: pl.DataType) -> bool:
+    return dtype == pl.String or dtype.is_integer() or dtype.is_float()
+
+
+class _BlockTyper:
+    """Types the blocks of one CSV (see the module docstring)."""
+
+    def __init__(self, header: list[str], recorded: dict[str, pl.DataType], source: str):
+        self.header = header
+        self.source = source
+        self.recorded = {n: d for n, d in recorded.items() if n in header}
+        #: the types of columns a block has typed (or the frame recorded)
+        self.dtypes: dict[str, pl.DataType] = dict(self.recorded)
+        self.first_row = 1
+
+    def typed(self, data: bytes) -> pl.DataFrame:
+        wanted = {n: self.dtypes.get(n, pl.String()) for n in self.header}
+        fast = {n: d if _parses_exactly(d) else pl.String() for n, d in wanted.items()}
+        # polars parses the known types itself, several times faster than typing text; a
+        # block it refuses is parsed as text and typed column by column, for the rule and a
+        # clear message
+        text = _parse_as(data, self.header, fast)
+        if text is None:
+            text = _parse(data, self.header, self.source)
+        columns = [self._column(text[name]) for name in self.header]
+        self.first_row += text.height
+        return pl.DataFrame(columns)
+
+    def _column(self, column: pl.Series) -> pl.Series:
+        name = column.name
+        want = self.dtypes.get(name)
+        if want is not None and column.dtype == want:
+            return column
+        if name in self.recorded:
+            return text_as(column, want, self.source, self.first_row)  # type: ignore[arg-type]
+        if want is None:  # the first block with values in the column types it
+            typed = _streamed(infer_column(column))
+            if typed.null_count() == typed.len():
+                return pl.repeat(None, typed.len(), dtype=pl.Null, eager=True).alias(name)
+            self.dtypes[name] = typed.dtype
+            return typed
+        why = "as the first rows with values typed it"
+        try:
+            return text_as(column, want, self.source, self.first_row, why)
+        except SchemaMismatch:
+            if not want.is_integer() or not infer_column(column).dtype.is_float():
+                raise
+        # floats after integers: a float column, as one read of the whole file would make
+        self.dtypes[name] = pl.Float64()
+        return text_as(column, pl.Float64(), self.source, self.first_row, why)
+
+
+def _streamed(series: pl.Series) -> pl.Series:
+    """A newly typed column as a stream keeps it: datetimes in nanoseconds when they fit
+    there (a later row may have nanoseconds, and every piece must have one type)."""
+    dtype = series.dtype
+    if not isinstance(dtype, pl.Datetime) or dtype.time_unit == "ns":
+        return series
+    naive = series.dt.replace_time_zone(None) if dtype.time_zone else series
+    low, high = _NS_RANGE
+    if not naive.drop_nulls().is_between(low, high).all():
+        return series  # outside what nanoseconds span: later nanoseconds are refused
+    return series.cast(pl.Datetime("ns", dtype.time_zone))
 
 
 def _csv_header(stream: IO[bytes], source: str) -> list[str]:
@@ -284,66 +391,22 @@ def _parse_as(
     return frame
 
 
-def _fit(
-    piece: pl.DataFrame, dtypes: dict[str, pl.DataType], source: str, first_row: int
-) -> pl.DataFrame:
-    """A later CSV piece typed as the first one was, or :class:`SchemaMismatch`."""
-    columns = []
-    for name, dtype in dtypes.items():
-        text = piece[name]
-        if dtype == pl.String():
-            columns.append(text)  # the whole file would have kept this column as text
-            continue
-        typed = infer_column(text)
-        fitted = typed if typed.dtype == dtype else _widen(text, typed, dtype)
-        if fitted is None:
-            rows = f"rows {first_row:,}-{first_row + piece.height - 1:,}"
-            raise SchemaMismatch(
-                f"dataframe: {source}, {rows}: column {name!r} holds {_misfit(text, dtype)!r}, "
-                f"which is not {dtype} as the first rows typed it; a streamed upload types "
-                "each column from its first block of rows: make the type plain in the first "
-                "rows, or convert the file to parquet"
-            )
-        columns.append(fitted)
-    return pl.DataFrame(columns)
-
-
-def _misfit(text: pl.Series, dtype: pl.DataType) -> str:
-    """A value of ``text`` that does not parse as ``dtype`` (for the error message)."""
-    try:
-        probe = text.str.strip_chars().cast(dtype, strict=False)
-        bad = text.filter(text.is_not_null() & probe.is_null())
-    except (pl.exceptions.PolarsError, PanicException):
-        bad = text.drop_nulls()
-    return str(bad[0]) if len(bad) else str(text.drop_nulls()[0])
-
-
-def _widen(text: pl.Series, typed: pl.Series, dtype: pl.DataType) -> pl.Series | None:
-    """``text`` as ``dtype`` when the whole file would have been typed so (integers in a
-    float column, coarser datetimes in a finer one, an all-empty column), else None."""
-    if text.null_count() == text.len():
-        return pl.Series(text.name, [None] * text.len(), dtype=dtype)
-    if dtype == pl.Float64() and typed.dtype.is_integer():
-        return typed.cast(pl.Float64)
-    if (
-        isinstance(dtype, pl.Datetime)
-        and isinstance(typed.dtype, pl.Datetime)
-        and dtype.time_zone == typed.dtype.time_zone
-        and dtype.time_unit == "ns"
-    ):
-        return typed.cast(dtype)
-    return None
-
-
 # ---------------------------------------------------------------------------------- upload
 
 
 def upload_stream(store: Store, source: Any, options: UploadOptions) -> Commit:
-    """Upload ``source`` piece by piece as one version (see the module docstring)."""
+    """Upload ``source`` piece by piece as one version (see the module docstring). A repeat
+    of an idempotency key the frame committed returns that commit without reading
+    ``source``."""
+    head = store.meta.head(options.name)
+    earlier = earlier_commit(store, head, options.idempotency_key, upload_request(options))
+    if earlier is not None:
+        return earlier
+    recorded = polars_schema(head.schema) if head is not None else None
     session = UploadSession.open(store, options)
     count = 0
     try:
-        for count, piece in enumerate(pieces(source), start=1):  # noqa: B007 - count is used
+        for count, piece in enumerate(pieces(source, recorded=recorded), start=1):  # noqa: B007
             session.write_piece(count - 1, piece)
         if count == 0:
             raise InvalidArgument("dataframe has no rows; nothing to upload")
@@ -369,8 +432,17 @@ def iter_batches(
     head = store.head(query.name)
     read_plan = plan(head, query)
     chunks = chunks_to_read(store, read_plan)
-    # pandas dtypes of the whole read: a column older chunks lack is nullable in every batch
-    schema = nullable_schema(snapshot(store, query)) if engine == "pandas" else head.schema
+    # the pandas dtypes of the whole read, as get gives them, for every batch
+    schema = head.schema
+    if engine == "pandas":
+        schema = read_schema(
+            read_plan,
+            chunks,
+            lambda c: c.version,
+            lambda c: c.rows,
+            lambda narrow, c: fetch_chunk(store, narrow, c),
+            lambda fn, items: store.map(fn, items, "reading types"),
+        )
     parts = prefetched((lambda c=c: fetch_chunk(store, read_plan, c)) for c in chunks)
     yield from converted(rebatch(parts, batch_rows), schema, engine)
 

@@ -219,3 +219,38 @@ def test_a_seed_style_client_sends_json_pieces(remote):
     got = db.get("seed/ticks")
     assert got["v"].tolist() == list(range(3000))
     assert (got["Date"].astype("int64") == df["Date"].astype("int64")).all()
+
+
+def test_session_routes_overwrite_and_replace_partitions(remote):
+    """An upload session takes the upload's mode: overwrite drops what the frame held and
+    replace_partitions the days any piece holds, in the session's one commit."""
+    url, db = remote
+    day = pd.Timestamp("2024-01-01")
+    db.upload(pd.DataFrame({"ts": [day, day + pd.Timedelta(days=1)], "v": [1, 2]}), "f",
+              columns_keys={"ts": "Date"})  # fmt: skip
+    parquet = {"Content-Type": "application/vnd.apache.parquet"}
+
+    def session(mode: str, frames: list[pd.DataFrame]) -> dict[str, Any]:
+        opened = requests.post(
+            f"{url}/dataframes/sessions", params={"dataframe_name": "f", "mode": mode}
+        ).json()
+        for number, part in enumerate(frames):
+            data = io.BytesIO()
+            pl.from_pandas(part).write_parquet(data)
+            answer = requests.post(
+                f"{url}/dataframes/sessions/{opened['session']}/pieces",
+                params={"piece": number},
+                data=data.getvalue(),
+                headers=parquet,
+            )
+            assert answer.ok, answer.text
+        commit = f"{url}/dataframes/sessions/{opened['session']}/commit"
+        return requests.post(commit, params={"pieces": len(frames)}).json()
+
+    late = pd.DataFrame({"ts": [day + pd.Timedelta(days=1, hours=3)], "v": [20]})
+    other = pd.DataFrame({"ts": [day + pd.Timedelta(days=2)], "v": [30]})
+    session("replace_partitions", [late, other])
+    assert db.get("f")["v"].tolist() == [1, 20, 30]
+    session("overwrite", [other])
+    assert db.get("f")["v"].tolist() == [30]
+    assert [v.operation for v in db.versions("f")] == ["append", "replace_partitions", "overwrite"]
