@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import polars as pl
+
 from .layouts import kind_of
 from .records import FrameHead, Layout
 from .schema import Schema, polars_schema, user_columns
@@ -139,6 +141,14 @@ _HIVE_TYPES = {
 def table_ddl(table: str, schema: Schema, fmt: str, location: str) -> str:
     """An Athena (Hive DDL) ``CREATE EXTERNAL TABLE`` over a layout's manifest folder.
 
+    Parquet chunks are read typed (``ParquetHiveSerDe``). csv.gz chunks are read by the Open
+    CSV SerDe, the one that reads their quoted values (``"a,b"``), with every column a
+    ``string``: Athena's documentation ("Open CSV SerDe for processing CSV") says it reads
+    ``TIMESTAMP`` only as UNIX milliseconds and does not recognise empty values in numeric
+    columns, while the chunks hold ISO datetimes and empty nulls; the statement after it
+    creates ``{table}_typed``, a view that casts each column to its type (the documented
+    workaround; Athena's timestamps hold milliseconds).
+
     Example
     -------
     >>> s = {"columns": [{"name": "v", "dtype": {"type": "Int64"}, "since": 1}], "index": []}
@@ -150,21 +160,65 @@ def table_ddl(table: str, schema: Schema, fmt: str, location: str) -> str:
     STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
     OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
     LOCATION 's3://b/sales/_symlink_format_manifest/ts/'
+    >>> print(table_ddl("db.sales", s, "csv.gz", "s3://b/sales/_symlink_format_manifest/ts/"))
+    CREATE EXTERNAL TABLE db.sales (
+      `v` string
+    )
+    ROW FORMAT SERDE 'org.apache.hadoop.hive.serde2.OpenCSVSerde'
+    STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
+    OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+    LOCATION 's3://b/sales/_symlink_format_manifest/ts/'
+    TBLPROPERTIES ('skip.header.line.count'='1');
+    <BLANKLINE>
+    CREATE OR REPLACE VIEW db.sales_typed AS SELECT
+      CAST(NULLIF(`v`, '') AS bigint) AS `v`
+    FROM db.sales
     """
     dtypes = polars_schema(schema)
+    names = [*[c for c in dtypes if c not in user_columns(schema)], *user_columns(schema)]
+    csv = fmt != "parquet"
     columns = ",\n".join(
-        f"  `{name}` {_HIVE_TYPES.get(type(dtypes[name]).__name__, 'string')}"
-        for name in [*[c for c in dtypes if c not in user_columns(schema)], *user_columns(schema)]
+        f"  {_quoted(name)} {'string' if csv else _hive_type(dtypes[name])}" for name in names
     )
-    if fmt == "parquet":
-        serde = "ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'"
-        extra = ""
-    else:
+    if csv:
         serde = "ROW FORMAT SERDE 'org.apache.hadoop.hive.serde2.OpenCSVSerde'"
         extra = "\nTBLPROPERTIES ('skip.header.line.count'='1')"
-    return (
+    else:
+        serde = "ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'"
+        extra = ""
+    create = (
         f"CREATE EXTERNAL TABLE {table} (\n{columns}\n)\n{serde}\n"
         "STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'\n"
         "OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'\n"
         f"LOCATION '{location}'{extra}"
     )
+    if not csv:
+        return create
+    typed = ",\n".join(f"  {_cast(name, dtypes[name])} AS {_quoted(name)}" for name in names)
+    return f"{create};\n\nCREATE OR REPLACE VIEW {table}_typed AS SELECT\n{typed}\nFROM {table}"
+
+
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _hive_type(dtype: pl.DataType) -> str:
+    return _HIVE_TYPES.get(type(dtype).__name__, "string")
+
+
+def _cast(name: str, dtype: pl.DataType) -> str:
+    """A chunk file's text of one column as its Athena type (empty text is null)."""
+    value = f"NULLIF({_quoted(name)}, '')"
+    hive = _hive_type(dtype)
+    if isinstance(dtype, pl.Datetime):
+        # ISO text (2024-01-01T10:00:00.123456, zoned ones in UTC with +0000) to Athena's
+        # milliseconds
+        return f"CAST(substr(replace({value}, 'T', ' '), 1, 23) AS timestamp)"
+    if dtype.is_float():
+        return (
+            f"CASE {value} WHEN 'inf' THEN infinity() WHEN '-inf' THEN -infinity() "
+            f"ELSE CAST({value} AS {hive}) END"
+        )
+    if hive == "string":
+        return _quoted(name)
+    return f"CAST({value} AS {hive})"

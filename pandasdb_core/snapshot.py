@@ -22,9 +22,10 @@ Example
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import polars as pl
 
@@ -39,6 +40,8 @@ from .schema import Schema, polars_schema
 
 if TYPE_CHECKING:
     from .store import Store
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,12 @@ def snapshot(store: Store, query: ReadQuery) -> Snapshot:
     """The snapshot ``query`` reads (see :meth:`Store.files`)."""
     head = store.head(query.name)
     planned = plan(head, query)
-    chunks = chunks_to_read(store, planned)
+    return snapshot_of(store, planned, chunks_to_read(store, planned))
+
+
+def snapshot_of(store: Store, planned: ReadPlan, chunks: Sequence[ChunkRecord]) -> Snapshot:
+    """The snapshot of a planned read and the chunks it reads."""
+    head = planned.head
     return Snapshot(
         name=head.name,
         version=planned.version,
@@ -295,19 +303,137 @@ def _named(lazy: pl.LazyFrame, snap: Snapshot) -> pl.LazyFrame:
     return lazy.rename(dict(zip(lazy.collect_schema().names(), renamed, strict=True)))
 
 
-def _partition(file: ChunkFile, snap: Snapshot, query: ReadQuery, fetch: Any, engine: str) -> Any:
-    """One Dask partition: a chunk file fetched and decoded as ``get`` does."""
+def _partition(
+    file: ChunkFile,
+    snap: Snapshot,
+    query: ReadQuery,
+    fetch: Any,
+    engine: str,
+    schema: Schema | None = None,
+) -> Any:
+    """One Dask partition: a chunk file fetched and decoded as ``get`` does, converted to
+    pandas with the read's ``schema`` (:func:`batch_schema`)."""
     planned = read_plan(snap, query)
     frame = decode_chunk(planned, fetch(file), file.version)
     if engine == "polars":
         return output_polars(frame, snap.schema)
-    return to_pandas(frame, nullable_schema(snap))
+    return to_pandas(frame, schema or snap.schema)
 
 
-def nullable_schema(snap: Snapshot) -> Schema:
-    """The snapshot's schema with columns some of its files lack (added by a later version)
-    made nullable in pandas, so every piece of a frame read in pieces (Dask partitions,
-    ``iter_batches``) has the dtypes the whole frame has.
+def read_schema(
+    planned: ReadPlan,
+    items: Sequence[T],
+    version_of: Callable[[T], int],
+    rows_of: Callable[[T], int],
+    load: Callable[[ReadPlan, T], pl.DataFrame],
+    mapper: Callable[[Callable[[T], list[str]], list[T]], Iterable[list[str]]],
+) -> Schema:
+    """The schema a read converts every piece to pandas with (each ``iter_batches`` batch,
+    each Dask partition and its ``meta``), so that each has the dtypes ``get`` gives the
+    whole read: ``get`` turns an integer or boolean column into pandas' nullable dtype
+    (``Int64``, ``boolean``) when the rows it returns hold a null there, so each such column
+    is made nullable for every piece when any row of the read holds one.
+
+    Which columns hold nulls is known from the index for files older than a column (absent
+    from them: null), when no row filter may drop their rows; for the others, the files are
+    read first, for those columns only (and the filters' columns), with ``load(plan, item)``
+    (``items`` are the read's files or chunks), mapped on threads by ``mapper``. Nothing is
+    read for a frame with no integer or boolean column whose pandas dtype depends on nulls.
+    """
+    schema = planned.head.schema
+    columns = {c["name"]: c for c in schema["columns"]}
+    dtypes = polars_schema(schema)
+    candidates = [n for n in planned.columns if _null_dependent(columns[n], dtypes[n])]
+    if not candidates or not items:
+        return schema
+    nullable: set[str] = set()
+    if not planned.row_filters:
+        for item in items:
+            if rows_of(item):
+                nullable.update(n for n in candidates if columns[n]["since"] > version_of(item))
+    todo = tuple(n for n in candidates if n not in nullable)
+    if todo:
+        narrow = replace(planned, columns=todo)
+
+        def nulls(item: T) -> list[str]:
+            frame = load(narrow, item)
+            return [n for n in todo if frame[n].null_count()]
+
+        for found in mapper(nulls, list(items)):
+            nullable.update(found)
+    if not nullable:
+        return schema
+    out = [
+        {**c, "pandas": _nullable_name(c, dtypes[c["name"]])} if c["name"] in nullable else c
+        for c in schema["columns"]
+    ]
+    return {**schema, "columns": out}
+
+
+def _null_dependent(col: dict[str, Any], dtype: pl.DataType) -> bool:
+    """Whether ``get`` gives column ``col`` a pandas dtype that depends on its nulls: an
+    integer or boolean column not recorded as a nullable, categorical, object or arrow
+    dtype (see :func:`pandasdb_core.conversion.to_pandas`)."""
+    from .conversion import _MASKED
+
+    if not (dtype.is_integer() or dtype == pl.Boolean):
+        return False
+    target = col.get("pandas")
+    return target not in _MASKED and target not in ("category", "object") and not col.get("arrow")
+
+
+def _nullable_name(col: dict[str, Any], dtype: pl.DataType) -> str:
+    """The nullable pandas dtype ``get`` gives an integer or boolean column with nulls."""
+    from .conversion import _NULLABLE
+
+    target = col.get("pandas")
+    if target in _NULLABLE:
+        return _NULLABLE[target]
+    return "boolean" if dtype == pl.Boolean else str(dtype)
+
+
+def batch_schema(snap: Snapshot, query: ReadQuery, fetch: Fetch, *, workers: int = 8) -> Schema:
+    """The schema every piece of a read of ``snap`` (for ``query``) converts to pandas with,
+    so that each has ``get``'s dtypes (see :func:`read_schema`); its files are fetched with
+    ``fetch`` when their nulls must be looked at.
+
+    Example
+    -------
+    >>> import pandas as pd, pandasdb_core as pdb
+    >>> db = pdb.open("memory://")
+    >>> _ = db.upload(pd.DataFrame({"a": [1], "e": [7]}), "f")
+    >>> _ = db.upload(pd.DataFrame({"a": [2]}), "f")  # no e: null in its row
+    >>> query = ReadQuery.build(name="f")
+    >>> [c["pandas"] for c in batch_schema(db.files("f"), query, fetcher(db))["columns"]]
+    ['int64', 'Int64']
+    """
+    planned = read_plan(snap, query)
+
+    def load(narrow: ReadPlan, file: ChunkFile) -> pl.DataFrame:
+        return decode_chunk(narrow, fetch(file), file.version)
+
+    def mapper(fn: Callable[[ChunkFile], list[str]], files: list[ChunkFile]) -> Any:
+        with ThreadPoolExecutor(max(1, min(workers, len(files)))) as pool:
+            return list(pool.map(fn, files))
+
+    return read_schema(planned, snap.files, _version, _rows, load, mapper)
+
+
+def _version(file: ChunkFile) -> int:
+    return file.version
+
+
+def _rows(file: ChunkFile) -> int:
+    return file.rows
+
+
+def nullable_schema(
+    snap: Snapshot, query: ReadQuery | None = None, fetch: Fetch | None = None
+) -> Schema:
+    """The schema pieces of a read of ``snap`` convert to pandas with: with ``query`` and
+    ``fetch``, :func:`batch_schema` (``get``'s dtypes exactly); without, only columns some
+    file lacks (added by a later version) are made nullable, which misses nulls written
+    into a column that existed.
 
     Example
     -------
@@ -318,6 +444,8 @@ def nullable_schema(snap: Snapshot) -> Schema:
     >>> [c["pandas"] for c in nullable_schema(db.files("f"))["columns"]]
     ['int64', 'Int64']
     """
+    if query is not None and fetch is not None:
+        return batch_schema(snap, query, fetch)
     oldest = min((f.version for f in snap.files), default=snap.version)
     from .conversion import _NULLABLE  # the numpy dtype -> nullable dtype table
 
@@ -410,7 +538,9 @@ class BlobFetch:
 def to_dask(snap: Snapshot, query: ReadQuery, fetch: Fetch) -> Any:
     """A Dask DataFrame with one partition per file of ``snap``, each fetched with
     ``fetch(file) -> bytes`` and decoded as ``get`` does; ``meta`` comes from the stored
-    schema, so nothing is read to build it. Needs ``pip install 'pandasdb[dask]'``."""
+    schema, and partitions and ``meta`` have ``get``'s dtypes (:func:`batch_schema`: the
+    integer and boolean columns of the files are read first when their nulls decide the
+    dtype). Needs ``pip install 'pandasdb[dask]'``."""
     try:
         import dask
         import dask.dataframe as dd
@@ -421,7 +551,8 @@ def to_dask(snap: Snapshot, query: ReadQuery, fetch: Fetch) -> Any:
             "to_dask needs Dask: pip install 'pandasdb[dask]' (dask[dataframe])"
         ) from None
     planned = read_plan(snap, query)
-    meta = to_pandas(empty_frame(snap.schema, list(planned.columns)), nullable_schema(snap))
+    schema = batch_schema(snap, query, fetch)
+    meta = to_pandas(empty_frame(snap.schema, list(planned.columns)), schema)
     # Dask turns text columns into pyarrow strings by default; keep the dtypes get returns
     with dask.config.set({"dataframe.convert-string": False}):
         if not snap.files:
@@ -433,6 +564,7 @@ def to_dask(snap: Snapshot, query: ReadQuery, fetch: Fetch) -> Any:
             query=query,
             fetch=fetch,
             engine="pandas",
+            schema=schema,
             meta=meta,
             enforce_metadata=False,
         )

@@ -181,3 +181,44 @@ def test_cli_on_s3_store_via_moto_server(moto_server, tmp_path):
 
     run("upload", str(src), "s", "--date-col", "ts")
     assert pl.read_csv(run("get", "s", "--end-date", "2024-01-01"))["v"].to_list() == [1]
+
+
+def test_stores_at_different_prefixes_keep_their_own_frames(aws):
+    """Two stores in one bucket at two prefixes, with one table and owner, share nothing:
+    each sees only its own frames, and an upload to one leaves the other's versions
+    readable. A store without a prefix keeps the plain owner keys (the HTTP API on AWS:
+    one bucket per user, the owner its id, confined to ``{owner}#*`` by its policy)."""
+    a = pdb.open("s3://pfx/team-a?table=T", create=True)
+    b = pdb.open("s3://pfx/team-b?table=T")
+    a.upload(pd.DataFrame({"x": [1, 2]}), "f")
+    assert b.list() == []
+    b.upload(pd.DataFrame({"x": [3]}), "f")
+    assert a.get("f")["x"].tolist() == [1, 2] and b.get("f")["x"].tolist() == [3]
+    assert a.head("f").version == b.head("f").version == 1
+    assert a.check().ok and b.check().ok
+    keys = {
+        i["pk"]["S"].split("#", 1)[0] for i in boto3.client("dynamodb").scan(TableName="T")["Items"]
+    }
+    assert keys == {"default~pfx%2Fteam-a", "default~pfx%2Fteam-b"}
+    root = pdb.open("s3://pfx?table=T", owner="alice")
+    root.upload(pd.DataFrame({"x": [0]}), "g")
+    items = boto3.client("dynamodb").scan(TableName="T")["Items"]
+    assert any(i["pk"]["S"] == "alice#frames" for i in items)  # no prefix: keys unchanged
+
+
+def test_a_store_at_a_prefix_written_before_prefixes_had_their_metadata_stays_readable(aws):
+    from pandasdb_core.adapters.dynamodb import DynamoDBMetadataStore
+    from pandasdb_core.adapters.s3 import S3BlobStore
+    from pandasdb_core.store import Store
+
+    blobs, meta = open_s3("s3://legacy-bucket?table=T", create=True)
+    # what an older pandasdb wrote: data at the prefix, metadata under the plain owner
+    older = Store(S3BlobStore(blobs.client, "legacy-bucket", "old"), meta)
+    older.upload(pd.DataFrame({"x": [9]}), "legacy")
+    db = pdb.open("s3://legacy-bucket/old?table=T")
+    assert db.get("legacy")["x"].tolist() == [9] and db.meta.owner == "default"
+    db.upload(pd.DataFrame({"x": [10]}), "legacy")
+    assert pdb.open("s3://legacy-bucket/old?table=T").get("legacy")["x"].tolist() == [9, 10]
+    fresh = pdb.open("s3://legacy-bucket/new?table=T")
+    assert fresh.list() == [] and fresh.meta.owner == "default~legacy-bucket%2Fnew"
+    assert isinstance(meta, DynamoDBMetadataStore)

@@ -172,3 +172,76 @@ def test_on_s3_polars_scans_the_s3_uris_and_dask_reads_through_the_store(
         assert db.scan("trades", storage_options=options, **read).collect().equals(expected)
         got = db.to_dask("trades", **read).compute().reset_index(drop=True)
         pd.testing.assert_frame_equal(got, db.get("trades", **read))
+
+
+def _nulls_later(db: pdb.Store) -> None:
+    """e, recorded int64, gets nulls from uploads that omit it; keep_last history too."""
+    db.upload(pd.DataFrame({"a": [1, 2], "e": [7, 8], "uid": [201, 202]}), "f",
+              columns_keys={"uid": "ID"})  # fmt: skip
+    db.upload(pd.DataFrame({"a": [3], "uid": [203]}), "f")  # omits e: null in its row
+    db.upload(pd.DataFrame({"a": [4], "e": [9], "uid": [204]}), "f", keep_last=True)
+    db.upload(pd.DataFrame({"a": [5], "uid": [205]}), "f")
+
+
+@pytest.mark.parametrize(
+    "read",
+    [{}, {"as_of": 2}, {"as_of": 2, "partition_value": [201, 202, 203]},
+     {"as_of": 2, "partition_value": [201, 202]}, {"as_of": 3}, {"start_id": 205}],
+)  # fmt: skip
+def test_batches_and_dask_have_gets_dtypes_when_nulls_come_from_some_chunks(db, read):
+    """get gives a column Int64 when the rows it returns hold a null there, int64 when not:
+    every batch of iter_batches, every Dask partition and Dask's meta are decided once for
+    the whole read, so they are the same as get's (on every adapter)."""
+    _nulls_later(db)
+    expected = db.get("f", **read)
+    wanted = expected.dtypes.to_dict()
+    for batch_rows in (None, 1):
+        batches = list(db.iter_batches("f", batch_rows=batch_rows, **read))
+        assert [b.dtypes.to_dict() for b in batches] == [wanted] * len(batches)
+        pd.testing.assert_frame_equal(pd.concat(batches, ignore_index=True), expected)
+    frame = db.to_dask("f", **read)
+    assert frame.dtypes.to_dict() == wanted  # meta
+    # in this process's threads: a memory store's files are read through the store itself
+    parts = [frame.get_partition(i).compute(scheduler="threads") for i in range(frame.npartitions)]
+    assert all(p.dtypes.to_dict() == wanted for p in parts)
+    whole = frame.compute(scheduler="threads").reset_index(drop=True)
+    pd.testing.assert_frame_equal(whole, expected)
+
+
+def test_csv_gz_tables_read_the_chunk_text_and_a_view_casts_it(tmp_path):
+    """Athena User Guide, "Open CSV SerDe for processing CSV": the SerDe reads quoted values,
+    recognises TIMESTAMP only as UNIX numeric milliseconds and "does not recognize empty or
+    null values in columns defined as a numeric data type"; its workaround is string columns
+    CAST in a query ("CSV SerDe libraries" says the same of timestamps). The chunk files
+    hold quoted text, ISO datetimes and empty nulls: the table's columns are strings, and
+    the view the DDL also creates casts them. The view's casts are run here on DuckDB over a
+    chunk file read as text, as the SerDe reads it."""
+    from pandasdb_core.manifest import table_ddl
+
+    db = pdb.open(tmp_path / "store", format="csv.gz")
+    df = pd.DataFrame(
+        {
+            "ts": pd.to_datetime(["2024-01-01 10:00:00.123456", None]),
+            "zoned": pd.to_datetime(["2024-01-02 03:04:05", None]).tz_localize("UTC"),
+            "n": pd.array([7, None], dtype="Int64"),
+            "x": [1.5, float("inf")],
+            "ok": pd.array([True, None], dtype="boolean"),
+            "s": ["a,b", "plain"],
+        }
+    )
+    db.upload(df, "f")
+    ddl = table_ddl("db.f", db.head("f").schema, "csv.gz", "s3://b/f/_symlink_format_manifest/x/")
+    create, view = ddl.split(";\n\n")
+    assert "OpenCSVSerde" in create and "'skip.header.line.count'='1'" in create
+    assert all(line.endswith((" string", " string,")) for line in create.splitlines()[1:7])
+    select = view.split(" AS SELECT\n", 1)[1].rsplit("\nFROM", 1)[0].replace("`", '"')
+    con = duckdb.connect()
+    con.execute("CREATE MACRO infinity() AS 'inf'::DOUBLE")
+    path = str(tmp_path / "store" / db.files("f").files[0].key)
+    con.execute(f"CREATE TABLE t AS SELECT * FROM read_csv('{path}', all_varchar=true)")
+    # the SerDe gives an empty value as '' (DuckDB reads it as NULL: make it '' again)
+    con.execute("UPDATE t SET " + ", ".join(f"{c} = coalesce({c}, '')" for c in df.columns))
+    got = con.execute(f"SELECT {select} FROM t").fetchall()
+    assert got[0][1:] == (pd.Timestamp("2024-01-02 03:04:05").to_pydatetime(), 7, 1.5, True, "a,b")
+    assert got[0][0] == pd.Timestamp("2024-01-01 10:00:00.123").to_pydatetime()  # Athena: ms
+    assert got[1] == (None, None, None, float("inf"), None, "plain")

@@ -6,6 +6,18 @@ boto3 reads the standard configuration: ``AWS_PROFILE``, ``AWS_REGION`` /
 work). The URL may carry ``?table=NAME&owner=ID`` instead of keyword arguments, and a key
 prefix after the bucket (``s3://bucket/some/prefix``).
 
+**A prefix is a store of its own**, metadata included: the DynamoDB keys of a store at a
+prefix begin with ``{owner}~{bucket/prefix, percent-escaped}`` instead of ``{owner}``, so
+``s3://b/team-a`` and ``s3://b/team-b`` on one table and owner never see (or break) each
+other's frames. A store without a prefix keeps the plain ``{owner}`` keys (what the HTTP
+API on AWS uses: one bucket per user, owner = the user's id, which the session policy's
+``dynamodb:LeadingKeys`` condition ``{owner}#*`` confines). A store at a prefix written
+before prefixes had their own metadata keeps using the plain keys, so it stays readable:
+the prefix records which it uses in ``.pandasdb/namespace.json`` (``{"scope": "prefix"}`` or
+``"owner"``), written when a store at the prefix is first opened (``"owner"`` if the prefix
+already held files then). Two such older stores that already shared their metadata still
+share it (move one to a new prefix with a fresh upload to separate them).
+
 Example
 -------
 >>> from moto import mock_aws
@@ -17,10 +29,11 @@ Example
 
 from __future__ import annotations
 
+import json
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
-from ..errors import InvalidArgument, StoreUnavailable
+from ..errors import BlobExists, BlobNotFound, InvalidArgument, PandasDBError, StoreUnavailable
 from .dynamodb import DynamoDBMetadataStore, create_table
 from .s3 import S3BlobStore, error_code
 
@@ -114,7 +127,59 @@ def open_s3(
     s3, dynamodb = _clients(region or query.get("region"), profile, workers * 2, session)
     _ensure_bucket(s3, bucket, create)
     _ensure_table(dynamodb, table, create)
-    return (
-        S3BlobStore(s3, bucket, parts.path),
-        DynamoDBMetadataStore(dynamodb, table, owner=owner, workers=workers),
+    blobs = S3BlobStore(s3, bucket, parts.path)
+    return blobs, DynamoDBMetadataStore(
+        dynamodb, table, owner=metadata_owner(blobs, owner), workers=workers
     )
+
+
+#: where a store at a prefix records which metadata keys it uses (see the module docstring)
+NAMESPACE_KEY = ".pandasdb/namespace.json"
+
+
+def scoped_owner(owner: str, bucket: str, prefix: str) -> str:
+    """The owner a store at ``bucket``/``prefix`` keys its metadata by: ``owner`` for no
+    prefix, else ``owner`` and the escaped location (no ``#``, which DynamoDB keys use).
+
+    Example
+    -------
+    >>> scoped_owner("default", "b", ""), scoped_owner("default", "b", "team-a/x#1/")
+    ('default', 'default~b%2Fteam-a%2Fx%231')
+    """
+    where = prefix.strip("/")
+    if not where:
+        return owner
+    return f"{owner}~{quote(f'{bucket}/{where}', safe='')}"
+
+
+def metadata_owner(blobs: S3BlobStore, owner: str) -> str:
+    """The owner the metadata of the store ``blobs`` (a bucket and prefix) is keyed by (see
+    the module docstring): recorded at the prefix, or decided and recorded now."""
+    if not blobs.prefix:
+        return owner
+    scoped = scoped_owner(owner, blobs.bucket, blobs.prefix)
+    scope = _recorded_scope(blobs)
+    if scope is None:
+        # files already at the prefix are an older store's, whose metadata has plain keys
+        older = next(iter(blobs.list()), None) is not None
+        scope = "owner" if older else "prefix"
+        try:
+            blobs.put(NAMESPACE_KEY, json.dumps({"scope": scope}).encode(), if_absent=True)
+        except BlobExists:
+            scope = _recorded_scope(blobs) or scope  # another opener recorded it first
+        except PandasDBError:
+            pass  # read-only credentials: decided again at each open, the same way
+    return owner if scope == "owner" else scoped
+
+
+def _recorded_scope(blobs: S3BlobStore) -> str | None:
+    try:
+        data = json.loads(blobs.get(NAMESPACE_KEY))
+    except BlobNotFound:
+        return None
+    except ValueError:
+        raise StoreUnavailable(
+            f"s3://{blobs.bucket}/{blobs.prefix}{NAMESPACE_KEY} is not pandasdb's: remove it"
+        ) from None
+    scope = data.get("scope") if isinstance(data, dict) else None
+    return scope if scope in ("owner", "prefix") else None
