@@ -515,10 +515,11 @@ class RemoteStore:
     def _batches(self, query: ReadQuery, batch_rows: int | None, engine: Engine) -> Iterator[Any]:
         snap = self._files(query)
         planned = snapshot.read_plan(snap, query)
-        schema = snapshot.nullable_schema(snap) if engine == "pandas" else snap.schema
         # presigned URLs expire after 15 minutes; a slow consumer outlives them, and the
         # fetch renews them (for this same version) to go on where it was
         fetch = _Presigned(self, snap, query)
+        # every batch with get's pandas dtypes, decided once for the whole read
+        schema = snapshot.batch_schema(snap, query, fetch) if engine == "pandas" else snap.schema
         loads = (lambda f=f: decode_chunk(planned, fetch(f), f.version) for f in snap.files)
         batches = streaming.rebatch(streaming.prefetched(loads), batch_rows)
         yield from streaming.converted(batches, schema, engine)

@@ -408,3 +408,17 @@ def test_a_result_past_the_limit_is_a_413_that_points_to_the_chunk_files(capsys,
     chunked = get(handle, "/dataframes/f", {"chunked": ["true"], "format": ["parquet"]})
     assert chunked["statusCode"] == 200  # a manifest, or the rows inline: never refused
     capsys.readouterr()
+
+
+def test_the_sdks_batches_have_gets_dtypes_when_nulls_come_from_some_chunks():
+    """As the store's iter_batches: an int64 column that some chunks leave null is Int64 in
+    every batch when the read holds a null there, int64 when it does not."""
+    store = pdb.open("memory://")
+    store.upload(pd.DataFrame({"a": [1, 2], "e": [7, 8]}), "f")
+    store.upload(pd.DataFrame({"a": [3]}), "f")  # omits e: null in its row
+    db, _ = connected(store)
+    for read in ({}, {"as_of": 1}):
+        expected = store.get("f", **read)
+        batches = list(db.iter_batches("f", batch_rows=1, **read))
+        assert [b.dtypes.to_dict() for b in batches] == [expected.dtypes.to_dict()] * len(batches)
+        pd.testing.assert_frame_equal(pd.concat(batches, ignore_index=True), expected)
