@@ -232,8 +232,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pandasdb {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    up = sub.add_parser("upload", help="upload a CSV or parquet file as a new version")
-    up.add_argument("file", help="a .csv, .csv.gz or .parquet file ('-' for CSV on stdin)")
+    up = sub.add_parser(
+        "upload",
+        help="upload a CSV or parquet file as a new version (streamed, in any --mode)",
+        description=(
+            "Upload a file piece by piece as one new version, whatever its size and mode "
+            "(append, overwrite, replace_partitions). Into an existing frame, CSV columns are "
+            "read as the frame's recorded types."
+        ),
+    )
+    up.add_argument(
+        "file", help="a .csv, .csv.gz or .parquet file ('-' for CSV or CSV.gz on stdin)"
+    )
     up.add_argument("name", help="frame name, e.g. sales/daily")
     UploadOptions.add_cli_arguments(up)
     up.set_defaults(func=cmd_upload)

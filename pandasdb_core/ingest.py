@@ -312,6 +312,9 @@ def _text_to_datetime(
     stripped: pl.Series, dtype: pl.Datetime, present: pl.Series, refuse: Any
 ) -> pl.Series:
     """ISO text as ``dtype`` (see :func:`text_as`)."""
+    fast = _plain_datetimes(stripped, dtype)
+    if fast is not None:
+        return fast
     iso = (
         stripped.str.replace(r"^(\d{4}-\d{2}-\d{2})$", "${1}T00:00:00")
         .str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
@@ -344,6 +347,38 @@ def _text_to_datetime(
     else:
         moments = coarse
     moments = moments.cast(pl.Datetime(unit))
+    if dtype.time_zone is not None:
+        moments = moments.dt.replace_time_zone("UTC").dt.convert_time_zone(dtype.time_zone)
+    return moments
+
+
+#: the datetimes CSV writers write most (pandas, polars): no offset, a T or a space, seconds
+_PLAIN_DATETIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?$"
+
+
+def _plain_datetimes(stripped: pl.Series, dtype: pl.Datetime) -> pl.Series | None:
+    """The common case of :func:`_text_to_datetime`, in one parse: every value a plain ISO
+    datetime (see :data:`_PLAIN_DATETIME`) that ``dtype`` holds exactly; None otherwise (the
+    general path then types the column, or names the value that does not fit)."""
+    if not stripped.str.contains(_PLAIN_DATETIME).fill_null(True).all():
+        return None
+    unit = dtype.time_unit or "us"
+    digits = {"ms": 3, "us": 6, "ns": 9}[unit]
+    longest = stripped.str.len_chars().max()
+    if longest is not None and longest > 20 + digits:  # type: ignore[operator]
+        return None  # finer digits than the unit: zeros, or a value to refuse
+    years = stripped.str.slice(0, 4).cast(pl.Int32, strict=False)
+    if unit == "ns" and not years.drop_nulls().is_between(1678, 2261).all():
+        return None  # near or outside what nanoseconds span
+    text = stripped.str.replace(" ", "T", literal=True, n=1)
+    moments = text.str.strptime(
+        pl.Datetime(unit),  # type: ignore[arg-type]
+        "%Y-%m-%dT%H:%M:%S%.f",
+        strict=False,
+        cache=False,
+    )
+    if moments.null_count() != stripped.null_count():
+        return None  # an impossible date or time: named by the general path
     if dtype.time_zone is not None:
         moments = moments.dt.replace_time_zone("UTC").dt.convert_time_zone(dtype.time_zone)
     return moments
