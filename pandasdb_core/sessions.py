@@ -579,7 +579,8 @@ def fit_piece(
     for name in frame.columns:
         if name not in known:  # a column no piece before had: null in theirs
             columns.append(frame[name])
-            entries.append({**given[name], "since": _NEXT})
+            empty = frame[name].null_count() == height  # no value to type it by
+            entries.append({**given[name], "since": _NEXT, **({ALL_NULL: True} if empty else {})})
     return pl.DataFrame(columns), {"columns": entries, "index": list(fixed.get("index", []))}
 
 
