@@ -356,29 +356,46 @@ def _datetimes(frame: pl.DataFrame, stamps: dict[str, pl.Datetime]) -> pl.DataFr
     value has the layout polars writes (``2024-01-31T09:30:00.123456789``, then ``+0000``
     when zoned: zoned datetimes are written in UTC); else None.
 
-    The checks are exact and cheap: the length, then a strict parse of the seconds with the
+    The checks are exact and cheap: the length (and the ``+0000``), then a strict parse. The
+    parse is arrow's ISO-8601 cast where pyarrow is installed (six times polars' ``strptime``:
+    0.04 s against 0.26 s per million values), else a strict parse of the seconds with the
     dot after them and of the fraction's digits as an unsigned integer (no sign, no space)."""
-    checks, exprs = [], []
+    checks = []
     for name, dtype in stamps.items():
-        digits, unit, zone = _FRACTION[dtype.time_unit], dtype.time_unit, dtype.time_zone
+        suffix = "+0000" if dtype.time_zone else ""
         text = pl.col(name)
-        suffix = "+0000" if zone else ""
-        checks.append((text.str.len_bytes() == 20 + digits + len(suffix)).all())
-        if zone:
+        checks.append((text.str.len_bytes() == 20 + _FRACTION[dtype.time_unit] + len(suffix)).all())
+        if suffix:
             checks.append(text.str.ends_with(suffix).all())
-        seconds = text.str.slice(0, 20).str.strptime(pl.Datetime(unit), "%Y-%m-%dT%H:%M:%S.")
-        fraction = text.str.slice(20, digits).cast(pl.UInt64).cast(pl.Int64)
-        # counts since the epoch in UTC: a zoned datetime holds exactly that
-        value = (seconds.cast(pl.Int64) + fraction).cast(pl.Datetime(unit, zone and "UTC"))
-        if zone and zone != "UTC":
-            value = value.dt.convert_time_zone(zone)
-        exprs.append(value.alias(name))
     if not all(frame.select(c.alias(str(i)) for i, c in enumerate(checks)).row(0)):
         return None
     try:
-        return frame.with_columns(exprs)
+        converted = [_stamps(frame.get_column(name), dtype) for name, dtype in stamps.items()]
     except pl.exceptions.PolarsError:  # a value out of range or not of the layout
         return None
+    return frame.with_columns(converted)
+
+
+def _stamps(text: pl.Series, dtype: pl.Datetime) -> pl.Series:
+    """A text column of polars' datetime layout (checked by :func:`_datetimes`) as ``dtype``:
+    counts since the epoch in UTC, which is what a zoned datetime holds."""
+    unit, zone = dtype.time_unit, dtype.time_zone
+    utc = pl.Datetime(unit, "UTC" if zone else None)
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+    except ImportError:  # the server's package has no pyarrow
+        digits = _FRACTION[unit]
+        seconds = text.str.slice(0, 20).str.strptime(pl.Datetime(unit), "%Y-%m-%dT%H:%M:%S.")
+        fraction = text.str.slice(20, digits).cast(pl.UInt64).cast(pl.Int64)
+        value = (seconds.cast(pl.Int64) + fraction).cast(utc)
+    else:
+        try:
+            parsed = pc.cast(text.to_arrow(), pa.timestamp(unit, "UTC" if zone else None))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise pl.exceptions.ComputeError(str(exc)) from None
+        value = pl.Series(text.name, parsed).cast(utc)
+    return value.dt.convert_time_zone(zone) if zone and zone != "UTC" else value
 
 
 def _header_end(raw: bytes) -> int:
