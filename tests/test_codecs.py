@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import re
+import sys
 
 import pandas as pd
 import polars as pl
@@ -127,3 +128,19 @@ def test_a_read_of_many_batches_returns_every_row_in_order(fmt, tmp_path, monkey
     assert len(back) == 1000 and back["extra"].isna().sum() == 500
     by_day = back.groupby(back["ts"].dt.date, sort=False)["v"].apply(list)
     assert by_day.index.is_monotonic_increasing
+
+
+@pytest.mark.parametrize("unit", ["ms", "us", "ns"])
+@pytest.mark.parametrize("zone", [None, "UTC", "America/New_York"])
+def test_csv_datetimes_read_the_same_without_pyarrow(monkeypatch, unit, zone):
+    """The server's package has no pyarrow: its CSV datetime parse gives what arrow's does."""
+    stamps = pl.Series(
+        "t", [0, 1_700_000_000_123_456_789 // {"ms": 10**6, "us": 10**3, "ns": 1}[unit], None]
+    )
+    frame = pl.DataFrame({"t": stamps.cast(pl.Datetime(unit, zone))})
+    stored = codecs.encode(frame, "csv.gz")
+    with_arrow = codecs.parse([codecs.unpack(stored, "csv.gz")], "csv.gz", dict(frame.schema))
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.compute", None)
+    without = codecs.parse([codecs.unpack(stored, "csv.gz")], "csv.gz", dict(frame.schema))
+    assert with_arrow.equals(frame) and without.equals(frame)
