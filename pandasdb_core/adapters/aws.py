@@ -13,10 +13,10 @@ other's frames. A store without a prefix keeps the plain ``{owner}`` keys (what 
 API on AWS uses: one bucket per user, owner = the user's id, which the session policy's
 ``dynamodb:LeadingKeys`` condition ``{owner}#*`` confines). A store at a prefix written
 before prefixes had their own metadata keeps using the plain keys, so it stays readable:
-the prefix records which it uses in ``.pandasdb/namespace.json`` (``{"scope": "prefix"}`` or
-``"owner"``), written when a store at the prefix is first opened (``"owner"`` if the prefix
-already held files then). Two such older stores that already shared their metadata still
-share it (move one to a new prefix with a fresh upload to separate them).
+when the prefix's own keys hold no frame yet, the files at the prefix are looked at, and if
+the plain keys hold the frame of the first of them, they are the store's. Two such older
+stores that already shared their metadata still share it (move one to a new prefix with a
+fresh upload to separate them).
 
 Example
 -------
@@ -29,11 +29,11 @@ Example
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from ..errors import BlobExists, BlobNotFound, InvalidArgument, PandasDBError, StoreUnavailable
+from ..errors import InvalidArgument, StoreUnavailable
+from ..staging import STAGING_PREFIX
 from .dynamodb import DynamoDBMetadataStore, create_table
 from .s3 import S3BlobStore, error_code
 
@@ -128,13 +128,8 @@ def open_s3(
     _ensure_bucket(s3, bucket, create)
     _ensure_table(dynamodb, table, create)
     blobs = S3BlobStore(s3, bucket, parts.path)
-    return blobs, DynamoDBMetadataStore(
-        dynamodb, table, owner=metadata_owner(blobs, owner), workers=workers
-    )
-
-
-#: where a store at a prefix records which metadata keys it uses (see the module docstring)
-NAMESPACE_KEY = ".pandasdb/namespace.json"
+    scoped = metadata_owner(blobs, dynamodb, table, owner)
+    return blobs, DynamoDBMetadataStore(dynamodb, table, owner=scoped, workers=workers)
 
 
 def scoped_owner(owner: str, bucket: str, prefix: str) -> str:
@@ -152,34 +147,42 @@ def scoped_owner(owner: str, bucket: str, prefix: str) -> str:
     return f"{owner}~{quote(f'{bucket}/{where}', safe='')}"
 
 
-def metadata_owner(blobs: S3BlobStore, owner: str) -> str:
+def metadata_owner(blobs: S3BlobStore, dynamodb: Any, table: str, owner: str) -> str:
     """The owner the metadata of the store ``blobs`` (a bucket and prefix) is keyed by (see
-    the module docstring): recorded at the prefix, or decided and recorded now."""
+    the module docstring): the prefix's own, unless those hold no frame and the plain keys
+    hold the frame of the prefix's first file (a store written before prefixes had their own
+    metadata)."""
     if not blobs.prefix:
         return owner
     scoped = scoped_owner(owner, blobs.bucket, blobs.prefix)
-    scope = _recorded_scope(blobs)
-    if scope is None:
-        # files already at the prefix are an older store's, whose metadata has plain keys
-        older = next(iter(blobs.list()), None) is not None
-        scope = "owner" if older else "prefix"
-        try:
-            blobs.put(NAMESPACE_KEY, json.dumps({"scope": scope}).encode(), if_absent=True)
-        except BlobExists:
-            scope = _recorded_scope(blobs) or scope  # another opener recorded it first
-        except PandasDBError:
-            pass  # read-only credentials: decided again at each open, the same way
-    return owner if scope == "owner" else scoped
+    if _has_frames(dynamodb, table, scoped):
+        return scoped
+    first = next((b.key for b in blobs.list() if not b.key.startswith(STAGING_PREFIX)), None)
+    if first is None:
+        return scoped  # a new store
+    parts = first.split("/")[:-1]
+    names = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
+    older = any(_has_head(dynamodb, table, owner, name) for name in names)
+    return owner if older else scoped
 
 
-def _recorded_scope(blobs: S3BlobStore) -> str | None:
-    try:
-        data = json.loads(blobs.get(NAMESPACE_KEY))
-    except BlobNotFound:
-        return None
-    except ValueError:
-        raise StoreUnavailable(
-            f"s3://{blobs.bucket}/{blobs.prefix}{NAMESPACE_KEY} is not pandasdb's: remove it"
-        ) from None
-    scope = data.get("scope") if isinstance(data, dict) else None
-    return scope if scope in ("owner", "prefix") else None
+def _has_frames(dynamodb: Any, table: str, owner: str) -> bool:
+    """Whether the metadata keys of ``owner`` hold a frame (one item read; the key layout
+    of :mod:`pandasdb_core.adapters.dynamodb`)."""
+    found = dynamodb.query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"{owner}#frames"}},
+        ProjectionExpression="pk",
+        Limit=1,
+    )
+    return bool(found.get("Items"))
+
+
+def _has_head(dynamodb: Any, table: str, owner: str, name: str) -> bool:
+    item = dynamodb.get_item(
+        TableName=table,
+        Key={"pk": {"S": f"{owner}#frames"}, "sk": {"S": f"frame#{name}"}},
+        ProjectionExpression="pk",
+    )
+    return "Item" in item
