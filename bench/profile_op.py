@@ -51,9 +51,9 @@ def _sdk_day(df: Any) -> tuple[Callable[[], Any], Callable[[], None]]:
 
 
 def _handler_day(df: Any) -> Callable[[], Any]:
-    from lambdas.handler import make_handler
-    from lambdas.local_gateway import proxy_event
-    from lambdas.local_stores import Presigner, StoreCache
+    from pandasdb_lambdas.handler import make_handler
+    from pandasdb_lambdas.local_gateway import proxy_event
+    from pandasdb_lambdas.local_stores import Presigner, StoreCache
 
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
     root = Path(tempfile.mkdtemp(prefix="profile-"))

@@ -28,7 +28,7 @@ from .functions import FunctionCode, FunctionSpec, PythonFunction, lambda_role
 from .iam import assume_role_policy, function_policy, in_partition
 from .routes import GatewayMethod, gateway_methods, gateway_resources
 
-HANDLER = "lambdas.aws.handler"
+HANDLER = "pandasdb_lambdas.aws.handler"
 #: API Gateway passes a body through as binary only for these types (API Gateway developer
 #: guide, "Binary media types for REST APIs"): the parquet type the SDK asks for, and raw bytes
 BINARY_TYPES = [MEDIA_TYPES["parquet"], "application/octet-stream"]

@@ -1,5 +1,5 @@
-"""Build the Lambda package: pandasdb_core + lambdas + their dependencies, as wheels for the
-Lambda platform, checked against the 250 MB unzipped limit.
+"""Build the Lambda package: pandasdb_core + pandasdb_lambdas + their dependencies, as wheels
+for the Lambda platform, checked against the 250 MB unzipped limit.
 
 The platform is Lambda's ``python3.13`` runtime on ``arm64`` (Graviton: about 20% cheaper per
 GB-second than x86_64; polars, pydantic-core and every other compiled dependency publish
@@ -84,7 +84,8 @@ REQUIREMENTS = (
 )
 #: the exact versions the package is built with (``--lock`` writes it)
 CONSTRAINTS = ROOT / "infra" / "lambda-constraints.txt"
-SOURCES = ("pandasdb_core", "lambdas")
+#: the packages of this repository the functions import, and where each lives in it
+SOURCES = {"pandasdb_core": "pandasdb_core", "pandasdb_lambdas": "lambdas/pandasdb_lambdas"}
 LIMIT_BYTES = 250 * 1024 * 1024
 #: botocore ships every service's model; the functions call only these
 BOTOCORE_SERVICES = {"s3", "dynamodb", "sts"}
@@ -241,9 +242,9 @@ def build_package(
     if CONSTRAINTS.is_file():
         command += ["--constraint", str(CONSTRAINTS)]
     subprocess.run([*command, *REQUIREMENTS], check=True)
-    for package in SOURCES:
+    for package, folder in SOURCES.items():
         shutil.copytree(
-            ROOT / package, dest / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            ROOT / folder, dest / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
         )
     _prune(dest)
     size = folder_size(dest)

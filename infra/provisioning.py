@@ -1,5 +1,5 @@
-"""The Cognito post-confirmation trigger (``lambdas.provisioning.handler``): people who sign
-themselves up get a hardened bucket without a redeploy.
+"""The Cognito post-confirmation trigger (``pandasdb_lambdas.provisioning.handler``): people
+who sign themselves up get a hardened bucket without a redeploy.
 
 Its role may create and configure buckets of the stage's user-bucket pattern and nothing
 else: no object, no table. Cognito gives a trigger about 5 s (Cognito developer guide,
@@ -21,7 +21,7 @@ from .config import StackSettings
 from .functions import FunctionCode, FunctionSpec, PythonFunction, lambda_role
 from .iam import in_partition, provisioning_policy
 
-HANDLER = "lambdas.provisioning.handler"
+HANDLER = "pandasdb_lambdas.provisioning.handler"
 #: Cognito waits about 5 s for a trigger
 TIMEOUT_S = 5
 

@@ -313,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     login_cli.register(sub)
     for entry in entry_points(group="pandasdb.commands"):
-        # commands other packages add (``serve`` comes from the HTTP adapter, ``lambdas``)
+        # commands other packages add (``serve`` comes from the HTTP adapter, ``pandasdb_lambdas``)
         entry.load()(sub)
     return parser
 

@@ -1,5 +1,5 @@
 """The HTTP API as one table: every route's method, path, request type and whether it needs a
-token. The Lambda app (``lambdas``), the deployed API Gateway resources (``infra``), the
+token. The Lambda app (``pandasdb_lambdas``), the deployed API Gateway resources (``infra``), the
 OpenAPI document, the docs page, the metric labels and the SDK's URLs are all derived from
 it, so a route exists everywhere or nowhere.
 

@@ -178,7 +178,11 @@ class Store:
             # a file, a LazyFrame or an iterator of frames: piece by piece, one commit
             return streaming.upload_stream(self, df, options)
         return writing.upload(
-            self, df, options, operation=options.mode, remove=editing.upload_remover(self, options)
+            self,
+            df,
+            options,
+            operation=editing.operation_of(options),
+            remove=editing.upload_remover(self, options),
         )
 
     @takes(ReplaceOptions)

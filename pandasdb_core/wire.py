@@ -24,7 +24,7 @@ import polars as pl
 from .codecs import as_text
 from .errors import InvalidArgument
 from .schema import Schema
-from .staging import STAGING_PREFIX  # noqa: F401 - where lambdas has always imported it from
+from .staging import STAGING_PREFIX  # noqa: F401 - where pandasdb_lambdas has always imported it from
 
 WireFormat = Literal["json", "csv", "parquet"]
 MEDIA_TYPES: dict[str, str] = {
@@ -130,7 +130,7 @@ def accepted_format(accept: str | None) -> WireFormat | None:
     header matches none of them (the caller's default applies).
 
     API Gateway decides whether a binary answer travels as binary from the *first* type of
-    the header alone (``lambdas/local_gateway.py``), whatever this chooses.
+    the header alone (``lambdas/pandasdb_lambdas/local_gateway.py``), whatever this chooses.
 
     Raises
     ------

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import codecs, manifest
 from .conversion import to_polars
 from .errors import CommitConflict, InvalidArgument, InvalidPartition
-from .idempotency import commit_order, earlier_commit
+from .idempotency import commit_order, earlier_commit, with_request
 from .layouts import BATCH, DEFAULT_KEY, PlannedChunk, WriteContext, describe, kind_of
 from .operations import UploadOptions
 from .ports import same_head
@@ -163,6 +163,8 @@ def upload(
     replace: see :mod:`pandasdb_core.editing`). A repeat of an ``idempotency_key`` the frame
     has committed returns that commit and writes nothing."""
     frame, incoming = to_polars(df)
+    # the key names this request: a repeat with other rows or options is refused, not taken
+    opts = with_request(opts, operation, frame)
     if frame.height == 0:
         raise InvalidArgument("dataframe has no rows; nothing to upload")
     if frame.width == 0:
@@ -431,7 +433,7 @@ def commit_on_head(store: Store, name: str, build: Callable[[FrameHead], Draft |
 def attempts(timeout: float) -> Iterator[int]:
     """Attempt numbers until ``timeout`` seconds have passed (at least one attempt). A
     timeout with an ``ends_at`` (a :func:`time.monotonic` time: the deadline of the request
-    under way, ``lambdas.context.CommitBudget``) ends them then at the latest, however late
+    under way, ``pandasdb_lambdas.context.CommitBudget``) ends them then at the latest, however late
     the loop began."""
     deadline = time.monotonic() + timeout
     ends_at = getattr(timeout, "ends_at", None)

@@ -1,5 +1,5 @@
 """Helpers for the tests (not a test module): pandasdb's API as deployed on AWS, as far as this
-machine can have one. The Lambda entry (``lambdas.aws.handler``) runs behind a local HTTP
+machine can have one. The Lambda entry (``pandasdb_lambdas.aws.handler``) runs behind a local HTTP
 server that plays API Gateway: a Cognito authorizer that checks each ID token's RS256
 signature against the pool's published keys, its issuer, expiry and use, as API Gateway's
 COGNITO_USER_POOLS authorizer does, and answers 401 ``{"message": "Unauthorized"}`` itself.
@@ -24,8 +24,8 @@ import boto3
 import requests
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from pandasdb_lambdas import aws as aws_entry
 
-from lambdas import aws as aws_entry
 from pandasdb_core.adapters.aws_access import user_bucket_name
 from pandasdb_core.adapters.dynamodb import create_table
 from pandasdb_core.http_routes import find

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from lambdas.handler import make_handler
-from lambdas.local_server import ServeOptions, make_server
+from pandasdb_lambdas.handler import make_handler
+from pandasdb_lambdas.local_server import ServeOptions, make_server
+
 from pandasdb_core.wire import error_body
 
 STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3}) ")

@@ -362,10 +362,6 @@ def test_an_idempotency_key_names_one_write(db):
     assert by_v(db.get("f")) == [10] and len(db.versions("f")) == 3
 
 
-@pytest.mark.xfail(
-    reason="needs writing.upload to record the request (idempotency.with_request): helper A",
-    strict=False,
-)
 def test_a_whole_frame_upload_reusing_a_key_for_other_rows_is_refused(db):
     from pandasdb_core.errors import InvalidArgument
 

@@ -12,11 +12,16 @@ import boto3
 import polars as pl
 import pytest
 import requests
+from pandasdb_lambdas import aws as aws_entry
+from pandasdb_lambdas.context import (
+    ANSWER_MARGIN_S,
+    GATEWAY_TIMEOUT_S,
+    StoreContext,
+    request_deadline,
+)
+from pandasdb_lambdas.handler import make_handler
 
 import pandasdb_core as pdb
-from lambdas import aws as aws_entry
-from lambdas.context import ANSWER_MARGIN_S, GATEWAY_TIMEOUT_S, StoreContext, request_deadline
-from lambdas.handler import make_handler
 from pandasdb_core.adapters.aws_access import user_bucket_name
 from pandasdb_core.adapters.memory import MemoryBlobStore, MemoryMetadataStore
 from pandasdb_core.errors import CommitConflict

@@ -8,7 +8,7 @@
 - staged bodies are capped at what one request decodes whole, before they are read.
 
 The handler runs in this process, behind API Gateway's rules as ``pandasdb serve`` applies
-them (:func:`lambdas.local_gateway.http_answer`: a response over 6 MB becomes a 502)."""
+them (:func:`pandasdb_lambdas.local_gateway.http_answer`: a response over 6 MB becomes a 502)."""
 
 from __future__ import annotations
 
@@ -20,18 +20,18 @@ from typing import Any
 
 import boto3
 import pandas as pd
+import pandasdb_lambdas.api as api
 import polars as pl
 import pytest
 import requests
 from botocore.signers import RequestSigner
+from pandasdb_lambdas.context import StoreContext
+from pandasdb_lambdas.handler import make_handler
+from pandasdb_lambdas.local_gateway import http_answer, proxy_event
 from requests.adapters import BaseAdapter
 from test_handlers_aws import call, deployed, event  # noqa: F401 - deployed is a fixture
 
-import lambdas.api as api
 import pandasdb_core as pdb
-from lambdas.context import StoreContext
-from lambdas.handler import make_handler
-from lambdas.local_gateway import http_answer, proxy_event
 from pandasdb_core import snapshot
 from pandasdb_core.adapters.memory import MemoryBlobStore, MemoryMetadataStore
 from pandasdb_core.errors import PayloadTooLarge

@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from pandasdb_lambdas.context import StoreContext
+from pandasdb_lambdas.handler import make_handler
 from test_roundtrip import categorical_zoo, extreme_integers
 
 import pandasdb_core as pdb
-from lambdas.context import StoreContext
-from lambdas.handler import make_handler
 
 
 def _get(handle, name: str, fmt: str) -> dict:

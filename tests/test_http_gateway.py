@@ -20,10 +20,9 @@ from functools import partial
 import polars as pl
 import pytest
 import requests
+from pandasdb_lambdas.handler import make_handler
+from pandasdb_lambdas.local_gateway import BINARY_MEDIA_TYPES, LAMBDA_MAX_REQUEST
 from serving import is_error, recorded, recording_handler, serving
-
-from lambdas.handler import make_handler
-from lambdas.local_gateway import BINARY_MEDIA_TYPES, LAMBDA_MAX_REQUEST
 
 PARQUET = "application/vnd.apache.parquet"
 ORIGIN = {"Origin": "https://app.example"}

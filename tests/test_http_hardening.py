@@ -18,9 +18,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from pandasdb_lambdas.handler import make_handler
 from serving import connect, exchange, is_error, json_body, serving, statuses
-
-from lambdas.handler import make_handler
 
 USERS = {"alice": "token-alice-1", "bob": "token-bob-22"}
 

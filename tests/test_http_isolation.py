@@ -7,10 +7,10 @@ import time
 import pandas as pd
 import pytest
 import requests
+from pandasdb_lambdas.local_server import Presigner, make_server
 from serving import is_error
 
 import pandasdb_core as pdb
-from lambdas.local_server import Presigner, make_server
 
 
 def auth(server, user: str) -> dict[str, str]:

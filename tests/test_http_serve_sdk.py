@@ -18,11 +18,11 @@ import pandas as pd
 import pytest
 import requests
 from pandas.testing import assert_frame_equal
+from pandasdb_lambdas.context import ANSWER_MARGIN_S, StoreContext
+from pandasdb_lambdas.handler import make_handler
 from serving import recorded, recording_handler, serving
 
 import pandasdb_core as pdb
-from lambdas.context import ANSWER_MARGIN_S, StoreContext
-from lambdas.handler import make_handler
 from pandasdb_core.adapters.memory import MemoryBlobStore, MemoryMetadataStore
 from pandasdb_core.conversion import to_polars
 from pandasdb_core.errors import CommitConflict, SchemaMismatch

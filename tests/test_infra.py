@@ -288,8 +288,8 @@ def test_function_configuration(deployed):
     resources, outputs = deployed
     functions = named(resources, "aws:lambda/function:Function")
     api = functions["pandasdb-api"]
-    assert api["handler"] == "lambdas.aws.handler"
-    assert functions["pandasdb-provisioning"]["handler"] == "lambdas.provisioning.handler"
+    assert api["handler"] == "pandasdb_lambdas.aws.handler"
+    assert functions["pandasdb-provisioning"]["handler"] == "pandasdb_lambdas.provisioning.handler"
     env = api["environment"]["variables"]
     assert env["PANDASDB_BUCKET_PREFIX"] == PREFIX and "PANDASDB_BUCKETS" not in env
     assert env["PANDASDB_TABLE"] == "pandasdb-meta"

@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pandasdb_lambdas.payloads import frame_from_bytes, frame_from_records, frame_from_text
 
 import pandasdb_core as pdb
-from lambdas.payloads import frame_from_bytes, frame_from_records, frame_from_text
 from pandasdb_core.ingest import read_csv
 
 

@@ -53,7 +53,7 @@ def test_package_is_built_for_the_lambda_runtime(tmp_path):
         assert elf_machine(extension) == EM_AARCH64, extension
         assert "x86_64" not in extension.name and "cpython-311" not in extension.name
     for handler in ("aws.py", "provisioning.py"):
-        assert (report.path / "lambdas" / handler).is_file()
+        assert (report.path / "pandasdb_lambdas" / handler).is_file()
     assert LAMBDA.runtime == "python3.13"
     # exactly the pinned versions (infra/lambda-constraints.txt): the same sources build the
     # same package, so its digest, and the functions, change only when something did
@@ -70,8 +70,8 @@ def test_package_handlers_import_from_the_package_alone(tmp_path):
     sign-up trigger) with only the package and the standard library."""
     report = build_package(tmp_path / "lambda", platform=HOST)
     probe = (
-        "import sys; sys.path.insert(0, sys.argv[1]); import lambdas.aws as a; "
-        "import lambdas.provisioning as p; import polars, boto3; "
+        "import sys; sys.path.insert(0, sys.argv[1]); import pandasdb_lambdas.aws as a; "
+        "import pandasdb_lambdas.provisioning as p; import polars, boto3; "
         "print(callable(a.handler) and callable(p.handler), polars.__version__)"
     )
     # -S: no site-packages, so only what the package carries can be imported

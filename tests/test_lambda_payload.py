@@ -12,10 +12,10 @@ import json
 import random
 
 import polars as pl
+from pandasdb_lambdas.context import StoreContext
+from pandasdb_lambdas.handler import make_handler
 
 import pandasdb_core as pdb
-from lambdas.context import StoreContext
-from lambdas.handler import make_handler
 from pandasdb_core.wire import ENVELOPE, LAMBDA_PAYLOAD, carried_size, fits_inline
 
 
@@ -76,7 +76,7 @@ def test_a_manifest_too_large_for_one_response_is_staged(capsys, monkeypatch):
     """A read manifest of many thousand chunk files is itself over 6 MB: it is staged and
     answered 303 with its presigned URL, like any large result (here the limit is lowered to
     10 KB so that 200 chunks are enough)."""
-    import lambdas.api as api
+    import pandasdb_lambdas.api as api
 
     monkeypatch.setattr(api, "RESPONSE_LIMIT", 10_000 + ENVELOPE)
     store = pdb.open("memory://", chunk_rows=1)

@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pandasdb_lambdas.api import HANDLERS
+from pandasdb_lambdas.handler import route_path
+from pandasdb_lambdas.openapi import openapi_document
 
 import pandasdb_core as pdb
-from lambdas.api import HANDLERS
-from lambdas.handler import route_path
-from lambdas.openapi import openapi_document
 from pandasdb_core.client import RemoteStore
 from pandasdb_core.http_routes import ROUTES, ROUTES_BY_NAME, find
 from pandasdb_core.names import validate_addressable

@@ -1,7 +1,8 @@
 """The original backend's clients send ``df.to_json()`` in a string, and that backend read it
 with ``pandas.read_json``: pandasdb types such a column as read_json does (checked here
 against the installed pandas, value by value), except where read_json would change the data
-or lose a later upload (the module docstring of ``lambdas/pandas_json.py`` lists each case)."""
+or lose a later upload (the module docstring of ``lambdas/pandasdb_lambdas/pandas_json.py``
+lists each case)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from pandasdb_lambdas.pandas_json import frame_from_pandas_json, is_pandas_json, typed
+from pandasdb_lambdas.payloads import fit_column, loads_json
 
 import pandasdb_core as pdb
-from lambdas.pandas_json import frame_from_pandas_json, is_pandas_json, typed
-from lambdas.payloads import fit_column, loads_json
 from pandasdb_core.errors import InvalidArgument, InvalidPartition, SchemaMismatch
 
 #: column name -> JSON values; read_json and pandasdb must agree on type and values

@@ -10,10 +10,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from infra_mocks import ACCOUNT, deploy, named
+from pandasdb_lambdas import aws as aws_entry
+from pandasdb_lambdas import provisioning
 
 from infra.config import StackSettings
-from lambdas import aws as aws_entry
-from lambdas import provisioning
 from pandasdb_core.adapters.aws_access import user_bucket_arn_pattern, user_bucket_name
 from pandasdb_core.adapters.bucket_hardening import log_bucket, user_bucket
 from pandasdb_core.adapters.dynamodb import create_table

@@ -384,7 +384,7 @@ def test_pandasdb_sdk_refuses_such_names_before_sending(open_server):
 
 
 def test_a_stage_without_its_pool_configured_answers_a_clear_503(monkeypatch):
-    from lambdas.aws import handler
+    from pandasdb_lambdas.aws import handler
 
     monkeypatch.delenv("PANDASDB_USER_POOL_ID", raising=False)
     event = {"httpMethod": "GET", "path": "/auth/config", "headers": {}, "requestContext": {}}

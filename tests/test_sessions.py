@@ -15,17 +15,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pandasdb_lambdas.aws as aws_entry
 import polars as pl
 import pytest
 import requests
+from pandasdb_lambdas.handler import make_handler
+from pandasdb_lambdas.local_gateway import LAMBDA_MAX_REQUEST, event_size, http_answer, proxy_event
 from requests.adapters import BaseAdapter
 from serving import serving
 from test_handlers_aws import call, deployed, event  # noqa: F401 - deployed is a fixture
 
-import lambdas.aws as aws_entry
 import pandasdb_core as pdb
-from lambdas.handler import make_handler
-from lambdas.local_gateway import LAMBDA_MAX_REQUEST, event_size, http_answer, proxy_event
 from pandasdb_core.errors import InvalidArgument, SchemaMismatch
 from pandasdb_core.wire import LAMBDA_PAYLOAD
 

@@ -1,8 +1,9 @@
 """One definition of a hardened S3 bucket, as the S3 API requests that configure it.
 
 The Pulumi program declares these settings as resources (``infra/storage.py``) and the Cognito
-post-confirmation trigger sends them with boto3 (``lambdas/provisioning.py``), so a user's
-bucket carries the same protections whether the stack or a self sign-up created it:
+post-confirmation trigger sends them with boto3 (``lambdas/pandasdb_lambdas/provisioning.py``),
+so a user's bucket carries the same protections whether the stack or a self sign-up created
+it:
 
 - default encryption: SSE-KMS with a bucket key for user data; SSE-S3 (AES256) for the
   access-log bucket, because S3 server access logs are not delivered to a bucket whose

@@ -4,8 +4,8 @@ On AWS, API Gateway's Cognito authorizer checks tokens, so the answer names the 
 the app client and the region to sign in with (Cognito ``USER_PASSWORD_AUTH``; the ID token
 is the bearer token), as the original backend's SDK expects (``../shared/SEED-WIRE.md``) and
 as pandasdb's SDK uses (:mod:`pandasdb_core.sdk_auth`). They come from the function's
-environment, set by the stack (see :mod:`lambdas.aws`): ``PANDASDB_USER_POOL_ID`` and the first
-of ``PANDASDB_CLIENT_IDS``; a pool id begins with its region.
+environment, set by the stack (see :mod:`pandasdb_lambdas.aws`): ``PANDASDB_USER_POOL_ID``
+and the first of ``PANDASDB_CLIENT_IDS``; a pool id begins with its region.
 
 A resolver that checks tokens itself says how with an ``auth_config()`` method: ``pandasdb
 serve`` takes the tokens of its users file, or none at all.

@@ -1,7 +1,7 @@
 """Who is calling: read from the authorizer's verified claims, never from the request.
 
 Storage follows the ``sub`` alone (a caller's bucket and DynamoDB partition; see
-:mod:`lambdas.aws`), which is strictly checked. The user name only labels logs and
+:mod:`pandasdb_lambdas.aws`), which is strictly checked. The user name only labels logs and
 messages, so any name Cognito allows is accepted: 1-128 letters, marks, symbols, numbers or
 punctuation (Cognito API reference, AdminCreateUser and SignUp, ``Username``: pattern
 ``[\\p{L}\\p{M}\\p{S}\\p{N}\\p{P}]+``), "José" and "o'brien" included.

@@ -2,12 +2,12 @@
 behind a local stand-in for API Gateway.
 
 Each HTTP request becomes an API Gateway REST proxy event whose authorizer claims name the
-caller, then runs through :func:`lambdas.handler.make_handler`, as ``serverless offline`` did
-for the seed. Requests run concurrently in a bounded pool of worker processes, each with its
-own handler, as Lambda runs concurrent executions each in its own environment
-(:mod:`lambdas.local_functions`); connections wait on one event loop, holding no worker
-(:mod:`lambdas.local_http`, on waitress). Between client and
-function the server applies API Gateway's rules (:mod:`lambdas.local_gateway`: payload limits,
+caller, then runs through :func:`pandasdb_lambdas.handler.make_handler`, as ``serverless
+offline`` did for the seed. Requests run concurrently in a bounded pool of worker processes,
+each with its own handler, as Lambda runs concurrent executions each in its own environment
+(:mod:`pandasdb_lambdas.local_functions`); connections wait on one event loop, holding no
+worker (:mod:`pandasdb_lambdas.local_http`, on waitress). Between client and function the
+server applies API Gateway's rules (:mod:`pandasdb_lambdas.local_gateway`: payload limits,
 binary media types, the 29 s timeout, gateway responses with CORS) unless started with
 ``--no-gateway-rules``.
 
@@ -365,7 +365,8 @@ def is_loopback(host: str) -> bool:
 
 
 class PandasdbServer(LocalServer):
-    """The running server: :class:`~lambdas.local_http.LocalServer` plus its application."""
+    """The running server: :class:`~pandasdb_lambdas.local_http.LocalServer` plus its
+    application."""
 
     api: LocalAPI
     functions: FunctionPool
@@ -387,9 +388,10 @@ def make_server(
     """Build (not start) the local server; refuses a non-loopback host without users.
 
     ``handler_factory`` builds the handler of each worker process; it must be picklable
-    (tests pass a ``functools.partial`` of a wrapper of :func:`~lambdas.handler.make_handler`,
-    e.g. a deliberately slow one). Workers start with ``spawn``, so a script calling this
-    needs the ``if __name__ == "__main__":`` guard.
+    (tests pass a ``functools.partial`` of a wrapper of
+    :func:`~pandasdb_lambdas.handler.make_handler`, e.g. a deliberately slow one). Workers
+    start with ``spawn``, so a script calling this needs the ``if __name__ == "__main__":``
+    guard.
     """
     options = options or ServeOptions()
     users = load_users(users_file) if users_file else None

@@ -225,7 +225,7 @@ def proxy_event(
     preflight never reaches one). ``requestContext.requestTimeEpoch`` is when the gateway
     received the request, in epoch milliseconds: ``received_at`` (epoch seconds, taken when
     the request's first bytes arrived, before its body was read), from which the function
-    counts the gateway's 29 s (:func:`lambdas.context.request_deadline`); None leaves it
+    counts the gateway's 29 s (:func:`pandasdb_lambdas.context.request_deadline`); None leaves it
     out (no gateway: ``--no-gateway-rules``).
 
     Example

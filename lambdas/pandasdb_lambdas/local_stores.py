@@ -5,7 +5,7 @@ Example
 -------
 >>> import tempfile
 >>> stores = StoreCache(tempfile.mkdtemp(), per_user=True, presigner=Presigner("http://h"))
->>> from lambdas.identity import Caller
+>>> from pandasdb_lambdas.identity import Caller
 >>> ctx = stores.resolve(Caller("alice", "alice"))
 >>> ctx.presign("PUT", ".staging/uploads/1").startswith("http://h/_blobs/alice/.staging/")
 True
@@ -99,7 +99,7 @@ class StoreCache:
         return users_file_config(self.per_user)
 
     def resolve(self, caller: Caller) -> StoreContext:
-        """The caller's store and presigner (a :data:`~lambdas.context.StoreResolver`)."""
+        """The caller's store and presigner (a :data:`~pandasdb_lambdas.context.StoreResolver`)."""
         with self._lock:
             ctx = self._stores.get(caller.username)
             if ctx is None:

@@ -14,11 +14,11 @@ Configuration (set by the Pulumi program):
 - ``PANDASDB_CHUNK_ROWS``: rows per chunk file for new frames;
 - ``PANDASDB_CORS_ORIGINS``: comma-separated allowed origins (default ``*``);
 - ``PANDASDB_MANIFESTS``: ``true`` to rewrite a frame's symlink manifests with each commit
-  (default off; :func:`lambdas.context.manifests_setting`);
+  (default off; :func:`pandasdb_lambdas.context.manifests_setting`);
 - ``PANDASDB_TIME_BUDGET_S``: seconds a commit may keep retrying at most; each request's
   retries also stop at its own deadline, taken at handler entry
-  (:func:`lambdas.context.request_deadline`), so the answer leaves before API Gateway's 29 s
-  integration timeout however long a cold start or the body's parsing took.
+  (:func:`pandasdb_lambdas.context.request_deadline`), so the answer leaves before API
+  Gateway's 29 s integration timeout however long a cold start or the body's parsing took.
 
 The bucket and the DynamoDB owner come only from the verified ``sub`` claim: nothing in the
 request can name another user's storage, and IAM enforces the same scoping again (defence in
@@ -32,7 +32,7 @@ does not cover; buckets of opt-in regions are never reachable there (S3 user gui
 
 Example
 -------
-``handler(event, context)`` is the function API Gateway invokes (``lambdas.aws.handler``).
+``handler(event, context)`` is the function API Gateway invokes (``pandasdb_lambdas.aws.handler``).
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ def _require_bucket(s3: Any, bucket: str, caller: Caller) -> None:
 
 def time_budget() -> float:
     """Seconds a commit may keep retrying at most: ``PANDASDB_TIME_BUDGET_S`` (default 25);
-    the handler also ends them at the request's deadline (:mod:`lambdas.handler`).
+    the handler also ends them at the request's deadline (:mod:`pandasdb_lambdas.handler`).
 
     Example
     -------

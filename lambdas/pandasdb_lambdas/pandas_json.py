@@ -45,8 +45,8 @@ are dropped, rows keeping the document's order, so ``df.to_json()`` and
 (``reset_index()`` first keeps an index as a column).
 
 A batch for a frame that exists is typed toward the types the frame recorded
-(:func:`lambdas.payloads.fit_column`): a text column keeps its text as sent (``"007"``), and
-the read_json rules above decide only for new columns.
+(:func:`pandasdb_lambdas.payloads.fit_column`): a text column keeps its text as sent
+(``"007"``), and the read_json rules above decide only for new columns.
 
 Example
 -------
@@ -106,7 +106,7 @@ _DATE_NAMES = ("date", "datetime", "modified")
 
 def is_pandas_json(text: str) -> bool:
     """Whether a ``dataframe`` string is a JSON document rather than CSV text (see
-    :func:`lambdas.payloads.looks_like_json`: a CSV header may start with a bracket too).
+    :func:`pandasdb_lambdas.payloads.looks_like_json`: a CSV header may start with a bracket too).
 
     Example
     -------

@@ -8,7 +8,7 @@ a token resolve the caller's store from the authorizer claims first. A handler g
 Example
 -------
 >>> import pandasdb_core as pdb
->>> from lambdas.context import StoreContext
+>>> from pandasdb_lambdas.context import StoreContext
 >>> app = build_app(lambda caller: StoreContext(pdb.open("memory://"), lambda m, k: k))
 >>> sorted(HANDLERS) == sorted(r.name for r in ROUTES)
 True
@@ -259,7 +259,7 @@ def _repeated(call: Call, request_type: Any, **fixed: str) -> tuple[Any, Commit]
 def _frame_types(ctx: StoreContext, request: Any) -> tuple[list[str], Recorded]:
     """What typing an upload's (or a replace's) rows must respect: its Date columns (those
     of its columns_keys, or of the frame's) and the types the frame recorded (none for a new
-    frame), toward which a batch is typed (:func:`lambdas.payloads.fit_column`)."""
+    frame), toward which a batch is typed (:func:`pandasdb_lambdas.payloads.fit_column`)."""
     head = ctx.store.meta.head(request.name)
     asked = getattr(request, "columns_keys", None)
     # a replace names no layouts: of a frame that does not exist, the store says so later
@@ -316,7 +316,7 @@ def read_frame(call: Call) -> Response:
     """``GET /dataframes/{name}``: the frame, as JSON records, CSV or parquet.
 
     The rows are read from the snapshot's files through the caller's store and encoded a
-    batch at a time (:mod:`lambdas.results`): a result that fits one response is answered
+    batch at a time (:mod:`pandasdb_lambdas.results`): a result that fits one response is answered
     inline; a larger one, up to :data:`~pandasdb_core.wire.MAX_RESULT_BYTES`, is staged and
     answered by URL (:func:`_by_url`); past it the read is a 413 pointing to the chunk files.
     With ``chunked=true`` a result of more than :data:`INLINE_READ_BYTES` stored bytes (or
@@ -578,7 +578,8 @@ def delete_frame(call: Call) -> Response:
 
 
 def auth_config_route(call: Call) -> Response:
-    """``GET /auth/config`` (no token): how callers get one (see :mod:`lambdas.auth_config`)."""
+    """``GET /auth/config`` (no token): how callers get one (see
+    :mod:`pandasdb_lambdas.auth_config`)."""
     return json_response(200, auth_config(call.resolve))
 
 

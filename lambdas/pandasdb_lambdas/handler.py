@@ -1,7 +1,7 @@
 """The Lambda handler: one request -> path normalised -> routes -> response, logged and
 measured. AWS and ``pandasdb serve`` run this same function, bound to different stores.
 
-The request's deadline is taken once, at entry (:func:`lambdas.context.request_deadline`:
+The request's deadline is taken once, at entry (:func:`pandasdb_lambdas.context.request_deadline`:
 Lambda's remaining time, API Gateway's 29 s from when it received the request, less a
 margin), and the commit retries of every store the request resolves stop at it: the time a
 cold start or the body's parsing took is no longer counted twice, and no commit lands after
@@ -10,7 +10,7 @@ API Gateway answered 504.
 Example
 -------
 >>> import pandasdb_core as pdb
->>> from lambdas.context import StoreContext
+>>> from pandasdb_lambdas.context import StoreContext
 >>> handle = make_handler(lambda caller: StoreContext(pdb.open("memory://"), lambda m, k: k))
 >>> event = {"httpMethod": "GET", "path": "/dataframes", "headers": {},
 ...          "requestContext": {"requestId": "r1", "authorizer": {"claims": {"sub": "u1"}}}}

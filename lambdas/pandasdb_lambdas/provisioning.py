@@ -20,7 +20,7 @@ Configuration (set by the Pulumi program, none of it per user):
 Example
 -------
 ``handler(event, context)`` is the function Cognito invokes
-(``lambdas.provisioning.handler``); it returns the event unchanged, as Cognito expects.
+(``pandasdb_lambdas.provisioning.handler``); it returns the event unchanged, as Cognito expects.
 """
 
 from __future__ import annotations

@@ -144,7 +144,7 @@ class FunctionPool:
         seconds, when the request arrived; default now) raises :class:`TimeoutError`: a call
         under way goes on (as a Lambda invocation outlives API Gateway's 504), one still
         waiting for a worker is dropped. The handler's context then says how much of that
-        time is left, so its commit retries end before it (:mod:`lambdas.context`)."""
+        time is left, so its commit retries end before it (:mod:`pandasdb_lambdas.context`)."""
         pool = self._pool()
         ends_at = None if timeout is None else (started or time.time()) + timeout
         future: Future[dict[str, Any]] = pool.submit(_call, event, ends_at)
