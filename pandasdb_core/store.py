@@ -479,6 +479,20 @@ class Store:
             raise FrameNotFound(name, known=(h.name for h in self.meta.frames()))
         return head
 
+    def find_head(self, name: str) -> FrameHead | None:
+        """The frame's current head, or None if there is no such frame: one metadata read,
+        never a listing of the frames (for callers to whom a missing frame is an answer,
+        not an error; :meth:`head` lists them on a miss, to suggest names).
+
+        Examples
+        --------
+        >>> import pandasdb_core as pdb
+        >>> pdb.open("memory://").find_head("nope") is None
+        True
+        """
+        validate_frame_name(name)
+        return self.meta.head(name)
+
     # ------------------------------------------------------------------ catalogue
 
     def list(self, prefix: str = "") -> FrameList:
