@@ -44,6 +44,7 @@ from . import codecs
 from .conversion import PreparedFrame, to_polars
 from .errors import FrameNotFound, InvalidArgument
 from .idempotency import earlier_commit, recorded_key, request_of
+from .idempotency import operation_of as operation_of  # re-exported: store.py, sessions.py
 from .layouts import DEFAULT_KEY, KINDS, PlannedChunk, Selection, WriteContext, kind_of
 from .layouts.base import spare_name
 from .layouts.ids import integer_ids
@@ -238,21 +239,6 @@ def _live(store: Store, head: FrameHead) -> list[ChunkRecord]:
 
 
 # ------------------------------------------------------------------------------ uploads
-
-
-def operation_of(opts: UploadOptions) -> str:
-    """The operation ``versions()`` records for an upload of ``opts``: its mode, and
-    ``overwrite`` for a ``keep_last`` append (it replaces the frame, or a batch key's
-    batches).
-
-    Example
-    -------
-    >>> operation_of(UploadOptions.build(name="f", keep_last=True))
-    'overwrite'
-    """
-    if opts.mode == "append" and opts.keep_last:
-        return "overwrite"
-    return opts.mode
 
 
 def upload_remover(store: Store, opts: UploadOptions) -> Remover | None:

@@ -173,6 +173,36 @@ def request_of(operation: str, options: Any, frame: pl.DataFrame | None = None) 
     return Request(operation, options_digest(options), data)
 
 
+def operation_of(opts: Any) -> str:
+    """The operation ``versions()`` records for an upload of ``opts`` (an
+    :class:`~pandasdb_core.operations.UploadOptions`): its mode, and ``overwrite`` for a
+    ``keep_last`` append (it replaces the frame, or a batch key's batches).
+
+    Example
+    -------
+    >>> from pandasdb_core.operations import UploadOptions
+    >>> operation_of(UploadOptions.build(name="f", keep_last=True))
+    'overwrite'
+    """
+    if opts.mode == "append" and opts.keep_last:
+        return "overwrite"
+    return str(opts.mode)
+
+
+def upload_request(options: Any, digest: str | None = None) -> Request:
+    """The request an upload of ``options`` (an UploadOptions) makes, with its rows' digest
+    once known: what a repeat of its key is compared with before its rows are read (a
+    staged upload answered from its key, an upload session opened with it).
+
+    Example
+    -------
+    >>> from pandasdb_core.operations import UploadOptions
+    >>> upload_request(UploadOptions.build(name="f", mode="overwrite")).operation
+    'overwrite'
+    """
+    return Request(operation_of(options), options_digest(options), digest)
+
+
 def recorded_key(key: str | None, request: Request) -> str | None:
     """The field a version record keeps for ``key`` and ``request`` (None without a key; a
     key that already carries a request is kept as it is).

@@ -70,13 +70,12 @@ from . import codecs
 from .conversion import to_polars
 from .dtypes import dtype_from_json
 from .editing import operation_of, upload_remover
-from .errors import BlobNotFound, CommitConflict, InvalidArgument, SchemaMismatch
+from .errors import BlobExists, BlobNotFound, CommitConflict, InvalidArgument, SchemaMismatch
 from .idempotency import (
-    Request,
     RowDigest,
     earlier_commit,
-    options_digest,
     recorded_key,
+    upload_request,
 )
 from .layouts import DEFAULT_KEY, KINDS, PlannedChunk
 from .layouts.ids import integer_ids
@@ -104,6 +103,9 @@ _SESSION_ID = re.compile(r"[0-9a-f]{32}")
 #: the most pieces one session takes (piece numbers are 0 .. MAX_PIECES - 1)
 MAX_PIECES = 1_000_000
 _PIECE = "piece-"
+#: who decided the session's fate: its commit or its abort, whichever claimed it first
+_CLAIM = "claim.json"
+_ANSWER = "committed.json"
 #: the ids a piece holds, for a replace_partitions of a frame laid out by ids only
 _IDS = "ids-"
 #: the version number pieces are checked with; the commit merges them again with its own
@@ -159,11 +161,6 @@ def _frame_changed(name: str) -> CommitConflict:
         f"frame {name!r} was deleted or created again while the upload session was open; "
         "nothing was committed: upload again"
     )
-
-
-def upload_request(options: UploadOptions, digest: str | None = None) -> Request:
-    """The request an upload of ``options`` makes (with its rows' digest, once known)."""
-    return Request(operation_of(options), options_digest(options), digest)
 
 
 def partition_layout(layouts: tuple[Layout, ...]) -> Layout | None:
@@ -253,6 +250,31 @@ class UploadSession:
                 return None
         return self._schema
 
+    def recorded_types(self) -> dict[str, pl.DataType]:
+        """The types a piece's text (CSV, JSON) is read toward: those the frame recorded for
+        its columns. Columns new to the frame are not among them, piece 0's included (typed
+        by each piece's own values, they take the one type all the pieces share at the
+        commit: integers beside floats, values after nulls only).
+
+        Example
+        -------
+        >>> import pandas as pd, pandasdb_core as pdb
+        >>> from pandasdb_core.operations import UploadOptions
+        >>> db = pdb.open("memory://")
+        >>> _ = db.upload(pd.DataFrame({"a": [1]}), "f")
+        >>> session = UploadSession.open(db, UploadOptions.build(name="f"))
+        >>> _ = session.write_piece(0, pd.DataFrame({"a": [2], "b": [1]}))
+        >>> session.recorded_types()
+        {'a': Int64}
+        """
+        fixed = self.schema()
+        if fixed is None:  # before piece 0: the frame's own
+            head = self.store.find_head(self.options.name)
+            return polars_schema(head.schema) if head is not None else {}
+        unseen = set(fixed.get("unseen", []))
+        recorded = [c for c in fixed["columns"] if c["since"] != _NEXT and c["name"] not in unseen]
+        return polars_schema({"columns": recorded, "index": []})
+
     def write_piece(self, number: int, df: Any) -> PieceReceipt:
         """Write piece ``number`` (0 first; later ones may come in any order, and writing a
         number again replaces that piece) as uncommitted chunk files.
@@ -272,7 +294,10 @@ class UploadSession:
             raise InvalidArgument(f"piece must be between 0 and {MAX_PIECES - 1}, got {number}")
         if self.earlier is not None:
             return PieceReceipt(number, 0, 0, 0)  # a repeat: the key's commit stands
-        if self._committed() is not None:
+        claimed = self._claimed_by()
+        if claimed == "abort":
+            raise InvalidArgument(f"session: {self.session_id!r} was aborted; open another")
+        if claimed == "commit":
             raise InvalidArgument(f"session: {self.session_id!r} is committed; open another")
         frame, incoming = to_polars(df)
         if frame.width == 0:
@@ -347,11 +372,13 @@ class UploadSession:
         """Commit every piece as one version, in piece order; with ``pieces``, refuse unless
         exactly pieces 0 .. ``pieces`` - 1 were written. A repeat of a commit that succeeded
         (an answer lost on the way) returns that commit."""
-        done = self._committed()
+        done = self._answer()
         if done is not None:
             return done
         if self.earlier is not None:
             return self._finish(self.earlier, None)
+        if self._claimed_by() == "abort":
+            raise InvalidArgument(f"session: {self.session_id!r} was aborted; nothing to commit")
         written = self.pieces()
         if pieces is not None and sorted(written) != list(range(pieces)):
             missing = sorted(set(range(pieces)) - set(written))
@@ -370,6 +397,7 @@ class UploadSession:
         default = f"session:{self.session_id}"
         request = upload_request(self.options, digest.text)
         key = recorded_key(self.options.idempotency_key or default, request)
+        claimed = False
         for attempt in attempts(self.store.commit_timeout):
             head = self.store.meta.head(self.options.name)
             earlier = earlier_commit(self.store, head, key)
@@ -402,6 +430,14 @@ class UploadSession:
                 operation=operation_of(self.options),
                 idempotency_key=key,
             )
+            if not claimed:
+                # decided once against an abort: from here on an abort is refused (and if
+                # an abort claimed the session first, nothing is recorded)
+                if self._claim("commit") == "abort":
+                    raise InvalidArgument(
+                        f"session: {self.session_id!r} was aborted; nothing was committed"
+                    )
+                claimed = True
             try:
                 commit = record(self.store, draft)
             except CommitConflict:
@@ -478,20 +514,93 @@ class UploadSession:
             written[number] = piece
         return written
 
-    def _committed(self) -> Commit | None:
+    def committed(self) -> Commit | None:
+        """The commit of this session, or None if it has not committed: the answer its
+        commit recorded, or, for a commit that landed and whose process ended before it
+        recorded its answer, the version its key names in the frame's history."""
+        done = self._answer()
+        if done is not None:
+            return done
+        if self.earlier is not None or self._claimed_by() != "commit":
+            return None
+        key = self.options.idempotency_key or f"session:{self.session_id}"
+        return earlier_commit(self.store, self.store.meta.head(self.options.name), key)
+
+    def abort(self) -> None:
+        """Give the session up: the chunk files its pieces wrote and its staging files are
+        removed, and a commit of it is refused from then on.
+
+        An abort and a commit of the same session are decided once: each first claims the
+        session (a put of one staging file, only if absent), and the second to claim it
+        loses. So an abort racing a commit in flight either finds the commit's claim and is
+        refused, removing nothing (the commit stands), or claims first, and the commit is
+        refused before it records anything.
+
+        Raises
+        ------
+        CommitConflict
+            The session committed, or a commit of it has begun (which may still land:
+            commit again to finish it; vacuum removes a session whose commit never lands).
+        """
+        done = self._answer()
+        if done is None and self.earlier is None and self._claim("abort") == "commit":
+            done = self.committed()
+            if done is None:
+                raise CommitConflict(
+                    f"session: {self.session_id!r} is being committed (a commit of it has "
+                    "begun and may still land); nothing was removed: commit again to finish "
+                    "it, or leave it to vacuum"
+                )
+        if done is not None:
+            raise CommitConflict(
+                f"session: {self.session_id!r} was committed as version {done.version} of "
+                f"{done.name!r}; nothing was removed (delete or edit the frame instead)"
+            )
+        keys = [c["key"] for p in self.pieces().values() for c in p["chunks"]]
+        self.store.blobs.delete(keys)
+        # the session first (it can no longer be resumed), its claim kept: a commit that
+        # resumed the session before the abort finds it and is refused
+        self.store.blobs.delete([self.prefix + "session.json"])
+        claim = self.prefix + _CLAIM
+        self.store.blobs.delete(b.key for b in self.store.blobs.list(self.prefix) if b.key != claim)
+
+    def _answer(self) -> Commit | None:
+        """The answer the session's commit recorded, or None."""
         try:
-            data = json.loads(self.store.blobs.get(self.prefix + "committed.json"))
+            data = json.loads(self.store.blobs.get(self.prefix + _ANSWER))
         except BlobNotFound:
             return None
         return _commit_from(data)
+
+    def _claimed_by(self) -> str | None:
+        """Who claimed the session (``"commit"`` or ``"abort"``), or None."""
+        try:
+            return str(json.loads(self.store.blobs.get(self.prefix + _CLAIM))["by"])
+        except BlobNotFound:
+            return None
+
+    def _claim(self, by: str) -> str:
+        """Claim the session for ``by`` (``"commit"`` or ``"abort"``) unless it was claimed
+        before; who holds the claim."""
+        data = json.dumps({"by": by, "at": time.time()}).encode()
+        for _ in range(3):
+            try:
+                self.store.blobs.put(self.prefix + _CLAIM, data, if_absent=True)
+                return by
+            except BlobExists:
+                held = self._claimed_by()
+            if held is not None:  # else removed meanwhile (vacuum): claim again
+                return held
+        raise CommitConflict(f"session: {self.session_id!r}: could not claim it; try again")
 
     def _finish(self, commit: Commit, draft: Draft | None) -> Commit:
         if draft is not None and self.settings.batched:
             _write_last_key(self.store, draft)
         done = asdict(commit)
-        self.store.blobs.put(self.prefix + "committed.json", json.dumps(done).encode())
-        # the session and its answer stay (a repeated commit returns it) until vacuum's grace
-        keep = (self.prefix + "session.json", self.prefix + "committed.json")
+        self.store.blobs.put(self.prefix + _ANSWER, json.dumps(done).encode())
+        # the session, its claim and its answer stay (a repeated commit returns it, an abort
+        # is refused) until vacuum's grace
+        keep = {self.prefix + name for name in ("session.json", _ANSWER, _CLAIM)}
         self.store.blobs.delete(
             b.key for b in self.store.blobs.list(self.prefix) if b.key not in keep
         )
@@ -503,7 +612,9 @@ class UploadSession:
         self.store.blobs.delete(b.key for b in self.store.blobs.list(self.prefix))
 
     def abandon(self) -> None:
-        """Remove what the session wrote: its chunk files and its staging files."""
+        """Remove what the session wrote: its chunk files and its staging files (for a
+        session no commit can reach any more: a failed streamed upload's own; otherwise
+        :meth:`abort`, which is decided against a commit in flight)."""
         keys = [c["key"] for p in self.pieces().values() for c in p["chunks"]]
         self.store.blobs.delete(keys)
         self.store.blobs.delete(b.key for b in self.store.blobs.list(self.prefix))

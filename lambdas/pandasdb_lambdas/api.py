@@ -21,7 +21,7 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -34,7 +34,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from pandasdb_core import errors, snapshot
 from pandasdb_core.http_routes import ROUTES, Route
-from pandasdb_core.idempotency import earlier_commit
+from pandasdb_core.idempotency import earlier_commit, request_of, upload_request
+from pandasdb_core.layouts import kind_of
 from pandasdb_core.names import validate_addressable
 from pandasdb_core.operations import (
     CommitRequest,
@@ -45,7 +46,7 @@ from pandasdb_core.operations import (
     SessionRef,
     UploadRequest,
 )
-from pandasdb_core.records import Commit
+from pandasdb_core.records import Commit, Layout
 from pandasdb_core.schema import polars_schema
 from pandasdb_core.sessions import UploadSession
 from pandasdb_core.wire import (
@@ -86,6 +87,8 @@ INLINE_READ_ROWS_BYTES = 16 * LAMBDA_PAYLOAD
 #: the largest staged piece (or staged upload, or replace) one request reads: the
 #: function's memory holds one
 STAGED_PIECE_BYTES = MAX_STAGED_BYTES
+#: the read filters of calendar days: a layout kind that answers them has a date column
+_DATE_FILTERS = frozenset({"start_date", "end_date"})
 #: what one response carries (Lambda's 6 MB, measured after base64 or JSON escaping); a
 #: parameter so that tests can reach it with small results
 RESPONSE_LIMIT = LAMBDA_PAYLOAD
@@ -252,7 +255,14 @@ def _repeated(call: Call, request_type: Any, **fixed: str) -> tuple[Any, Commit]
         return None
     request = request_type.from_query(params, **fixed)
     store = call.store_ctx.store
-    earlier = earlier_commit(store, store.meta.head(request.name), request.idempotency_key)
+    # the key's first request must be this one: another operation or other options are
+    # refused, not answered with the first commit (its rows are not compared: not read)
+    if isinstance(request, ReplaceRequest):
+        asked = request_of("replace", request.options)
+    else:
+        asked = upload_request(request.options)
+    head = store.find_head(request.name)
+    earlier = earlier_commit(store, head, request.idempotency_key, asked)
     return None if earlier is None else (request, earlier)
 
 
@@ -260,12 +270,29 @@ def _frame_types(ctx: StoreContext, request: Any) -> tuple[list[str], Recorded]:
     """What typing an upload's (or a replace's) rows must respect: its Date columns (those
     of its columns_keys, or of the frame's) and the types the frame recorded (none for a new
     frame), toward which a batch is typed (:func:`pandasdb_lambdas.payloads.fit_column`)."""
-    head = ctx.store.meta.head(request.name)
+    head = ctx.store.find_head(request.name)
     asked = getattr(request, "columns_keys", None)
     # a replace names no layouts: of a frame that does not exist, the store says so later
     layouts = head.layouts if head is not None and not asked else getattr(request, "layouts", ())
-    dates = [layout.column for layout in layouts if layout.kind == "date"]
-    return dates, polars_schema(head.schema) if head is not None else {}
+    return date_columns(layouts), polars_schema(head.schema) if head is not None else {}
+
+
+def date_columns(layouts: Sequence[Layout]) -> list[str]:
+    """The columns of ``layouts`` that hold dates: those of the layout kinds that answer
+    the date filters (the registry says which, so a new kind needs no change here). The
+    original backend's JSON holds their values as epoch numbers or ISO text alike.
+
+    Example
+    -------
+    >>> from pandasdb_core.layouts import parse_columns_keys
+    >>> date_columns(parse_columns_keys({"ts": "Date", "uid": "ID"}))
+    ['ts']
+    """
+    return [
+        layout.column
+        for layout in layouts
+        if layout.column and _DATE_FILTERS.intersection(kind_of(layout).filters)
+    ]
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
@@ -437,16 +464,18 @@ def session_open(call: Call) -> Response:
     """``POST /dataframes/sessions``: an upload session for a frame of any size (its name,
     like an upload's, one every route reaches: :class:`~pandasdb_core.operations.UploadOptions`)."""
     session = UploadSession.open(call.store_ctx.store, call.request)
-    return json_response(
-        200,
-        {
-            "session": session.session_id,
-            "name": session.options.name,
-            "max_piece_bytes": LAMBDA_PAYLOAD,
-            "max_staged_piece_bytes": STAGED_PIECE_BYTES,
-            "abort": f"DELETE /dataframes/sessions/{session.session_id}",
-        },
-    )
+    body = {
+        "session": session.session_id,
+        "name": session.options.name,
+        "max_piece_bytes": LAMBDA_PAYLOAD,
+        "max_staged_piece_bytes": STAGED_PIECE_BYTES,
+        "abort": f"DELETE /dataframes/sessions/{session.session_id}",
+    }
+    if session.earlier is not None:
+        # the key already committed: its answer now, so a client need send no piece (one
+        # that does is answered as before: pieces taken unwritten, the commit this answer)
+        body["commit"] = upload_answer(session.earlier, session.options)
+    return json_response(200, body)
 
 
 def session_piece(call: Call) -> Response:
@@ -480,12 +509,9 @@ def _piece_frame(call: Call, session: UploadSession, body: bytes) -> Any:
     as the original backend's clients send an upload's (records, or pandas' ``to_json``)."""
     if body[:4] == PARQUET_MAGIC:
         return frame_from_bytes(body)  # parquet carries its types
-    # CSV and JSON are typed toward what piece 0 fixed (for piece 0, the frame's types)
-    fixed = session.schema()
-    if fixed is None:
-        head = session.store.meta.head(session.options.name)
-        fixed = head.schema if head is not None else None
-    recorded = polars_schema(fixed) if fixed is not None else {}
+    # CSV and JSON are typed toward the frame's recorded types only: columns new to the
+    # frame (piece 0's too) take the one type all the pieces share, at the commit
+    recorded = session.recorded_types()
     kind = media_format(call.header("content-type"))
     if not (kind == "json" or (kind is None and looks_like_json(body))):
         return frame_from_bytes(body, recorded)
@@ -495,8 +521,7 @@ def _piece_frame(call: Call, session: UploadSession, body: bytes) -> Any:
             "a JSON piece is an object with one field, 'dataframe'; the upload's options "
             "were given when the session opened"
         )
-    dates = [layout.column for layout in session.settings.layouts if layout.kind == "date"]
-    return _json_frame(fields["dataframe"], dates, recorded)
+    return _json_frame(fields["dataframe"], date_columns(session.settings.layouts), recorded)
 
 
 def session_commit(call: Call) -> Response:
@@ -520,14 +545,9 @@ def session_abort(call: Call) -> Response:
         session = UploadSession.resume(call.store_ctx.store, request.session)
     except errors.InvalidArgument as exc:
         return json_response(404, error_body("not_found", str(exc)))
-    # the session module has no public "was it committed" yet (reported to its owner)
-    committed = session._committed()
-    if committed is not None:
-        raise errors.CommitConflict(
-            f"session: {request.session!r} was committed as version {committed.version} of "
-            f"{committed.name!r}; nothing was removed (delete or edit the frame instead)"
-        )
-    session.abandon()
+    # decided against a commit of the session in flight: a CommitConflict (409) when the
+    # commit claimed it first, which then stands
+    session.abort()
     logger.info("session aborted", extra={"frame": session.options.name})
     return json_response(200, {"aborted": request.session, "name": session.options.name})
 

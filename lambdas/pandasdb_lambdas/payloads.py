@@ -17,10 +17,12 @@ keep their JSON types, and each column holds one kind of value (and nulls):
 - nested lists and objects are refused (no column type holds them);
 - ISO 8601 date and datetime strings become dates and datetimes, as in CSV.
 
-A batch added to a frame that exists is typed toward the types the frame recorded
-(:func:`fit_column`): each batch alone may look like another type (``10.0`` and ``20.0``
-beside a float column, an integer column with a null, ``"007"`` in a text column), and a
-value is refused only when the recorded type cannot hold it exactly.
+A batch added to a frame that exists is typed toward the types the frame recorded: each
+batch alone may look like another type (``10.0`` and ``20.0`` beside a float column, an
+integer column with a null, ``"007"`` in a text column), and a value is refused only when the
+recorded type cannot hold it exactly. CSV text is read as the recorded types directly
+(:func:`pandasdb_core.ingest.read_csv`, so ``007`` is never a number first); JSON values,
+typed by their JSON kinds, are converted (:func:`fit_column`).
 
 Example
 -------
@@ -74,8 +76,9 @@ _INT64_TICKS = (-(2**63) + 1, 2**63 - 1)
 
 
 def frame_from_text(text: str, recorded: Recorded | None = None) -> pl.DataFrame:
-    """Parse CSV text (header row first) into a frame typed by all its rows, then toward the
-    types ``recorded`` for a frame that exists (see :func:`fit_column`).
+    """Parse CSV text (header row first) into a frame: the columns a frame that exists
+    recorded (``recorded``) read as their recorded types, exactly, the others typed by all
+    their rows (:func:`pandasdb_core.ingest.read_csv`, as every CSV path types it).
 
     Example
     -------
@@ -83,8 +86,10 @@ def frame_from_text(text: str, recorded: Recorded | None = None) -> pl.DataFrame
     String
     >>> frame_from_text("p\\n10\\n", {"p": pl.Float64()})["p"].to_list()
     [10.0]
+    >>> frame_from_text("code\\n007\\n", {"code": pl.String()})["code"].to_list()
+    ['007']
     """
-    return fit_frame(read_csv(text), recorded)
+    return read_csv(text, recorded=recorded)
 
 
 def frame_from_records(records: Any, recorded: Recorded | None = None) -> pl.DataFrame:
@@ -211,8 +216,8 @@ def short(value: Any, limit: int = 60) -> str:
 
 
 def frame_from_bytes(data: bytes, recorded: Recorded | None = None) -> pl.DataFrame | PreparedFrame:
-    """A raw body: parquet (by its magic bytes, keeping a schema it carries) or CSV (typed
-    toward ``recorded``, as :func:`frame_from_text`).
+    """A raw body: parquet (by its magic bytes, keeping a schema it carries) or CSV (its
+    recorded columns read as ``recorded``'s types, as :func:`frame_from_text`).
 
     Example
     -------
@@ -220,7 +225,7 @@ def frame_from_bytes(data: bytes, recorded: Recorded | None = None) -> pl.DataFr
     (1, 1)
     """
     if data[:4] != PARQUET_MAGIC:
-        return fit_frame(read_csv(data), recorded)
+        return read_csv(data, recorded=recorded)
     frame = read_parquet(data)
     try:
         sent = parquet_schema(data)
