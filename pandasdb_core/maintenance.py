@@ -15,9 +15,12 @@ Example
 from __future__ import annotations
 
 import hashlib
+import io
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
+
+import polars as pl
 
 from . import codecs, manifest, sessions
 from .errors import BlobNotFound, CommitConflict
@@ -145,6 +148,42 @@ def _manifest_frame(key: str) -> str | None:
     return parts[0]
 
 
+#: types whose parameters a column's later uploads may widen (categories added, a decimal's
+#: precision): a chunk written before holds the same kind of column
+_WIDENED = (pl.Categorical, pl.Enum, pl.Decimal)
+
+
+def holds_schema(data: bytes, fmt: codecs.Format, dtypes: dict[str, pl.DataType]) -> bool:
+    """Whether the chunk file ``data`` holds exactly the columns ``dtypes`` names (those its
+    version's schema records) and, in a parquet file, each with its recorded type (or none:
+    a column of nulls only; or with fewer categories, or another decimal precision, than
+    later uploads gave it). A file that lacks a column would read as nulls there, and one
+    of another type would be cast: decodable, but not what was committed.
+
+    Example
+    -------
+    >>> data = codecs.encode(pl.DataFrame({"a": [1]}), "parquet")
+    >>> holds_schema(data, "parquet", {"a": pl.Int64()})
+    True
+    >>> holds_schema(data, "parquet", {"a": pl.Int64(), "b": pl.String()})
+    False
+    >>> holds_schema(data, "parquet", {"a": pl.String()})
+    False
+    """
+    if fmt != "parquet":
+        header = codecs.unpack(data, fmt).header or ()
+        return sorted(header) == sorted(dtypes)
+    stored = pl.read_parquet_schema(io.BytesIO(data))
+    if sorted(stored) != sorted(dtypes):
+        return False
+    for name, dtype in dtypes.items():
+        have = stored[name]
+        same_kind = isinstance(dtype, _WIDENED) and have.base_type() == dtype.base_type()
+        if have != dtype and have != pl.Null and not same_kind:
+            return False
+    return True
+
+
 def check(store: Store, prefix: str = "") -> CheckReport:
     """Verify every chunk file a retained version reads (see :meth:`Store.check`)."""
     targets: list[tuple[FrameHead, ChunkRecord]] = []
@@ -171,9 +210,10 @@ def check(store: Store, prefix: str = "") -> CheckReport:
         dtypes = polars_schema(head.schema, as_of=chunk.version)
         try:
             codecs.decode(data, head.format, dtypes, list(dtypes))
+            fits = holds_schema(data, head.format, dtypes)
         except Exception:  # noqa: BLE001 - any failure to decode is what check reports
             return chunk.key, "undecodable"
-        return chunk.key, None
+        return chunk.key, None if fits else "undecodable"
 
     found = store.map(verify, targets, "checking chunks")
     return CheckReport(

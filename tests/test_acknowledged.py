@@ -200,3 +200,30 @@ def test_vacuum_removes_stale_staged_files(db):
     assert db.vacuum(grace_seconds=3600).blobs_deleted == ()
     removed = db.vacuum(grace_seconds=0).blobs_deleted
     assert len(removed) == 2 and all(k.startswith(".staging/") for k in removed)
+
+
+@pytest.mark.parametrize("fmt", ["csv.gz", "parquet"])
+def test_check_finds_a_chunk_file_without_a_column_its_version_recorded(db, fmt):
+    """A file that decodes but lacks a column the schema records for its version reads as
+    nulls there: check reports it, and a column added by a later version is not asked of
+    older files."""
+    db.upload(pd.DataFrame({"a": [1, 2]}), "f", format=fmt)
+    db.upload(pd.DataFrame({"a": [3], "late": ["x"]}), "f")
+    assert db.check().ok
+    head = db.meta.head("f")
+    lacking = [*head.schema["columns"], {**head.schema["columns"][0], "name": "b", "since": 1}]
+    db.meta.update_head(replace(head, schema={**head.schema, "columns": lacking}), expected=head)
+    report = db.check()
+    # both versions' files lack it (recorded since version 1)
+    assert not report.ok and len(report.undecodable) == 2 and not report.corrupt
+
+
+def test_check_finds_a_parquet_chunk_file_of_another_type_than_recorded(db):
+    """A parquet file whose column has another type than its version's schema records is
+    read cast to the recorded type: decodable, but not what was committed."""
+    db.upload(pd.DataFrame({"a": [1, 2]}), "f", format="parquet")
+    head = db.meta.head("f")
+    floats = [dict(c, dtype={"type": "Float64"}) for c in head.schema["columns"]]
+    db.meta.update_head(replace(head, schema={**head.schema, "columns": floats}), expected=head)
+    report = db.check()
+    assert not report.ok and len(report.undecodable) == 1 and not report.corrupt
