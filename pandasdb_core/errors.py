@@ -33,6 +33,7 @@ __all__ = [
     "ChunkCorrupt",
     "BlobExists",
     "CommitConflict",
+    "VacuumRaced",
     "StoreUnavailable",
     "Unauthorized",
     "PayloadTooLarge",
@@ -153,6 +154,15 @@ class CommitConflict(PandasDBError, RuntimeError):
     """The frame's head moved while committing and retries did not resolve it."""
 
     code = "conflict"
+
+
+class VacuumRaced(CommitConflict):
+    """A vacuum began, after this writer began writing its chunk files, that may remove
+    files as recent as them: the commit is refused (nothing changed), and the writer writes
+    its chunk files again under fresh keys before it commits again. Writers catch it before
+    :class:`CommitConflict`: committing the same files again would be refused again."""
+
+    code = "vacuum_raced"
 
 
 class StoreUnavailable(PandasDBError, LookupError):

@@ -3,7 +3,14 @@ every retained chunk file is present, intact and decodable.
 
 Both protect work in flight for a grace period: files younger than it (a writer between
 writing chunks and committing them), and files only versions retired less than it ago read (a
-reader that resolved its version just before ``vacuum(retain_versions=...)``).
+reader that resolved its version just before ``vacuum(retain_versions=...)``). A writer whose
+files are older than the grace (a long session, or any writer under ``grace_seconds=0``) is
+protected by the vacuum marker when its commit says when it began writing them (an upload
+session's does): vacuum records its cutoff before it reads anything, and such a writer's
+commit is then refused and writes its files again (see
+:class:`pandasdb_core.ports.MetadataStore`). Vacuum removes its own store's files only: the
+keys under another store's root (a folder holding ``.pandasdb/``: a store at a prefix of the
+same bucket, or in a sub-folder) are never its garbage.
 
 Example
 -------
@@ -25,6 +32,7 @@ import polars as pl
 from . import codecs, manifest, sessions
 from .errors import BlobNotFound, CommitConflict
 from .operations import VacuumOptions
+from .ports import other_stores
 from .records import (
     CheckReport,
     ChunkRecord,
@@ -71,6 +79,12 @@ def vacuum(store: Store, opts: VacuumOptions) -> VacuumReport:
     """Remove chunk files no retained version references (see :meth:`Store.vacuum`)."""
     now = time.time()
     cutoff = now - opts.grace_seconds
+    if not opts.dry_run:
+        # before anything is read: a writer that says when it began writing its files
+        # (written_since: a session's commit) and began before the cutoff, and that has not
+        # committed by the time the frames are read below, is refused at its commit (it
+        # writes them again), so no file removed here is one its acknowledged commit names
+        store.meta.begin_vacuum(cutoff)
     # before the frames: a session that commits meanwhile is then protected or referenced
     referenced: set[str] = sessions.protected_keys(store, cutoff)
     live_frames: set[str] = set()
@@ -95,11 +109,16 @@ def vacuum(store: Store, opts: VacuumOptions) -> VacuumReport:
                     store.meta.forget_chunks(head.frame_id, dead)
                 if dead_drops:
                     store.meta.forget_drops(head.frame_id, dead_drops)
+    listed = list(store.blobs.list())
+    # a store at a prefix of this one's place (s3://b/team-a beside s3://b) keeps its own
+    # files below it: never this store's garbage
+    others = other_stores(b.key for b in listed)
     doomed = [
         b
-        for b in store.blobs.list()
+        for b in listed
         if b.modified < cutoff
         and b.key not in referenced
+        and not b.key.startswith(others)
         and (
             b.key.endswith(codecs.FORMATS)
             or b.key.startswith(STAGING_PREFIX)

@@ -15,10 +15,11 @@ b'x'
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 
-from .errors import CommitConflict
+from .errors import CommitConflict, VacuumRaced
 from .names import validate_blob_key
 from .records import (
     BlobInfo,
@@ -29,9 +30,37 @@ from .records import (
     VersionRecord,
 )
 
+#: the folder a store keeps its own files in, at its root: the local store's metadata, and
+#: the mark of a store at a prefix of a shared bucket (:data:`STORE_MARKER`). No frame's
+#: key holds it (name segments never begin with ``.``): a folder holding one is a store's
+STORE_DIR = ".pandasdb"
+#: the file a store at an S3 prefix writes before its first file, so that a store at a
+#: shorter prefix of the bucket (its root, say) knows the keys below it are not its own
+STORE_MARKER = f"{STORE_DIR}/store.json"
+
+
+def other_stores(keys: Iterable[str]) -> tuple[str, ...]:
+    """The folders of a store's listing (``keys``) that are other stores' roots, as key
+    prefixes: every folder holding a :data:`STORE_DIR` (a store at that prefix, or a local
+    store in that sub-folder). Vacuum never removes a key under one.
+
+    Example
+    -------
+    >>> other_stores(["a/x.csv.gz", "team-a/.pandasdb/store.json", "team-a/f/y.csv.gz"])
+    ('team-a/',)
+    """
+    marker = f"/{STORE_DIR}/"
+    found = {key[: key.index(marker) + 1] for key in keys if marker in key}
+    return tuple(sorted(found))
+
 
 class BlobStore(ABC):
-    """Immutable-by-convention blobs addressed by ``/``-separated keys."""
+    """Immutable-by-convention blobs addressed by ``/``-separated keys.
+
+    A store may share its place with other stores below it (a bucket's root and its
+    prefixes, a folder and its sub-folders): each keeps :data:`STORE_DIR` at its root, and
+    keys under a folder that holds one are that store's (:func:`other_stores`).
+    """
 
     def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
         """Store ``data`` at ``key``; with ``if_absent``, raise :class:`BlobExists` if present.
@@ -99,6 +128,15 @@ class MetadataStore(ABC):
     Drop records (tombstones: an edit's removal of a chunk) follow the chunk records' rule:
     they may be indexed before the head moves, are tied to the commit by ``txn``, and must be
     keyed by chunk *and* txn, so a losing commit's drop never overwrites a winner's.
+
+    **Vacuum and writers.** Vacuum removes unreferenced files older than a cutoff; a writer's
+    files are unreferenced until its commit. So vacuum first records its cutoff, store-wide
+    (:meth:`begin_vacuum`: the marker keeps the latest), and a commit that says when its
+    writer began writing its files (``written_since``) succeeds only if no vacuum recorded a
+    later cutoff, checked in the same atomic step as the head: a commit either lands before
+    the vacuum reads what is referenced (its files are then referenced), or its files are
+    newer than every cutoff (and no vacuum removes them), or it is refused with
+    :class:`VacuumRaced`, and the writer writes its files again under fresh keys.
     """
 
     @abstractmethod
@@ -114,11 +152,25 @@ class MetadataStore(ABC):
         *,
         expected: FrameHead | None,
         drops: Sequence[DropRecord] = (),
+        written_since: float | None = None,
     ) -> None:
         """Make ``head`` current, record ``version`` and index ``chunks`` and ``drops``, all at
         once, if the frame's head is still ``expected`` (same ``frame_id``, version and
         ``revision``; None: the frame must not exist), or raise :class:`CommitConflict` and
-        change nothing visible."""
+        change nothing visible. With ``written_since`` (epoch seconds: when the writer began
+        writing the files it commits), also only if no vacuum began with a later cutoff
+        (see :meth:`begin_vacuum`), else :class:`VacuumRaced`, checked first."""
+
+    @abstractmethod
+    def begin_vacuum(self, cutoff: float) -> None:
+        """Record, store-wide, that a vacuum removing unreferenced files older than
+        ``cutoff`` (epoch seconds) began: from then on a commit whose files were written
+        since an earlier time is refused. The marker keeps the latest cutoff recorded (an
+        earlier one leaves it as it is)."""
+
+    @abstractmethod
+    def vacuum_cutoff(self) -> float | None:
+        """The latest cutoff :meth:`begin_vacuum` recorded, or None if no vacuum began."""
 
     @abstractmethod
     def versions(self, frame_id: str) -> list[VersionRecord]:
@@ -194,3 +246,49 @@ def conflict(name: str, expected: FrameHead | None) -> CommitConflict:
     """The error of a commit whose head moved."""
     seen = f"version {expected.version}" if expected else "no frame"
     return CommitConflict(f"frame {name!r} changed since it was read ({seen})")
+
+
+#: how far a file's time (S3 keeps whole seconds; clocks of other machines drift) may be
+#: behind the clock of the writer that wrote it: a writer counts its files as written this
+#: long before it began writing them
+CLOCK_MARGIN_S = 5.0
+
+
+def writes_begin() -> float:
+    """The ``written_since`` (see :meth:`MetadataStore.commit`) of files a writer begins
+    writing now."""
+    return time.time() - CLOCK_MARGIN_S
+
+
+def writes_begin_after(meta: MetadataStore) -> float:
+    """After :class:`VacuumRaced`: wait until files written from now on are newer than the
+    latest vacuum's cutoff, clocks' errors included (at most :data:`CLOCK_MARGIN_S`: only a
+    vacuum with a grace shorter than that makes a writer wait), then their
+    ``written_since``."""
+    wait = (meta.vacuum_cutoff() or 0.0) + CLOCK_MARGIN_S - time.time()
+    if wait > 0:
+        time.sleep(wait + 0.001)
+    return writes_begin()
+
+
+def vacuum_passed(cutoff: float | None, written_since: float | None) -> bool:
+    """Whether a vacuum of ``cutoff`` (the marker's) may remove files a writer began writing
+    at ``written_since`` (the condition every adapter applies; None: no vacuum began, or no
+    condition asked).
+
+    Example
+    -------
+    >>> vacuum_passed(100.0, 99.5), vacuum_passed(100.0, 100.0), vacuum_passed(None, 1.0)
+    (True, False, False)
+    """
+    return cutoff is not None and written_since is not None and cutoff > written_since
+
+
+def vacuum_raced(name: str, cutoff: float | None, written_since: float | None) -> VacuumRaced:
+    """The error of a commit whose files a vacuum that began meanwhile may have removed."""
+    began = f"{written_since or 0.0:.3f}"
+    return VacuumRaced(
+        f"frame {name!r}: a vacuum began (removing unreferenced files older than "
+        f"{cutoff or 0.0:.3f}) after this writer began writing its files ({began}); nothing "
+        "was committed: write them again under fresh keys and commit again"
+    )

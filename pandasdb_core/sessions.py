@@ -55,6 +55,7 @@ Example
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -70,7 +71,15 @@ from . import codecs
 from .conversion import to_polars
 from .dtypes import dtype_from_json
 from .editing import operation_of, upload_remover
-from .errors import BlobExists, BlobNotFound, CommitConflict, InvalidArgument, SchemaMismatch
+from .errors import (
+    BlobExists,
+    BlobNotFound,
+    ChunkMissing,
+    CommitConflict,
+    InvalidArgument,
+    SchemaMismatch,
+    VacuumRaced,
+)
 from .idempotency import (
     RowDigest,
     earlier_commit,
@@ -80,6 +89,7 @@ from .idempotency import (
 from .layouts import DEFAULT_KEY, KINDS, PlannedChunk
 from .layouts.ids import integer_ids
 from .operations import UploadOptions
+from .ports import CLOCK_MARGIN_S, writes_begin_after
 from .records import Commit, FrameHead, Layout
 from .schema import ALL_NULL, Schema, merge_schema, polars_schema
 from .staging import STAGING_PREFIX
@@ -186,6 +196,7 @@ class UploadSession:
         settings: FrameSettings,
         frame_id: str | None,
         earlier: Commit | None = None,
+        opened_at: float = 0.0,
     ) -> None:
         self.store = store
         self.session_id = session_id
@@ -197,6 +208,8 @@ class UploadSession:
         #: are not written and its commit answers this one
         self.earlier = earlier
         self.prefix = session_prefix(session_id)
+        #: when it opened (epoch seconds): its pieces' chunk files were written since
+        self.opened_at = opened_at
         self._schema: Schema | None = None
 
     # ------------------------------------------------------------------ open
@@ -208,14 +221,13 @@ class UploadSession:
         head = store.meta.head(options.name)
         settings = FrameSettings.of(head, options, store)
         earlier = earlier_commit(store, head, options.idempotency_key, upload_request(options))
-        session = cls(
-            store, uuid.uuid4().hex, options, settings, head.frame_id if head else None, earlier
-        )
+        frame_id = head.frame_id if head else None
+        session = cls(store, uuid.uuid4().hex, options, settings, frame_id, earlier, time.time())
         state = {
             "options": options.to_json(),
             "settings": _settings_json(settings),
             "frame_id": session.frame_id,
-            "opened_at": time.time(),
+            "opened_at": session.opened_at,
             "repeat": asdict(earlier) if earlier is not None else None,
         }
         store.blobs.put(session.prefix + "session.json", json.dumps(state).encode())
@@ -236,7 +248,8 @@ class UploadSession:
         settings = _settings_from(state["settings"])
         repeat = state.get("repeat")
         earlier = _commit_from(repeat) if repeat else None
-        return cls(store, session_id, options, settings, state["frame_id"], earlier)
+        opened_at = float(state.get("opened_at") or 0.0)
+        return cls(store, session_id, options, settings, state["frame_id"], earlier, opened_at)
 
     # ------------------------------------------------------------------ pieces
 
@@ -398,6 +411,10 @@ class UploadSession:
         request = upload_request(self.options, digest.text)
         key = recorded_key(self.options.idempotency_key or default, request)
         claimed = False
+        # the pieces' chunk files were written since the session opened: a vacuum that
+        # began with a later cutoff refuses the commit (VacuumRaced), and they are written
+        # again under fresh keys
+        since = self.opened_at - CLOCK_MARGIN_S
         for attempt in attempts(self.store.commit_timeout):
             head = self.store.meta.head(self.options.name)
             earlier = earlier_commit(self.store, head, key)
@@ -439,7 +456,11 @@ class UploadSession:
                     )
                 claimed = True
             try:
-                commit = record(self.store, draft)
+                commit = record(_committing_since(self.store, since), draft)
+            except VacuumRaced:
+                since = writes_begin_after(self.store.meta)
+                written = self._rewrite(written)
+                continue
             except CommitConflict:
                 backoff(attempt)
                 continue
@@ -478,6 +499,34 @@ class UploadSession:
         ids = pl.concat(parts).unique() if parts else pl.Series("id", [], dtype=pl.Int64)
         return pl.DataFrame({layout.column: ids})
 
+    def _rewrite(self, written: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+        """Every piece's chunk files written again under fresh keys (after a vacuum began
+        that may remove files as old as them), their records following; refused with
+        :class:`ChunkMissing` if a vacuum removed one already (the rows are gone: nothing
+        can be committed)."""
+
+        def again(chunk: dict[str, Any]) -> dict[str, Any]:
+            try:
+                data = self.store.blobs.get(chunk["key"])
+            except BlobNotFound:
+                raise ChunkMissing(
+                    f"session: {self.session_id!r}: chunk file {chunk['key']!r} of its pieces "
+                    "was removed by a vacuum before the commit (a vacuum whose grace is "
+                    "shorter than the session's age); nothing was committed: upload again"
+                ) from None
+            key = _fresh_key(chunk["key"])
+            self.store.blobs.put(key, data, if_absent=True)
+            return {**chunk, "key": key}
+
+        for number, piece in written.items():
+            if not piece["chunks"]:
+                continue
+            piece = {**piece, "chunks": self.store.map(again, piece["chunks"], "copying pieces")}
+            self.store.blobs.put(_piece_key(self.prefix, number), json.dumps(piece).encode())
+            self.store.blobs.delete(c["key"] for c in written[number]["chunks"])
+            written[number] = piece
+        return written
+
     def _conform(
         self, written: dict[int, dict[str, Any]], schema: Schema
     ) -> dict[int, dict[str, Any]]:
@@ -496,8 +545,7 @@ class UploadSession:
                 )
                 frame = conform(frame, schema, f"piece {n}")
                 data = codecs.encode(frame, self.settings.format)
-                folder, _, name = chunk["key"].rpartition("/")
-                key = f"{folder}/{uuid.uuid4().hex}.{name.split('.', 1)[1]}"
+                key = _fresh_key(chunk["key"])
                 self.store.blobs.put(key, data, if_absent=True)
                 return {
                     **chunk,
@@ -817,6 +865,46 @@ def exact_cast(series: pl.Series, dtype: pl.DataType, where: str) -> pl.Series:
 
 
 # ---------------------------------------------------------------------------------- records
+
+
+def _fresh_key(key: str) -> str:
+    """A new key beside chunk file ``key``, its name's stem (a batch's ``HH:MM:SS_``) and
+    format kept, a fresh uuid in place of its own.
+
+    Example
+    -------
+    >>> new = _fresh_key("f/external_key/k/2024-01-01/10:11:12_" + "a" * 32 + ".csv.gz")
+    >>> new.rsplit("_", 1)[0], new.endswith(".csv.gz"), "a" * 32 in new
+    ('f/external_key/k/2024-01-01/10:11:12', True, False)
+    """
+    folder, _, name = key.rpartition("/")
+    base, _, suffix = name.partition(".")
+    stem = base.rpartition("_")[0] + "_" if "_" in base else ""
+    return f"{folder}/{stem}{uuid.uuid4().hex}.{suffix}"
+
+
+class _SinceMeta:
+    """A metadata store whose commits carry ``written_since`` (the rest forwarded)."""
+
+    def __init__(self, inner: Any, since: float) -> None:
+        self._inner = inner
+        self._since = since
+
+    def commit(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("written_since", self._since)
+        self._inner.commit(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _committing_since(store: Store, since: float) -> Store:
+    """``store`` whose metadata commits say their files were written since ``since``: how
+    the session's commit asks :func:`pandasdb_core.writing.record` for the vacuum marker's
+    condition, until a draft carries its own ``written_since`` (writing.py's to add)."""
+    view = copy.copy(store)
+    view.meta = _SinceMeta(store.meta, since)  # type: ignore[assignment]
+    return view
 
 
 def _chunk_json(w: WrittenChunk) -> dict[str, Any]:

@@ -24,11 +24,19 @@ class PausingMeta(MetadataStore):
         self.inner = inner
         self.before_commit = before_commit
 
-    def commit(self, head, version, chunks, *, expected, drops=()):
+    def commit(self, head, version, chunks, *, expected, drops=(), written_since=None):
         hook, self.before_commit = self.before_commit, None
         if hook is not None:
             hook()
-        return self.inner.commit(head, version, chunks, expected=expected, drops=drops)
+        return self.inner.commit(
+            head, version, chunks, expected=expected, drops=drops, written_since=written_since
+        )
+
+    def begin_vacuum(self, cutoff):
+        return self.inner.begin_vacuum(cutoff)
+
+    def vacuum_cutoff(self):
+        return self.inner.vacuum_cutoff()
 
     def head(self, name):
         return self.inner.head(name)

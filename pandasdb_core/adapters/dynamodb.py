@@ -6,6 +6,7 @@ IAM's ``dynamodb:LeadingKeys`` can confine a caller to ``{owner}#*``:
 ==============  ================================  =======================================
 item            pk                                sk
 ==============  ================================  =======================================
+vacuum marker   ``{owner}#store``                 ``vacuum``
 frame head      ``{owner}#frames``                ``frame#{name}``
 version         ``{owner}#f#{frame_id}``          ``v#{version:012d}``
 id-range span   ``{owner}#f#{frame_id}``          ``span#{layout}``
@@ -23,8 +24,10 @@ chunks, so an id lookup is a ``Query`` over ``[lo - span, hi]`` and never a ``Sc
 
 A commit writes its chunk and drop items first (tagged with the commit's ``txn``), then one
 ``TransactWriteItems`` puts the head (only if its frame id, version and revision are still the
-ones the writer read), the version record and the spans: at most 2 + layouts items, far below
-the 100-item limit of a transaction, however many chunks an edit drops. Readers ignore chunk and
+ones the writer read), the version record, the spans and, for a writer that says when it began
+writing its files, a check that no vacuum recorded a later cutoff (the vacuum marker, which
+``begin_vacuum`` raises): at most 3 + layouts items, far below the 100-item limit of a
+transaction, however many chunks an edit drops. Readers ignore chunk and
 drop items whose ``txn`` no version carries. A drop item (an edit's tombstone) has the range of
 the chunk it drops, so the span that finds the chunk finds its drop too; its key names the
 txn, so a losing commit's drop never overwrites a winner's.
@@ -54,7 +57,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from ..errors import CommitConflict, InvalidArgument, StoreUnavailable
-from ..ports import MetadataStore, conflict
+from ..ports import MetadataStore, conflict, vacuum_passed, vacuum_raced
 from ..record_codec import (
     chunk_from_dict,
     chunk_to_dict,
@@ -104,6 +107,11 @@ def sortable(value: PartitionValue) -> str:
     return value
 
 
+def _seconds(moment: float) -> str:
+    """Epoch seconds as a DynamoDB number (microseconds, no exponent)."""
+    return f"{moment:.6f}"
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value)
@@ -122,6 +130,9 @@ class DynamoDBMetadataStore(MetadataStore):
         self.workers = workers
 
     # keys ----------------------------------------------------------------
+
+    def _marker_key(self) -> dict[str, Any]:
+        return {"pk": {"S": f"{self.owner}#store"}, "sk": {"S": "vacuum"}}
 
     def _head_key(self, name: str) -> dict[str, Any]:
         return {"pk": {"S": f"{self.owner}#frames"}, "sk": {"S": f"frame#{name}"}}
@@ -284,6 +295,7 @@ class DynamoDBMetadataStore(MetadataStore):
         *,
         expected: FrameHead | None,
         drops: Sequence[DropRecord] = (),
+        written_since: float | None = None,
     ) -> None:
         head_item = self._head_item(head)
         # a span read here is current whenever the commit succeeds: any commit in between
@@ -308,6 +320,18 @@ class DynamoDBMetadataStore(MetadataStore):
                 }
             },
         ]
+        if written_since is not None:
+            # one more item: no vacuum began with a later cutoff (none may have begun at all)
+            items.append(
+                {
+                    "ConditionCheck": {
+                        "TableName": self.table,
+                        "Key": self._marker_key(),
+                        "ConditionExpression": "attribute_not_exists(cutoff) OR cutoff <= :since",
+                        "ExpressionAttributeValues": {":since": {"N": _seconds(written_since)}},
+                    }
+                }
+            )
         for layout, span in spans.items():
             items.append(
                 {
@@ -327,7 +351,29 @@ class DynamoDBMetadataStore(MetadataStore):
             # the losing commit's chunk and drop items are invisible already; tidy them up
             self.forget_chunks(head.frame_id, chunks)
             self.forget_drops(head.frame_id, drops)
+            if written_since is not None:
+                cutoff = self.vacuum_cutoff()
+                if vacuum_passed(cutoff, written_since):
+                    raise vacuum_raced(head.name, cutoff, written_since) from None
             raise
+
+    def begin_vacuum(self, cutoff: float) -> None:
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={**self._marker_key(), "cutoff": {"N": _seconds(cutoff)}},
+                ConditionExpression="attribute_not_exists(cutoff) OR cutoff < :cutoff",
+                ExpressionAttributeValues={":cutoff": {"N": _seconds(cutoff)}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise  # else a later cutoff is recorded already
+
+    def vacuum_cutoff(self) -> float | None:
+        item = self.client.get_item(
+            TableName=self.table, Key=self._marker_key(), ConsistentRead=True
+        ).get("Item")
+        return float(item["cutoff"]["N"]) if item else None
 
     def versions(self, frame_id: str) -> list[VersionRecord]:
         items = self._query(

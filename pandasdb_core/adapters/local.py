@@ -26,12 +26,12 @@ from pathlib import Path
 
 from ..errors import BlobExists, BlobNotFound
 from ..names import validate_blob_key
-from ..ports import BlobStore
+from ..ports import STORE_DIR, BlobStore
 from ..records import BlobInfo
 
 TMP_PREFIX = ".tmp-"
 #: folders inside the root that hold the store's own files, never blobs
-RESERVED_DIRS = frozenset({".pandasdb"})
+RESERVED_DIRS = frozenset({STORE_DIR})
 
 
 def _syncfs(path: Path) -> None:
@@ -139,6 +139,9 @@ class LocalBlobStore(BlobStore):
         for dirpath, dirnames, filenames in os.walk(self.root):
             if Path(dirpath) == self.root:
                 dirnames[:] = [d for d in dirnames if d not in RESERVED_DIRS]
+            elif STORE_DIR in dirnames:
+                dirnames[:] = []  # another store's folder: its leftovers are its own
+                continue
             for fname in filenames:
                 path = Path(dirpath, fname)
                 with contextlib.suppress(FileNotFoundError):

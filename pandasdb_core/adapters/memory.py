@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator, Sequence
 
 from ..errors import BlobExists, BlobNotFound
-from ..ports import BlobStore, MetadataStore, conflict, same_head
+from ..ports import BlobStore, MetadataStore, conflict, same_head, vacuum_passed, vacuum_raced
 from ..records import (
     BlobInfo,
     ChunkRecord,
@@ -65,6 +65,7 @@ class MemoryMetadataStore(MetadataStore):
         self._versions: dict[str, list[VersionRecord]] = {}
         self._chunks: dict[str, dict[str, ChunkRecord]] = {}
         self._drops: dict[str, dict[tuple[str, str], DropRecord]] = {}
+        self._vacuum_cutoff: float | None = None
         self._lock = threading.Lock()
 
     def head(self, name: str) -> FrameHead | None:
@@ -83,8 +84,11 @@ class MemoryMetadataStore(MetadataStore):
         *,
         expected: FrameHead | None,
         drops: Sequence[DropRecord] = (),
+        written_since: float | None = None,
     ) -> None:
         with self._lock:
+            if vacuum_passed(self._vacuum_cutoff, written_since):
+                raise vacuum_raced(head.name, self._vacuum_cutoff, written_since)
             self._check(head.name, expected)
             self._heads[head.name] = head
             self._versions.setdefault(head.frame_id, []).append(version)
@@ -94,6 +98,14 @@ class MemoryMetadataStore(MetadataStore):
             tombstones = self._drops.setdefault(head.frame_id, {})
             for drop in drops:
                 tombstones[(drop.chunk_id, drop.txn)] = drop
+
+    def begin_vacuum(self, cutoff: float) -> None:
+        with self._lock:
+            self._vacuum_cutoff = max(cutoff, self._vacuum_cutoff or cutoff)
+
+    def vacuum_cutoff(self) -> float | None:
+        with self._lock:
+            return self._vacuum_cutoff
 
     def versions(self, frame_id: str) -> list[VersionRecord]:
         with self._lock:

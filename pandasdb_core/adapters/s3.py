@@ -1,4 +1,6 @@
-"""Blobs in an S3 bucket (boto3): conditional puts, batched deletes, paginated listing.
+"""Blobs in an S3 bucket (boto3): conditional puts, batched deletes, paginated listing. A
+store at a prefix marks it as its root (``{prefix}/.pandasdb/store.json``) before its first
+file, so that the bucket's root store (or one at a shorter prefix) leaves its files alone.
 
 Example
 -------
@@ -15,6 +17,7 @@ b'data'
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from ..errors import BlobExists, BlobNotFound, StoreUnavailable
 from ..names import validate_blob_key
-from ..ports import BlobStore
+from ..ports import STORE_DIR, STORE_MARKER, BlobStore
 from ..records import BlobInfo
 
 #: S3's DeleteObjects limit
@@ -46,6 +49,21 @@ class S3BlobStore(BlobStore):
         self.client = client
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        #: whether this store's prefix is known to carry its mark (a bucket's root needs none)
+        self._marked = not self.prefix
+        self._own = f"{self.prefix}{STORE_DIR}/"
+
+    def _mark(self) -> None:
+        """Mark the prefix as a store's root (:data:`~pandasdb_core.ports.STORE_MARKER`)
+        before this store's first file, so that a store at a shorter prefix of the bucket
+        never takes the files below it for its own garbage. Once per process; written again
+        as it was, it changes nothing."""
+        body = json.dumps({"store": "pandasdb", "prefix": self.prefix}).encode()
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self.prefix + STORE_MARKER, Body=body)
+        except ClientError as exc:
+            self._fail(exc, STORE_MARKER)
+        self._marked = True
 
     def _fail(self, exc: ClientError, key: str = "") -> None:
         code = error_code(exc)
@@ -59,6 +77,8 @@ class S3BlobStore(BlobStore):
         return f"s3://{self.bucket}/{self.prefix}{validate_blob_key(key)}"
 
     def _put(self, key: str, data: bytes, if_absent: bool) -> None:
+        if not self._marked:
+            self._mark()
         extra = {"IfNoneMatch": "*"} if if_absent else {}
         try:
             self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data, **extra)
@@ -98,6 +118,8 @@ class S3BlobStore(BlobStore):
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
                 for obj in page.get("Contents", []):
+                    if self.prefix and obj["Key"].startswith(self._own):
+                        continue  # the store's mark, not a blob (a local store's likewise)
                     yield BlobInfo(
                         obj["Key"][len(self.prefix) :],
                         int(obj["Size"]),

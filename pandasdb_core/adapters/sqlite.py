@@ -5,7 +5,9 @@ the database lock and a commit is durable when it returns (``synchronous=FULL``)
 (an edit's tombstones) sit in their own table, indexed like chunks; a database written before
 chunks had an ``origin`` gains the column when opened, and one written before heads had a
 ``revision`` (the token every head write changes, compared by every conditional write) gains
-that column, "" for its heads, as their records say.
+that column, "" for its heads, as their records say. The vacuum marker (the latest cutoff a
+vacuum began with, which a commit that says when its files were written is checked against
+in its transaction) is one row of its own table.
 
 Example
 -------
@@ -25,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..ports import MetadataStore, conflict
+from ..ports import MetadataStore, conflict, vacuum_passed, vacuum_raced
 from ..record_codec import head_from_json, head_to_json, version_from_json, version_to_json
 from ..records import ChunkRecord, DropRecord, FrameHead, PartitionValue, VersionRecord
 
@@ -52,6 +54,9 @@ CREATE TABLE IF NOT EXISTS drops (
     PRIMARY KEY (frame_id, chunk_id, txn)
 );
 CREATE INDEX IF NOT EXISTS drops_by_range ON drops (frame_id, layout, lo, hi);
+CREATE TABLE IF NOT EXISTS vacuum_marker (
+    id INTEGER PRIMARY KEY CHECK (id = 1), cutoff REAL NOT NULL
+);
 """
 _CHUNK_COLS = (
     "chunk_id, layout, lo, hi, key, rows, size, sha256, version, txn, seq, external_key, origin"
@@ -120,8 +125,13 @@ class SQLiteMetadataStore(MetadataStore):
         *,
         expected: FrameHead | None,
         drops: Sequence[DropRecord] = (),
+        written_since: float | None = None,
     ) -> None:
         with self._tx() as db:
+            if written_since is not None:
+                cutoff = self._cutoff(db)
+                if vacuum_passed(cutoff, written_since):
+                    raise vacuum_raced(head.name, cutoff, written_since)
             self._check(db, head.name, expected)
             db.execute(
                 "INSERT OR REPLACE INTO heads (name, frame_id, version, body, revision) "
@@ -161,6 +171,22 @@ class SQLiteMetadataStore(MetadataStore):
                     for d in drops
                 ],
             )
+
+    @staticmethod
+    def _cutoff(db: sqlite3.Connection) -> float | None:
+        row = db.execute("SELECT cutoff FROM vacuum_marker WHERE id = 1").fetchone()
+        return float(row[0]) if row else None
+
+    def begin_vacuum(self, cutoff: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO vacuum_marker (id, cutoff) VALUES (1, ?) "
+                "ON CONFLICT (id) DO UPDATE SET cutoff = max(cutoff, excluded.cutoff)",
+                (cutoff,),
+            )
+
+    def vacuum_cutoff(self) -> float | None:
+        return self._cutoff(self._conn())
 
     def versions(self, frame_id: str) -> list[VersionRecord]:
         rows = self._conn().execute(

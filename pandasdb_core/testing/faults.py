@@ -118,11 +118,20 @@ class FaultyMetadataStore(MetadataStore):
         *,
         expected: FrameHead | None,
         drops: Sequence[DropRecord] = (),
+        written_since: float | None = None,
     ) -> None:
         self._run(
             "commit",
-            lambda: self.inner.commit(head, version, chunks, expected=expected, drops=drops),
+            lambda: self.inner.commit(
+                head, version, chunks, expected=expected, drops=drops, written_since=written_since
+            ),
         )
+
+    def begin_vacuum(self, cutoff: float) -> None:
+        self._run("begin_vacuum", lambda: self.inner.begin_vacuum(cutoff))
+
+    def vacuum_cutoff(self) -> float | None:
+        return self._run("vacuum_cutoff", self.inner.vacuum_cutoff)
 
     def versions(self, frame_id: str) -> list[VersionRecord]:
         return self._run("versions", lambda: self.inner.versions(frame_id))

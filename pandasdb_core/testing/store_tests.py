@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from ..errors import BlobExists, BlobNotFound, CommitConflict, InvalidName
+from ..errors import BlobExists, BlobNotFound, CommitConflict, InvalidName, VacuumRaced
 from ..ports import BlobStore, MetadataStore
 from ..records import ChunkRecord, DropRecord, FrameHead, Layout, VersionRecord
 from ..visibility import committed, live
@@ -283,6 +283,52 @@ class MetadataStoreTests:
         on_raised = replace(_head("f", 4), min_version=3, revision="r5")
         meta.commit(on_raised, _version(4, "t4"), [], expected=raised)
         assert meta.head("f") == on_raised
+
+    def test_no_vacuum_began_until_one_records_its_cutoff(self, meta: MetadataStore) -> None:
+        assert meta.vacuum_cutoff() is None
+        meta.commit(_head("f", 1), _version(1, "t1"), [], expected=None, written_since=1.0)
+        meta.begin_vacuum(1000.5)
+        meta.begin_vacuum(900.0)  # an earlier cutoff leaves the marker as it is
+        assert meta.vacuum_cutoff() == 1000.5
+        meta.begin_vacuum(2000.25)
+        assert meta.vacuum_cutoff() == 2000.25
+
+    def test_a_commit_of_files_older_than_a_vacuums_cutoff_is_refused(
+        self, meta: MetadataStore
+    ) -> None:
+        """A writer that began writing its files before the cutoff of a vacuum that began
+        since may have lost them to it: its commit is refused, in the same atomic step as
+        the head's condition, and changes nothing; files written since the cutoff commit."""
+        meta.commit(_head("f", 1), _version(1, "t1"), [], expected=None)
+        meta.begin_vacuum(1000.0)
+        chunk = _chunk(2, "t2", "a", "a")
+        with pytest.raises(VacuumRaced):
+            meta.commit(
+                _head("f", 2),
+                _version(2, "t2"),
+                [chunk],
+                expected=_head("f", 1),
+                written_since=999.0,
+            )
+        assert issubclass(VacuumRaced, CommitConflict)
+        assert meta.head("f") == _head("f", 1)
+        versions = meta.versions("F")
+        assert [v.version for v in versions] == [1]
+        assert committed(meta.chunks("F", "date:ts"), versions) == []
+        with pytest.raises(VacuumRaced):  # a new frame too
+            meta.commit(_head("g", 1, frame_id="G"), _version(1, "g1"), [], expected=None,
+                        written_since=10.0)  # fmt: skip
+        assert meta.head("g") is None
+        # a stale head and an old writer at once: the writer must write its files again
+        with pytest.raises(VacuumRaced):
+            meta.commit(
+                _head("f", 2), _version(2, "t2"), [], expected=_head("f", 7), written_since=5.0
+            )
+        meta.commit(
+            _head("f", 2), _version(2, "t2"), [chunk], expected=_head("f", 1), written_since=1000.0
+        )
+        meta.commit(_head("f", 3), _version(3, "t3"), [], expected=_head("f", 2))  # no condition
+        assert [v.version for v in meta.versions("F")] == [1, 2, 3]
 
     def test_update_head_and_forget_chunks(self, meta: MetadataStore) -> None:
         c1, c2 = _chunk(1, "t1", "a", "a"), _chunk(1, "t1", "b", "b")
