@@ -6,7 +6,7 @@ IAM's ``dynamodb:LeadingKeys`` can confine a caller to ``{owner}#*``:
 ==============  ================================  =======================================
 item            pk                                sk
 ==============  ================================  =======================================
-vacuum marker   ``{owner}#store``                 ``vacuum``
+vacuum marker   ``{owner}#store``                 ``vacuum#{shard:02d}`` (16 shards)
 frame head      ``{owner}#frames``                ``frame#{name}``
 version         ``{owner}#f#{frame_id}``          ``v#{version:012d}``
 id-range span   ``{owner}#f#{frame_id}``          ``span#{layout}``
@@ -73,6 +73,11 @@ from ..records import ChunkRecord, DropRecord, FrameHead, PartitionValue, Versio
 BATCH_WRITE = 25  # DynamoDB's BatchWriteItem limit
 MAX_ITEM_BYTES = 390_000  # below DynamoDB's 400 KB, leaving room for attribute names
 _OFFSET = 2**63
+#: the vacuum marker is one item per shard, each holding the latest cutoff (vacuum writes
+#: them all; a commit checks its frame's): DynamoDB cancels transactions that include one
+#: item at once, so one item checked by every commit of the store would make the commits
+#: of different frames conflict with each other
+MARKER_SHARDS = 16
 _ser = TypeSerializer()
 _de = TypeDeserializer()
 
@@ -107,6 +112,17 @@ def sortable(value: PartitionValue) -> str:
     return value
 
 
+def _shard(name: str) -> int:
+    """The vacuum marker's shard a commit of frame ``name`` checks.
+
+    Example
+    -------
+    >>> _shard("sales/daily") == _shard("sales/daily") and 0 <= _shard("x") < MARKER_SHARDS
+    True
+    """
+    return zlib.crc32(name.encode()) % MARKER_SHARDS
+
+
 def _seconds(moment: float) -> str:
     """Epoch seconds as a DynamoDB number (microseconds, no exponent)."""
     return f"{moment:.6f}"
@@ -131,8 +147,8 @@ class DynamoDBMetadataStore(MetadataStore):
 
     # keys ----------------------------------------------------------------
 
-    def _marker_key(self) -> dict[str, Any]:
-        return {"pk": {"S": f"{self.owner}#store"}, "sk": {"S": "vacuum"}}
+    def _marker_key(self, shard: int) -> dict[str, Any]:
+        return {"pk": {"S": f"{self.owner}#store"}, "sk": {"S": f"vacuum#{shard:02d}"}}
 
     def _head_key(self, name: str) -> dict[str, Any]:
         return {"pk": {"S": f"{self.owner}#frames"}, "sk": {"S": f"frame#{name}"}}
@@ -326,7 +342,7 @@ class DynamoDBMetadataStore(MetadataStore):
                 {
                     "ConditionCheck": {
                         "TableName": self.table,
-                        "Key": self._marker_key(),
+                        "Key": self._marker_key(_shard(head.name)),
                         "ConditionExpression": "attribute_not_exists(cutoff) OR cutoff <= :since",
                         "ExpressionAttributeValues": {":since": {"N": _seconds(written_since)}},
                     }
@@ -358,22 +374,33 @@ class DynamoDBMetadataStore(MetadataStore):
             raise
 
     def begin_vacuum(self, cutoff: float) -> None:
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item={**self._marker_key(), "cutoff": {"N": _seconds(cutoff)}},
-                ConditionExpression="attribute_not_exists(cutoff) OR cutoff < :cutoff",
-                ExpressionAttributeValues={":cutoff": {"N": _seconds(cutoff)}},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise  # else a later cutoff is recorded already
+        def record(shard: int) -> None:
+            try:
+                self.client.put_item(
+                    TableName=self.table,
+                    Item={**self._marker_key(shard), "cutoff": {"N": _seconds(cutoff)}},
+                    ConditionExpression="attribute_not_exists(cutoff) OR cutoff < :cutoff",
+                    ExpressionAttributeValues={":cutoff": {"N": _seconds(cutoff)}},
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise  # else a later cutoff is recorded already
+
+        # every shard before the vacuum goes on (a failure stops it before it removes anything)
+        with ThreadPoolExecutor(max_workers=min(self.workers, MARKER_SHARDS)) as pool:
+            list(pool.map(record, range(MARKER_SHARDS)))
 
     def vacuum_cutoff(self) -> float | None:
-        item = self.client.get_item(
-            TableName=self.table, Key=self._marker_key(), ConsistentRead=True
-        ).get("Item")
-        return float(item["cutoff"]["N"]) if item else None
+        items = list(
+            self._query(
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :v)",
+                ExpressionAttributeValues={
+                    ":pk": {"S": f"{self.owner}#store"},
+                    ":v": {"S": "vacuum#"},
+                },
+            )
+        )
+        return max((float(i["cutoff"]["N"]) for i in items), default=None)
 
     def versions(self, frame_id: str) -> list[VersionRecord]:
         items = self._query(
