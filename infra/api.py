@@ -25,7 +25,7 @@ from pandasdb_core.wire import MEDIA_TYPES, error_body
 
 from .config import INTEGRATION_TIMEOUT_S, StackSettings
 from .functions import FunctionCode, FunctionSpec, PythonFunction, lambda_role
-from .iam import assume_role_policy, function_policy, in_partition
+from .iam import assume_role_policy, function_policy
 from .routes import GatewayMethod, gateway_methods, gateway_resources
 
 HANDLER = "pandasdb_lambdas.aws.handler"
@@ -264,15 +264,11 @@ class Api(pulumi.ComponentResource):
             max_session_duration=3600,
             opts=child,
         )
-        pattern = user_bucket_arn_pattern(args.bucket_prefix)
+        pattern = user_bucket_arn_pattern(args.bucket_prefix, args.partition)
         aws.iam.RolePolicy(
             f"{name}-data-access",
             role=self.data_role.id,
-            policy=args.table.arn.apply(
-                lambda arn: json.dumps(
-                    in_partition(data_role_policy([pattern], arn), args.partition)
-                )
-            ),
+            policy=args.table.arn.apply(lambda arn: json.dumps(data_role_policy([pattern], arn))),
             opts=child,
         )
 

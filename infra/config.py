@@ -13,7 +13,9 @@ ValueError: pandasdb:logRetentionDays: 10 is not a retention CloudWatch Logs acc
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
@@ -50,6 +52,15 @@ FUNCTION_NAME_PREFIXES = ("pandasdb-api-", "pandasdb-provisioning-")
 #: tags per AWS resource, and their key and value lengths (Tagging AWS resources, "Tag
 #: naming limits and requirements")
 TAGS_MAX, TAG_KEY_MAX, TAG_VALUE_MAX = 50, 128, 256
+#: what Lambda takes of a function's environment variables, all together (Lambda quotas,
+#: "Environment variables": 4 KB)
+LAMBDA_ENVIRONMENT_MAX = 4096
+#: the setting each of the functions' larger variables comes from, for the error of an
+#: environment over the limit
+_SETTING_OF = {
+    "PANDASDB_BUCKET_TAGS": "pandasdb:tags (fewer or shorter tags)",
+    "PANDASDB_CORS_ORIGINS": "pandasdb:corsOrigins",
+}
 
 
 @dataclass(frozen=True)
@@ -189,6 +200,33 @@ def check_tags(tags: object) -> dict[str, str]:
                 f"beginning with 'aws:', with a string value of at most {TAG_VALUE_MAX}"
             )
     return tags
+
+
+def check_environment(variables: Mapping[str, str], function: str) -> dict[str, str]:
+    """A function's environment ``variables`` if they fit in what Lambda takes, else a
+    ValueError naming the largest of them. Lambda takes at most 4 KB of variables in all
+    (Lambda quotas, "Environment variables"); counted here as their JSON, as the Lambda API
+    is sent them (a few bytes of quotes more than their text: on the safe side).
+
+    Example
+    -------
+    >>> check_environment({"A": "1"}, "the trigger")
+    {'A': '1'}
+    >>> check_environment({"PANDASDB_BUCKET_TAGS": "x" * 5000}, "the trigger")
+    Traceback (most recent call last):
+    ...
+    ValueError: the trigger's environment is 5,027 bytes, over Lambda's 4,096 ...
+    """
+    size = len(json.dumps(dict(variables), separators=(",", ":")).encode())
+    if size > LAMBDA_ENVIRONMENT_MAX:
+        largest = max(variables, key=lambda k: len(variables[k].encode()))
+        setting = _SETTING_OF.get(largest, "the stack's settings")
+        raise ValueError(
+            f"{function}'s environment is {size:,} bytes, over Lambda's {LAMBDA_ENVIRONMENT_MAX:,} "
+            f"for all its variables; the largest, {largest} ({len(variables[largest]):,} "
+            f"characters), comes from {setting}: make it shorter"
+        )
+    return dict(variables)
 
 
 def check_stage_name(stage: str) -> str:

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-#: the standard partition, which the shared documents (``pandasdb_core.adapters``) name
+#: the standard partition (the shared documents of ``pandasdb_core.adapters`` take the
+#: partition they name as a parameter, defaulting to this one)
 STANDARD_PARTITION = "aws"
 
 
@@ -36,27 +37,6 @@ def partition_of(arn: str) -> str:
     'aws-cn'
     """
     return arn.split(":", 2)[1]
-
-
-def in_partition(value: Any, partition: str) -> Any:
-    """``value`` (a policy document, an ARN) with every ARN of the standard partition moved
-    to ``partition``: ARNs name their partition, and a policy naming ``arn:aws:`` resources
-    in the China or GovCloud partitions grants nothing there (IAM user guide, "IAM
-    identifiers", ARN format).
-
-    Example
-    -------
-    >>> in_partition({"Resource": ["arn:aws:s3:::b", "*"]}, "aws-cn")
-    {'Resource': ['arn:aws-cn:s3:::b', '*']}
-    """
-    if isinstance(value, str):
-        standard = f"arn:{STANDARD_PARTITION}:"
-        return f"arn:{partition}:{value[len(standard) :]}" if value.startswith(standard) else value
-    if isinstance(value, dict):
-        return {k: in_partition(v, partition) for k, v in value.items()}
-    if isinstance(value, list):
-        return [in_partition(v, partition) for v in value]
-    return value
 
 
 def _policy(statements: list[dict[str, Any]]) -> dict[str, Any]:

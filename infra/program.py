@@ -135,8 +135,9 @@ def build(settings: StackSettings, package: LambdaPackage) -> Stage:
         log_bucket(
             logs_bucket,
             account_id,
-            user_bucket_arn_pattern(prefix),
+            user_bucket_arn_pattern(prefix, partition),
             retention_days=settings.log_retention_days,
+            partition=partition,
         ),
         retain=True,
         partition=partition,

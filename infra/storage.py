@@ -26,8 +26,6 @@ import pulumi_aws as aws
 
 from pandasdb_core.adapters.bucket_hardening import BucketHardening
 
-from .iam import in_partition
-
 _WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
@@ -121,7 +119,7 @@ class HardenedBucket(pulumi.ComponentResource):
                     f"{name}-policy",
                     bucket=self.bucket.id,
                     policy=self.bucket.bucket.apply(
-                        lambda b: json.dumps(in_partition(hardening.policy(b), partition))
+                        lambda b: json.dumps(hardening.policy(b, partition))
                     ),
                     opts=after,
                 )

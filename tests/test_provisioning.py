@@ -272,3 +272,71 @@ def test_the_triggers_bucket_policy_names_the_clients_partition():
     resources = {r for statement in policy["Statement"] for r in statement["Resource"]}
     assert resources == {"arn:aws-cn:s3:::pdb-cn-x", "arn:aws-cn:s3:::pdb-cn-x/*"}
     assert [m for m, _ in s3.sent] == [m for m, _ in hardening.requests("pdb-cn-x")]
+
+
+#: the tags test_aws_rules_infra deploys with too: the program's stack transformation stays
+#: registered in the process after a deploy under mocks
+TAGS = {"team": "data", "cost-center": "42"}
+
+
+def tag_set(bucket: str) -> dict[str, str]:
+    found = boto3.client("s3").get_bucket_tagging(Bucket=bucket)["TagSet"]
+    return {t["Key"]: t["Value"] for t in found}
+
+
+def test_a_self_signed_up_users_bucket_carries_the_stacks_tags(stage, monkeypatch):
+    """The buckets the stack declares carry ``pandasdb:tags`` (its stack transformation);
+    a bucket the sign-up trigger creates gets the same tags, from the stack's settings."""
+    idp, pool, client = stage
+    monkeypatch.setenv("PANDASDB_BUCKET_TAGS", json.dumps(TAGS))
+    sub = sign_up(idp, pool, client, "erin")
+    bucket = user_bucket_name(PREFIX, sub)
+    provisioning.handler(confirmation(pool, "erin", sub, "PostConfirmation_ConfirmSignUp"), None)
+    assert tag_set(bucket) == TAGS
+    again = confirmation(pool, "erin", sub, "PostConfirmation_ConfirmForgotPassword")
+    provisioning.handler(again, None)
+    assert tag_set(bucket) == TAGS
+
+
+def test_the_stack_passes_its_tags_to_the_trigger_and_lets_it_tag():
+    settings = StackSettings(users=(), tags=TAGS)
+    resources, _ = deploy(settings, stack="prod")
+    variables = named(resources, "aws:lambda/function:Function")["pandasdb-provisioning"][
+        "environment"
+    ]["variables"]
+    assert provisioning.tags_from_env(variables) == TAGS
+    policy = json.loads(
+        named(resources, "aws:iam/rolePolicy:RolePolicy")["pandasdb-provisioning-access"]["policy"]
+    )
+    (buckets,) = [s for s in policy["Statement"] if s["Sid"] == "UserBuckets"]
+    assert "s3:PutBucketTagging" in buckets["Action"]
+    untagged = deploy(StackSettings(users=()), stack="prod")[0]
+    plain = named(untagged, "aws:lambda/function:Function")["pandasdb-provisioning"]
+    assert "PANDASDB_BUCKET_TAGS" not in plain["environment"]["variables"]
+
+
+def test_tags_larger_than_the_triggers_environment_are_refused_at_deploy_time():
+    """Lambda takes 4 KB of environment variables per function: 50 tags at their longest
+    are valid tags (about 20 KB as JSON) but cannot reach the trigger; refused, named."""
+    from infra.provisioning import ProvisioningArgs, trigger_environment
+
+    longest = {f"{i:02d}" + "k" * 126: "v" * 256 for i in range(50)}
+    settings = StackSettings(users=(), tags=longest)
+    hardening = user_bucket(LOGS, ("*",), noncurrent_days=30, staging_days=1)
+    with pytest.raises(ValueError, match=r"4,096 .*pandasdb:tags"):
+        trigger_environment(ProvisioningArgs(settings, None, PREFIX, LOGS, hardening))
+    few = StackSettings(users=(), tags={f"k{i}": "v" * 40 for i in range(20)})
+    variables = trigger_environment(ProvisioningArgs(few, None, PREFIX, LOGS, hardening))
+    assert len(json.loads(variables["PANDASDB_BUCKET_TAGS"])) == 20
+
+
+def test_the_shared_documents_name_the_partition_they_are_given():
+    """No document is rewritten after it is built: each builder names the partition."""
+    assert user_bucket_arn_pattern(PREFIX, "aws-us-gov").startswith("arn:aws-us-gov:s3:::")
+    logs = log_bucket(LOGS, ACCOUNT, user_bucket_arn_pattern(PREFIX, "aws-cn"),
+                      retention_days=30, partition="aws-cn")  # fmt: skip
+    hardening = user_bucket(LOGS, ("*",), noncurrent_days=1, staging_days=1)
+    for doc in (logs.policy("l", "aws-cn"), hardening.policy("b", "aws-cn")):
+        text = json.dumps(doc)
+        assert "arn:aws:" not in text and text.count("arn:aws-cn:") >= 2
+    assert not hasattr(provisioning, "in_partition")

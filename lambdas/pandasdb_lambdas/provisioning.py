@@ -15,7 +15,9 @@ Configuration (set by the Pulumi program, none of it per user):
   :func:`pandasdb_core.adapters.aws_access.user_bucket_name`);
 - ``PANDASDB_LOG_BUCKET``: the stage's access-log bucket;
 - ``PANDASDB_CORS_ORIGINS``: comma-separated origins allowed to use presigned URLs;
-- ``PANDASDB_NONCURRENT_DAYS``, ``PANDASDB_STAGING_DAYS``: lifecycle settings.
+- ``PANDASDB_NONCURRENT_DAYS``, ``PANDASDB_STAGING_DAYS``: lifecycle settings;
+- ``PANDASDB_BUCKET_TAGS``: the stack's tags (``pandasdb:tags``) as a JSON object, which the
+  bucket gets as the buckets the stack declares do (none: no tags).
 
 Example
 -------
@@ -25,7 +27,9 @@ Example
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from pandasdb_core.adapters.aws_access import user_bucket_name
@@ -74,25 +78,33 @@ def _create(s3: Any, bucket: str) -> bool:
     return True
 
 
-def in_partition(params: dict[str, Any], partition: str) -> dict[str, Any]:
-    """A request's parameters with the bucket policy's ARNs in the client's partition: the
-    hardening names ``arn:aws:`` resources, which grant or deny nothing in the China or
-    GovCloud partitions (IAM user guide, "IAM identifiers").
+def tags_from_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The stack's tags (``pandasdb:tags``), which the buckets it declares carry, as the
+    stack passes them: ``PANDASDB_BUCKET_TAGS``, a JSON object of strings (none: no tags).
 
     Example
     -------
-    >>> in_partition({"Policy": '{"Resource": "arn:aws:s3:::b"}'}, "aws-cn")
-    {'Policy': '{"Resource": "arn:aws-cn:s3:::b"}'}
+    >>> tags_from_env({"PANDASDB_BUCKET_TAGS": '{"team": "data"}'})
+    {'team': 'data'}
+    >>> tags_from_env({})
+    {}
     """
-    if partition == "aws" or "Policy" not in params:
-        return params
-    return {**params, "Policy": params["Policy"].replace('"arn:aws:', f'"arn:{partition}:')}
+    text = (os.environ if environ is None else environ).get("PANDASDB_BUCKET_TAGS") or "{}"
+    tags = json.loads(text)
+    if not isinstance(tags, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
+    ):
+        raise ValueError("PANDASDB_BUCKET_TAGS must be a JSON object of strings")
+    return tags
 
 
-def provision(s3: Any, bucket: str, hardening: BucketHardening) -> bool:
+def provision(
+    s3: Any, bucket: str, hardening: BucketHardening, tags: Mapping[str, str] | None = None
+) -> bool:
     """Create ``bucket`` unless this account already owns it, then write every setting of
     ``hardening``, one after the other (S3 answers 409 OperationAborted to concurrent
-    bucket-level requests). True when the bucket was created now.
+    bucket-level requests), its policy's ARNs in the client's partition, and ``tags`` (the
+    whole tag set, written again as it is on a repeat). True when the bucket was created now.
 
     Raises
     ------
@@ -108,9 +120,14 @@ def provision(s3: Any, bucket: str, hardening: BucketHardening) -> bool:
         if error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
             raise
         created = _create(s3, bucket)
+    # ARNs name their partition: a policy of arn:aws: resources grants or denies nothing
+    # in the China or GovCloud partitions (IAM user guide, "IAM identifiers")
     partition = getattr(s3.meta, "partition", "aws")
-    for method, params in hardening.requests(bucket):
-        getattr(s3, method)(Bucket=bucket, **in_partition(params, partition))
+    for method, params in hardening.requests(bucket, partition):
+        getattr(s3, method)(Bucket=bucket, **params)
+    if tags:
+        tag_set = [{"Key": key, "Value": value} for key, value in tags.items()]
+        s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tag_set})
     return created
 
 
@@ -122,7 +139,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     sub = event["request"]["userAttributes"]["sub"]
     bucket = user_bucket_name(os.environ["PANDASDB_BUCKET_PREFIX"], sub)
     s3 = boto3.client("s3", config=Config(**CLIENT_TIMEOUTS))
-    created = provision(s3, bucket, hardening_from_env())
+    created = provision(s3, bucket, hardening_from_env(), tags_from_env())
     logger.info(
         "user storage provisioned",
         extra={

@@ -95,17 +95,21 @@ def user_bucket_name(prefix: str, user_id: str) -> str:
     return f"{check_bucket_prefix(prefix)}-{user_id.replace('-', '')}"
 
 
-def user_bucket_arn_pattern(prefix: str) -> str:
+def user_bucket_arn_pattern(prefix: str, partition: str = "aws") -> str:
     """An IAM resource pattern matching every user bucket of the stage and nothing else: one
     ``?`` per hex digit, so ``{prefix}-eu-...`` (another stage whose prefix begins with this
-    one) and ``{prefix}-logs`` do not match, as a ``*`` would let them.
+    one) and ``{prefix}-logs`` do not match, as a ``*`` would let them. ARNs name their
+    ``partition`` (``aws``, ``aws-cn``, ``aws-us-gov``): a pattern of another partition
+    grants nothing (IAM user guide, "IAM identifiers").
 
     Example
     -------
     >>> user_bucket_arn_pattern("pdb-prod-1").count("?")
     32
+    >>> user_bucket_arn_pattern("pdb-prod-1", "aws-cn")[:20]
+    'arn:aws-cn:s3:::pdb-'
     """
-    return f"arn:aws:s3:::{check_bucket_prefix(prefix)}-{'?' * USER_ID_HEX}"
+    return f"arn:{partition}:s3:::{check_bucket_prefix(prefix)}-{'?' * USER_ID_HEX}"
 
 
 def data_role_policy(bucket_arns: Sequence[str], table_arn: str) -> dict[str, Any]:

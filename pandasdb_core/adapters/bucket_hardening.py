@@ -43,6 +43,8 @@ IAM_ACTIONS = {
     "put_bucket_lifecycle_configuration": "s3:PutLifecycleConfiguration",
     "put_bucket_cors": "s3:PutBucketCORS",
     "put_bucket_logging": "s3:PutBucketLogging",
+    # the sign-up trigger's alone: the stack tags the buckets it declares itself
+    "put_bucket_tagging": "s3:PutBucketTagging",
 }
 #: S3 server access logs land under ``{this}{account}/{region}/{source bucket}/YYYY/MM/DD/``
 LOG_PREFIX = "s3/"
@@ -161,15 +163,18 @@ class BucketHardening:
             )
         return found
 
-    def policy(self, bucket: str) -> dict[str, Any]:
-        """The bucket policy: deny every request not over TLS, plus ``policy_statements``.
+    def policy(self, bucket: str, partition: str = "aws") -> dict[str, Any]:
+        """The bucket policy: deny every request not over TLS, plus ``policy_statements``;
+        its ARNs name ``partition`` (the bucket's: ``aws``, ``aws-cn``, ``aws-us-gov``).
 
         Example
         -------
         >>> BucketHardening("AES256").policy("b")["Statement"][-1]["Condition"]
         {'Bool': {'aws:SecureTransport': 'false'}}
+        >>> BucketHardening("AES256").policy("b", "aws-cn")["Statement"][-1]["Resource"][0]
+        'arn:aws-cn:s3:::b'
         """
-        arn = f"arn:aws:s3:::{bucket}"
+        arn = f"arn:{partition}:s3:::{bucket}"
         deny_plain_http = {
             "Sid": "DenyInsecureTransport",
             "Effect": "Deny",
@@ -180,11 +185,12 @@ class BucketHardening:
         }
         return {"Version": "2012-10-17", "Statement": [*self.policy_statements, deny_plain_http]}
 
-    def requests(self, bucket: str) -> list[tuple[str, dict[str, Any]]]:
-        """Every request that hardens ``bucket``, in order: public access is blocked before
-        the policy is written, the policy before the data settings."""
+    def requests(self, bucket: str, partition: str = "aws") -> list[tuple[str, dict[str, Any]]]:
+        """Every request that hardens ``bucket`` (of ``partition``), in order: public access
+        is blocked before the policy is written, the policy before the data settings."""
         found = self.settings()
-        found.insert(3, ("put_bucket_policy", {"Policy": json.dumps(self.policy(bucket))}))
+        policy = json.dumps(self.policy(bucket, partition))
+        found.insert(3, ("put_bucket_policy", {"Policy": policy}))
         return found
 
     def iam_actions(self) -> list[str]:
@@ -235,10 +241,23 @@ def user_bucket(
 
 
 def log_bucket(
-    bucket: str, account_id: str, source_bucket_arn: str, *, retention_days: int
+    bucket: str,
+    account_id: str,
+    source_bucket_arn: str,
+    *,
+    retention_days: int,
+    partition: str = "aws",
 ) -> BucketHardening:
     """The stage's bucket for S3 server access logs: SSE-S3, writable by S3's logging
-    service only for ``source_bucket_arn`` (a pattern) of ``account_id``, expiring logs."""
+    service only for ``source_bucket_arn`` (a pattern) of ``account_id``, expiring logs; its
+    ARNs name ``partition``.
+
+    Example
+    -------
+    >>> logs = log_bucket("l", "1", "arn:aws-cn:s3:::p-*", retention_days=9, partition="aws-cn")
+    >>> logs.policy_statements[0]["Resource"]
+    'arn:aws-cn:s3:::l/s3/*'
+    """
     return BucketHardening(
         sse_algorithm="AES256",
         lifecycle_rules=(
@@ -256,7 +275,7 @@ def log_bucket(
                 "Effect": "Allow",
                 "Principal": {"Service": LOGGING_SERVICE},
                 "Action": "s3:PutObject",
-                "Resource": f"arn:aws:s3:::{bucket}/{LOG_PREFIX}*",
+                "Resource": f"arn:{partition}:s3:::{bucket}/{LOG_PREFIX}*",
                 "Condition": {
                     "ArnLike": {"aws:SourceArn": source_bucket_arn},
                     "StringEquals": {"aws:SourceAccount": account_id},
