@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import (
     BlobExists,
     BlobNotFound,
+    ChunkCorrupt,
     ChunkMissing,
     CommitConflict,
     FrameNotFound,
@@ -97,6 +98,7 @@ __all__ = [
     "FrameNotFound",
     "VersionNotFound",
     "ChunkMissing",
+    "ChunkCorrupt",
     "BlobNotFound",
     "BlobExists",
     "CommitConflict",

@@ -23,9 +23,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .errors import InvalidArgument
-from .layouts import BATCH, describe
+from .layouts import describe, keyed
+from .layouts.batch import last_key_key
 from .records import Commit, FrameHead
-from .writing import LAST_KEY_FILE, Draft, FrameSettings, commit_on_head, rows_dropped
+from .writing import Draft, FrameSettings, commit_on_head, rows_dropped
 
 if TYPE_CHECKING:
     from .store import Store
@@ -46,7 +47,7 @@ def remove_key(store: Store, name: str, key: str) -> Commit | None:
     """
 
     def build(head: FrameHead) -> Draft | None:
-        if head.layouts != (BATCH,):
+        if not keyed(head.layouts):
             raise InvalidArgument(
                 f"external_key applies to batch frames; frame {name!r} is partitioned by "
                 f"{describe(head.layouts)}: delete the frame, or upload with keep_last=True"
@@ -68,5 +69,5 @@ def remove_key(store: Store, name: str, key: str) -> Commit | None:
     commit = commit_on_head(store, name, build)
     if commit is not None:
         # informational, as in the seed: the key no longer has a latest batch
-        store.blobs.delete([f"{name}/external_key/{key}/{LAST_KEY_FILE}"])
+        store.blobs.delete([last_key_key(name, key)])
     return commit

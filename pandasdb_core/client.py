@@ -24,7 +24,7 @@ import io
 import json
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
 from typing import Any
@@ -36,15 +36,15 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
-from . import errors, snapshot, streaming
+from . import errors, reading, snapshot, streaming
 from . import progress as progress_policy
-from .conversion import Engine, PreparedFrame, to_engine, to_polars
+from .conversion import PreparedFrame, to_polars
+from .frame_store import Edit, FrameStore
 from .http_routes import ROUTES_BY_NAME, read_path
 from .operations import (
     CompactOptions,
     DatesQuery,
     DeleteRequest,
-    DeleteRowsOptions,
     FrameRef,
     ListQuery,
     OutputOptions,
@@ -52,13 +52,12 @@ from .operations import (
     ReplaceOptions,
     UploadOptions,
 )
-from .operations.base import takes
-from .reading import decode_chunk
-from .records import Commit
+from .reading import Fetch, ReadFiles
+from .records import ChunkFile, Commit
 from .results import FrameList, VersionList
 from .schema import Schema
 from .sdk_auth import StaticToken, TokenSource, connection_auth
-from .snapshot import ChunkFile, Snapshot
+from .snapshot import Snapshot
 from .wire import MAX_STAGED_BYTES, MEDIA_TYPES, fits_inline, frame_to_bytes, parquet_schema
 
 _ERRORS: dict[str, type[errors.PandasDBError]] = {
@@ -73,6 +72,8 @@ _ERRORS: dict[str, type[errors.PandasDBError]] = {
         errors.StoreUnavailable,
         errors.Unauthorized,
         errors.PayloadTooLarge,
+        errors.ChunkMissing,
+        errors.ChunkCorrupt,
     )
 }
 PROGRESS_BYTES = 8 * 1024 * 1024
@@ -80,6 +81,10 @@ PROGRESS_BYTES = 8 * 1024 * 1024
 PIECE_WORKERS = 4
 #: retries of a connection that could not be made (refused, unresolvable, timed out)
 CONNECT_RETRIES = 1
+#: seconds to wait for a connection to be made (the read timeout is ``connect``'s ``timeout``)
+CONNECT_TIMEOUT = 5.0
+#: threads fetching the chunk files of a large read by presigned URL
+FETCH_WORKERS = 8
 
 
 class _ProgressReader(io.BytesIO):
@@ -133,8 +138,10 @@ def _was_sent(exc: requests.RequestException) -> bool:
     return not isinstance(_reason(exc), NewConnectionError | ConnectTimeoutError)
 
 
-class RemoteStore:
-    """The store's methods over HTTP (see :func:`connect`)."""
+class RemoteStore(FrameStore):
+    """The store's methods over HTTP (see :func:`connect`): those of
+    :class:`~pandasdb_core.frame_store.FrameStore`, whose primitives here are requests to the
+    API (large uploads go as upload sessions, large results as chunk manifests)."""
 
     def __init__(
         self,
@@ -199,7 +206,8 @@ class RemoteStore:
         """One request with the retry policy of its method; connection failures become
         :class:`StoreUnavailable`."""
         try:
-            return self._session.request(method, url, timeout=self.timeout, **kwargs)
+            timeouts = (min(CONNECT_TIMEOUT, self.timeout), self.timeout)
+            return self._session.request(method, url, timeout=timeouts, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
             key = (kwargs.get("params") or {}).get("idempotency_key")
             hint = (
@@ -257,21 +265,7 @@ class RemoteStore:
         bar = self._bar(len(data), label)
         return data if bar is None else _ProgressReader(data, bar)
 
-    # the store's methods ---------------------------------------------------
-
-    @takes(UploadOptions)
-    def upload(self, df: Any, name: str, **options: Any) -> Commit:
-        """Upload ``df`` as a new version of ``name`` (see :meth:`Store.upload`).
-
-        Parameters
-        ----------
-        df
-            A pandas or polars DataFrame with at least one row.
-        name
-            ``[A-Za-z0-9._-]`` segments joined by ``/``.
-        <options>
-        """
-        return self.write(df, UploadOptions.build(name=name, **options))
+    # the primitives of FrameStore ----------------------------------------
 
     def write(self, df: Any, opts: UploadOptions) -> Commit:
         """Carry out an upload described by :class:`UploadOptions` (see :meth:`upload`): in
@@ -362,50 +356,7 @@ class RemoteStore:
             raise self._error(put, None)
         return str(staged["upload_id"])
 
-    @takes(ReplaceOptions)
-    def replace(self, name: str, df: Any, **options: Any) -> Commit:
-        """Replace the rows of a date or id range of ``name`` by ``df`` (see
-        :meth:`Store.replace`).
-
-        Parameters
-        ----------
-        name
-            The frame.
-        df
-            The new rows of the range; every row must lie inside it.
-        <options>
-        """
-        return self.change(ReplaceOptions.build(name=name, **options), df)
-
-    @takes(DeleteRowsOptions)
-    def delete_rows(self, name: str, **options: Any) -> Commit:
-        """Remove the rows a date or id filter selects (see :meth:`Store.delete_rows`).
-
-        Parameters
-        ----------
-        name
-            The frame.
-        <options>
-        """
-        return self.change(DeleteRowsOptions.build(name=name, **options))
-
-    @takes(CompactOptions)
-    def compact(self, name: str, **options: Any) -> Commit:
-        """Merge the small chunk files of ``name`` (see :meth:`Store.compact`).
-
-        Parameters
-        ----------
-        name
-            The frame.
-        <options>
-        """
-        return self.change(CompactOptions.build(name=name, **options))
-
-    def change(
-        self,
-        options: ReplaceOptions | DeleteRowsOptions | CompactOptions,
-        df: Any = None,
-    ) -> Commit:
+    def change(self, options: Edit, df: Any = None) -> Commit:
         """Carry out an edit described by its request type (see :meth:`Store.change`)."""
         route = ROUTES_BY_NAME[options.verb]
         path = route.url(name=options.name)
@@ -442,25 +393,27 @@ class RemoteStore:
         staged = self._stage(data)
         return self._call("POST", path, name=name, params={**params, "staged": staged})
 
-    @takes(ReadQuery)
-    def get(self, name: str, *, engine: Engine = "pandas", **filters: Any) -> Any:
-        """Read ``name`` (see :meth:`Store.get`); large results arrive by presigned URL.
-
-        Parameters
-        ----------
-        name
-            The frame.
-        engine
-            ``"pandas"`` (default) or ``"polars"``.
-        <options>
-        """
-        OutputOptions.build(engine=engine)
-        frame, schema = self.read(ReadQuery.build(name=name, **filters))
-        return to_engine(frame, schema, engine)
+    def read_frame(self, query: ReadQuery, output: OutputOptions) -> Any:
+        """Carry out a :class:`ReadQuery`: the frame in ``output.engine``. A result that fits
+        one answer arrives whole; a larger one as the manifest of its chunk files, fetched by
+        presigned URL a batch ahead and decoded here (into pandas batch by batch)."""
+        answer = self._answer(query)
+        if isinstance(answer, ReadFiles):
+            return answer.collect(output.engine)
+        frame, schema = answer
+        return reading.collect([frame], schema, frame.columns, frame.height, output.engine)
 
     def read(self, query: ReadQuery) -> tuple[pl.DataFrame, Schema]:
         """Carry out a :class:`ReadQuery`: the frame as stored and its schema (see
         :meth:`Store.read`)."""
+        answer = self._answer(query)
+        if isinstance(answer, ReadFiles):
+            return answer.collect("stored"), answer.plan.head.schema
+        return answer
+
+    def _answer(self, query: ReadQuery) -> ReadFiles | tuple[pl.DataFrame, Schema]:
+        """The API's answer to a read: the frame as stored and its schema, or, for a large
+        result, the read of the chunk files its manifest lists."""
         response = self._call(
             "GET",
             read_path(query.name),
@@ -480,67 +433,30 @@ class RemoteStore:
             if body.get("delivery") == "url":
                 data = self._fetched(body["url"])
             else:
-                snap = Snapshot.from_json(body["snapshot"])
-                return snapshot.read_files(snap, query, _Presigned(self, snap, query)), snap.schema
+                return self._reader(Snapshot.from_json(body["snapshot"]), query)
         schema = parquet_schema(data) or {"columns": [], "index": []}
         return pl.read_parquet(io.BytesIO(data)), schema
 
-    @takes(ReadQuery)
-    def iter_batches(
-        self,
-        name: str,
-        *,
-        batch_rows: int | None = None,
-        engine: Engine = "pandas",
-        **filters: Any,
-    ) -> Iterator[Any]:
-        """Read ``name`` batch by batch (see :meth:`Store.iter_batches`): the chunk files
-        are fetched one ahead of the caller from presigned URLs and decoded here.
+    def read_files(self, query: ReadQuery) -> ReadFiles:
+        """The read of ``query`` over the chunk files of the snapshot the API answers, fetched
+        by presigned URL on :data:`FETCH_WORKERS` threads (URLs that expire are renewed)."""
+        return self._reader(self.snapshot_of(query), query)
 
-        Parameters
-        ----------
-        name
-            The frame.
-        batch_rows
-            Rows per batch (the last may be shorter); None: one batch per chunk file.
-        engine
-            ``"pandas"`` (default) or ``"polars"``.
-        <options>
-        """
-        # checked now, not at the first batch: batch_rows=0 would yield empty frames forever
-        OutputOptions.build(batch_rows=batch_rows, engine=engine)
-        query = ReadQuery.build(name=name, **filters)
-        return self._batches(query, batch_rows, engine)
+    def _reader(self, snap: Snapshot, query: ReadQuery) -> ReadFiles:
+        return snapshot.reader(snap, query, self.fetcher(snap, query), workers=FETCH_WORKERS)
 
-    def _batches(self, query: ReadQuery, batch_rows: int | None, engine: Engine) -> Iterator[Any]:
-        snap = self._files(query)
-        planned = snapshot.read_plan(snap, query)
-        # presigned URLs expire after 15 minutes; a slow consumer outlives them, and the
-        # fetch renews them (for this same version) to go on where it was
-        fetch = _Presigned(self, snap, query)
-        # every batch with get's pandas dtypes, decided once for the whole read
-        schema = snapshot.batch_schema(snap, query, fetch) if engine == "pandas" else snap.schema
-        loads = (lambda f=f: decode_chunk(planned, fetch(f), f.version) for f in snap.files)
-        batches = streaming.rebatch(streaming.prefetched(loads), batch_rows)
-        yield from streaming.converted(batches, schema, engine)
-
-    @takes(ReadQuery)
-    def files(self, name: str, **filters: Any) -> Snapshot:
-        """The committed chunk files a read of ``name`` fetches, as presigned URLs valid for
-        15 minutes, with the stored schema (see :meth:`Store.files`).
-
-        Parameters
-        ----------
-        name
-            The frame.
-        <options>
-        """
-        return self._files(ReadQuery.build(name=name, **filters))
-
-    def _files(self, query: ReadQuery) -> Snapshot:
+    def snapshot_of(self, query: ReadQuery) -> Snapshot:
+        """The committed chunk files a read fetches, as presigned URLs valid for 15 minutes,
+        with the stored schema (see :meth:`files`)."""
         route = ROUTES_BY_NAME["files"].url(name=query.name)
         response = self._call("GET", route, name=query.name, params=query.to_query())
         return Snapshot.from_json(self._json(response))
+
+    def fetcher(self, snap: Snapshot, query: ReadQuery, *, shipped: bool = False) -> Fetch:
+        """Fetches the files of ``snap`` by their presigned URLs on this client's session,
+        renewing URLs that expire (:class:`_Presigned`); ``shipped`` (Dask workers in other
+        processes): a plain function of the URL."""
+        return snapshot.read_file if shipped else _Presigned(self, snap, query)
 
     def _json(self, response: requests.Response) -> Any:
         """An answer's JSON. A result too large for one response arrives staged: a 303 that
@@ -557,40 +473,6 @@ class RemoteStore:
             raise self._error(response, None)
         return self._download(response)
 
-    @takes(ReadQuery)
-    def scan(
-        self, name: str, *, storage_options: dict[str, Any] | None = None, **filters: Any
-    ) -> pl.LazyFrame:
-        """A polars ``LazyFrame`` of what ``get(name, engine="polars", **filters)`` returns,
-        over the files of :meth:`files` (see :meth:`Store.scan`).
-
-        Parameters
-        ----------
-        name
-            The frame.
-        storage_options
-            Unused over HTTP (the files are presigned URLs); kept for the same signature.
-        <options>
-        """
-        OutputOptions.build(storage_options=storage_options)
-        query = ReadQuery.build(name=name, **filters)
-        snap = self._files(query)
-        return snapshot.scan(snap, query, fetch=_Presigned(self, snap, query))
-
-    @takes(ReadQuery)
-    def to_dask(self, name: str, **filters: Any) -> Any:
-        """A Dask DataFrame over the files of :meth:`files`, one partition per chunk file
-        fetched by its presigned URL (valid 15 minutes; see :meth:`Store.to_dask`).
-
-        Parameters
-        ----------
-        name
-            The frame.
-        <options>
-        """
-        query = ReadQuery.build(name=name, **filters)
-        return snapshot.to_dask(self._files(query), query, snapshot.read_file)
-
     def _download(self, response: requests.Response) -> bytes:
         bar = self._bar(int(response.headers.get("Content-Length") or 0), "downloading")
         if bar is None:
@@ -602,53 +484,33 @@ class RemoteStore:
                 bar.update(len(chunk))
         return buf.getvalue()
 
-    def list(self, prefix: str = "") -> FrameList:
-        """Frames whose name starts with ``prefix`` (see :meth:`Store.list`)."""
-        query = ListQuery.build(prefix=prefix)
+    def frames(self, query: ListQuery) -> FrameList:
+        """Frames whose name starts with the query's prefix (see :meth:`list`)."""
         rows = self._call("GET", ROUTES_BY_NAME["list"].url(), params=query.to_query())
         return FrameList.from_json(self._json(rows))
 
-    def versions(self, name: str) -> VersionList:
-        """The version history of ``name`` (see :meth:`Store.versions`)."""
-        ref = FrameRef.build(name=name)
-        rows = self._call("GET", ROUTES_BY_NAME["versions"].url(name=ref.name), name=name)
+    def history(self, ref: FrameRef) -> VersionList:
+        """The version history of a frame (see :meth:`versions`)."""
+        route = ROUTES_BY_NAME["versions"].url(name=ref.name)
+        rows = self._call("GET", route, name=ref.name)
         return VersionList.from_json(self._json(rows), name=ref.name)
 
-    @takes(DatesQuery)
-    def dates(self, name: str, **options: Any) -> list[dt.date]:
-        """The days a Date layout of ``name`` holds rows for (see :meth:`Store.dates`).
-
-        Parameters
-        ----------
-        name
-            The frame.
-        <options>
-        """
-        query = DatesQuery.build(name=name, **options)
+    def days(self, query: DatesQuery) -> list[dt.date]:
+        """The days a Date layout of a frame holds rows for (see :meth:`dates`)."""
         route = ROUTES_BY_NAME["dates"].url(name=query.name)
-        days = self._json(self._call("GET", route, name=name, params=query.to_query()))
+        days = self._json(self._call("GET", route, name=query.name, params=query.to_query()))
         return [dt.date.fromisoformat(day) for day in days]
 
-    def manifest(self, name: str) -> list[str]:
-        """Write the symlink manifests of ``name``'s latest version, one per layout, beside
-        its data (see :meth:`Store.manifest`); their keys in the caller's storage."""
-        ref = FrameRef.build(name=name)
+    def write_manifests(self, ref: FrameRef) -> list[str]:
+        """Write the symlink manifests of a frame's latest version beside its data; their
+        keys in the caller's storage (see :meth:`manifest`)."""
         route = ROUTES_BY_NAME["manifest"].url(name=ref.name)
-        return list(self._call("POST", route, name=name).json()["manifests"])
+        return list(self._call("POST", route, name=ref.name).json()["manifests"])
 
-    @takes(DeleteRequest)
-    def delete(self, name: str, **options: Any) -> None:
-        """Delete ``name``, or only one external key's batches (see :meth:`Store.delete`).
-
-        Parameters
-        ----------
-        name
-            The frame.
-        <options>
-        """
-        request = DeleteRequest.build(name=name, **options)
+    def remove(self, request: DeleteRequest) -> None:
+        """Delete a frame, or only one external key's batches (see :meth:`delete`)."""
         route = ROUTES_BY_NAME["delete"].url(name=request.name)
-        self._call("DELETE", route, name=name, params=request.to_query())
+        self._call("DELETE", route, name=request.name, params=request.to_query())
 
 
 class _Expired(Exception):
@@ -699,7 +561,7 @@ class _Presigned:
         with self._lock:
             if self._generation != generation:
                 return  # another thread renewed the URLs meanwhile
-            renewed = self.store._files(self.query.model_copy(update={"as_of": self.version}))
+            renewed = self.store.snapshot_of(self.query.model_copy(update={"as_of": self.version}))
             same = [_identity(f) for f in renewed.files] == [_identity(f) for f in self._files]
             if renewed.version != self.version or not same:
                 raise errors.StoreUnavailable(
@@ -826,9 +688,9 @@ def connect(
         A sign-in saved by ``pandasdb login --profile NAME`` (the ``default`` one when neither
         ``url`` nor a token is given); ``url`` may then be left out.
     timeout, retries
-        Per-request timeout in seconds; retries on 429 and 5xx with backoff. A connection
-        that cannot be made (nothing listens, unknown host) is retried once, at once, then
-        raises :class:`StoreUnavailable` naming the URL.
+        Seconds to wait for an answer (a connection has 5 s to be made); retries on 429 and
+        5xx with backoff. A connection that cannot be made (nothing listens, unknown host)
+        is retried once, at once, then raises :class:`StoreUnavailable` naming the URL.
     progress
         Progress bars for transfers over 8 MB: None (default) shows them when a person is
         watching (a notebook or a terminal, not CI); True or False forces.

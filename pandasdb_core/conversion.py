@@ -919,19 +919,6 @@ def output_polars(frame: pl.DataFrame, schema: Schema) -> pl.DataFrame:
 Engine = Literal["pandas", "polars"]
 
 
-def check_engine(engine: Any) -> Engine:
-    """Validate a ``get`` call's ``engine`` before any work is done.
-
-    Example
-    -------
-    >>> check_engine("polars")
-    'polars'
-    """
-    if engine not in ("pandas", "polars"):
-        raise InvalidArgument(f"engine must be 'pandas' or 'polars', got {engine!r}")
-    return engine  # type: ignore[no-any-return]
-
-
 def to_engine(frame: pl.DataFrame, schema: Schema, engine: Engine) -> Any:
     """A frame read from the store, as ``engine`` gives it to the caller.
 

@@ -45,7 +45,7 @@ from .conversion import PreparedFrame, to_polars
 from .errors import FrameNotFound, InvalidArgument
 from .idempotency import earlier_commit, recorded_key, request_of
 from .idempotency import operation_of as operation_of  # re-exported: store.py, sessions.py
-from .layouts import DEFAULT_KEY, KINDS, PlannedChunk, Selection, WriteContext, kind_of
+from .layouts import KINDS, PlannedChunk, Selection, WriteContext, kind_of
 from .layouts.base import spare_name
 from .layouts.ids import integer_ids
 from .operations import CompactOptions, DeleteRowsOptions, ReadQuery, ReplaceOptions, UploadOptions
@@ -224,7 +224,7 @@ def _where(head: FrameHead, chunk_rows: int) -> WriteContext:
         name=head.name,
         chunk_rows=max(chunk_rows, 1),
         fmt=head.format,
-        external_key=DEFAULT_KEY,
+        external_key=None,
         now=dt.datetime.now(dt.UTC),
     )
 

@@ -45,14 +45,15 @@ _FOLLOW = 3
 
 
 def folder(layout: Layout) -> str:
-    """The folder of a layout's data and manifest: its column, or ``external_key``.
+    """The folder of a layout's data and manifest, as its kind names it: its column, or
+    ``external_key`` for batches.
 
     Example
     -------
     >>> folder(Layout("date", "ts")), folder(Layout("batch"))
     ('ts', 'external_key')
     """
-    return layout.column or "external_key"
+    return kind_of(layout).folder(layout)
 
 
 def manifest_key(name: str, layout: Layout) -> str:

@@ -11,10 +11,12 @@ and no accepted name can make a path or key that a file system, S3 or DynamoDB r
   DynamoDB sort key value at most 1,024 bytes, a partition key 2,048 ("Service, account, and
   table quotas in Amazon DynamoDB": https://docs.aws.amazon.com/amazondynamodb/latest/
   developerguide/ServiceQuotas.html). Chunk keys add folders and a uuid to the frame name;
-  the longest is an ID layout's on a 255-byte column
+  each layout kind says how much at most (``LayoutKind.longest_key_tail``), and the longest
+  is an ID layout's on a 255-byte column
   (``{name}/{column}/from_-9223372036854775808_to_9223372036854775807/{uuid}.parquet``),
   ``CHUNK_KEY_OVERHEAD`` = 346 bytes, so a frame name is at most ``MAX_NAME_BYTES`` = 678
-  bytes. The metadata stores keep the name as ``frame#{name}`` in a sort key: far within.
+  bytes (both derived from the layout registry on first use). The metadata stores keep the
+  name as ``frame#{name}`` in a sort key: far within.
 - Over HTTP a frame name is part of a path, beside the routes' own words: a name is
   *addressable* when every route on a frame, given that name, is reached with that name
   (:func:`validate_addressable`, derived from the route table of
@@ -27,7 +29,7 @@ Example
 -------
 >>> validate_frame_name("sales/daily")
 'sales/daily'
->>> MAX_NAME_BYTES
+>>> max_name_bytes()
 678
 """
 
@@ -42,19 +44,33 @@ from .errors import InvalidName
 MAX_KEY_BYTES = 1024
 #: POSIX NAME_MAX: the longest file or folder name (bytes) on common file systems
 MAX_SEGMENT_BYTES = 255
-#: each layout's chunk key after the frame name, at its longest: a 255-byte column or
-#: external key, int64's widest bounds, ".parquet" (longer than ".csv.gz")
-_LONGEST_KEY_TAILS = {
-    "date": f"/{'c' * MAX_SEGMENT_BYTES}/YYYY-MM-DD/{'u' * 32}.parquet",
-    "id": f"/{'c' * MAX_SEGMENT_BYTES}/from_{-(2**63)}_to_{2**63 - 1}/{'u' * 32}.parquet",
-    "batch": f"/external_key/{'k' * MAX_SEGMENT_BYTES}/YYYY-MM-DD/HH:MM:SS_{'u' * 32}.parquet",
-}
-#: the most any chunk key adds to its frame's name
-CHUNK_KEY_OVERHEAD = max(len(tail) for tail in _LONGEST_KEY_TAILS.values())
-#: the longest frame name whose every chunk key fits in MAX_KEY_BYTES
-MAX_NAME_BYTES = MAX_KEY_BYTES - CHUNK_KEY_OVERHEAD
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
 _KEY_SEGMENT = re.compile(r"[A-Za-z0-9._:-]+")
+
+
+@functools.cache
+def chunk_key_overhead() -> int:
+    """The most any chunk key adds to its frame's name: the longest key tail of the kinds of
+    the layout registry, for a 255-byte column or external key (``CHUNK_KEY_OVERHEAD``)."""
+    from .layouts import KINDS  # the registry validates names with this module
+
+    return max(len(kind.longest_key_tail(MAX_SEGMENT_BYTES)) for kind in KINDS.values())
+
+
+def max_name_bytes() -> int:
+    """The longest frame name (UTF-8 bytes) whose every chunk key fits in ``MAX_KEY_BYTES``
+    (``MAX_NAME_BYTES``)."""
+    return MAX_KEY_BYTES - chunk_key_overhead()
+
+
+def __getattr__(name: str) -> int:
+    # CHUNK_KEY_OVERHEAD and MAX_NAME_BYTES come from the layout registry, which imports this
+    # module: they are derived on first use, not at import
+    if name == "CHUNK_KEY_OVERHEAD":
+        return chunk_key_overhead()
+    if name == "MAX_NAME_BYTES":
+        return max_name_bytes()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _check_segment(segment: str, field: str, whole: str) -> None:
@@ -96,11 +112,11 @@ def validate_frame_name(name: object, field: str = "name") -> str:
     if name == "":
         raise InvalidName(f"{field} is empty")
     size = len(name.encode("utf-8"))
-    if size > MAX_NAME_BYTES:
+    if size > max_name_bytes():
         raise InvalidName(
-            f"{field} is {size:,} bytes; at most {MAX_NAME_BYTES} fit, because chunk keys add "
-            f"up to {CHUNK_KEY_OVERHEAD} bytes to it and an S3 or DynamoDB key may not be "
-            f"longer than {MAX_KEY_BYTES} bytes"
+            f"{field} is {size:,} bytes; at most {max_name_bytes()} fit, because chunk keys "
+            f"add up to {chunk_key_overhead()} bytes to it and an S3 or DynamoDB key may not "
+            f"be longer than {MAX_KEY_BYTES} bytes"
         )
     if name.startswith("/"):
         raise InvalidName(f"{field} {_short(name)} starts with '/'")

@@ -1,5 +1,13 @@
-"""The read path: query -> the frame's head and version -> a plan (one layout, an index range,
-row filters) -> the chunks that version sees -> fetch, decode with the stored schema, filter.
+"""The read path, one executor for every read: query -> the frame's head and version -> a plan
+(the layouts' index range and row filters, the columns, the read's own steps) -> the chunk
+files of that version -> fetch (a callable: the blob port, a presigned URL, S3) -> decode batch
+by batch with the stored schema -> a sink (a polars frame, a pandas frame built batch by batch,
+or the batches themselves).
+
+``get`` and ``iter_batches`` of the store and of the SDK, the HTTP API's reads and the CLI all
+run :class:`ReadFiles`; ``scan`` and ``to_dask`` plan and decode with it
+(:mod:`pandasdb_core.snapshot`). A filter that no layout answers (the first rows, say) is a
+:class:`ReadStep` of the plan: one class here, and every reader applies it.
 
 Example
 -------
@@ -15,20 +23,21 @@ Example
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
 from . import codecs, progress
-from .conversion import empty_frame, to_pandas
+from .conversion import Engine, empty_frame, output_polars, to_engine, to_pandas
 from .errors import BlobNotFound, ChunkMissing, InvalidArgument, VersionNotFound
-from .layouts import BATCH, KINDS, NOW_KEY, Selection, describe, kind_of
-from .operations import ReadQuery
+from .layouts import KINDS, Selection, describe, kind_of
+from .operations import OutputOptions, ReadQuery
 from .pandas_assembly import PandasAssembly
-from .records import ChunkRecord, FrameHead, Layout
+from .records import ChunkFile, ChunkRecord, FrameHead, Layout
 from .schema import Schema, polars_schema, user_columns
 from .visibility import visible
 
@@ -40,12 +49,42 @@ if TYPE_CHECKING:
 #: threads and the parser busy at once (measured on 1M rows: 32 MB parquet batches peaked at
 #: 3x the result and read 40% slower than 2 MB ones, which peak at 1.5x)
 BATCH_BYTES = {"csv.gz": 2 * 1024 * 1024, "parquet": 2 * 1024 * 1024}
+#: reads a chunk file's bytes: ``fetch(file) -> bytes``
+Fetch = Callable[[ChunkFile], bytes]
+#: what a read's rows become: pandas or polars as ``get`` returns them, or the polars frame
+#: as stored (index levels as ``__index_level_i__`` columns)
+Sink = Literal["pandas", "polars", "stored"]
+
+
+class ReadStep(ABC):
+    """A filter of a read that no layout answers: it works on the decoded rows of the whole
+    read, in ``get``'s order, after the layouts' row filters. A step is built from the query
+    by :func:`steps_of`; every reader applies it (:meth:`ReadFiles.batches` to the batches,
+    :meth:`lazy` to ``scan``'s frame), and ``to_dask``, whose partitions are read apart,
+    refuses a read with steps rather than ignore them."""
+
+    #: the :class:`~pandasdb_core.operations.ReadQuery` field the step answers
+    field: str
+
+    @abstractmethod
+    def batches(self, parts: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+        """The read's batches, in order, with the step applied."""
+
+    @abstractmethod
+    def lazy(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        """The whole read's lazy frame with the step applied."""
+
+
+def steps_of(query: ReadQuery) -> tuple[ReadStep, ...]:
+    """The steps ``query`` asks for, in the order they apply (none yet: every filter of
+    :class:`~pandasdb_core.operations.ReadQuery` today is a layout's)."""
+    return ()
 
 
 @dataclass(frozen=True)
 class ReadPlan:
     """What one read fetches: which version, which layout and index range, which chunks and
-    rows of it, which columns."""
+    rows of it, which columns, and the read's own steps."""
 
     head: FrameHead
     version: int
@@ -53,12 +92,20 @@ class ReadPlan:
     selection: Selection
     row_filters: tuple[Selection, ...]
     columns: tuple[str, ...]
+    steps: tuple[ReadStep, ...] = ()
 
     @property
     def needed(self) -> list[str]:
         """Columns to decode: the wanted ones and those the row filters read."""
         reads = [c for s in self.row_filters for c in s.reads]
         return list(dict.fromkeys([*self.columns, *reads]))
+
+    @property
+    def whole_files(self) -> bool:
+        """Whether the read returns every row and column of the files it reads (no column
+        selection, no filter within a file, no step), so its result is larger than they are."""
+        every = len(polars_schema(self.head.schema, as_of=self.version))
+        return not self.row_filters and not self.steps and len(self.columns) == every
 
 
 def resolve_version(head: FrameHead, as_of: int | None) -> int:
@@ -102,25 +149,27 @@ _LISTED = 20
 
 
 def plan(head: FrameHead, query: ReadQuery) -> ReadPlan:
-    """Check ``query``'s filters against the frame's layouts and choose what to read: the
-    layout of the first kind the query filters by (in registry order) bounds the index
-    range; every asked kind filters rows."""
+    """Check ``query``'s filters against the frame's layouts and choose what to read. Each
+    kind (in registry order) whose filters the query uses selects on the frame's first
+    layout of that kind: the first such selection bounds the index range, and every one
+    filters rows. A filter of a kind the frame has no layout of is refused, unless another
+    kind of the frame answers it too (a filter may belong to several kinds)."""
     version = resolve_version(head, query.as_of)
-    if query.external_key == NOW_KEY and head.layouts != (BATCH,):
-        # the original backend's SDK sends "NOW" (the default key) whatever the frame; a
-        # partitioned frame has no keys, so it asks for nothing, as on upload
-        query = query.model_copy(update={"external_key": None})
+    for kind in KINDS.values():
+        query = kind.adapt(query, head.layouts)
+    answered = {f for lay in head.layouts for f in kind_of(lay).given(query)}
     selections: list[tuple[Layout, Selection]] = []
     for kind in KINDS.values():
-        if not kind.asked(query):
+        given = kind.given(query)
+        if not given:
             continue
         layout = next((lay for lay in head.layouts if lay.kind == kind.name), None)
         if layout is None:
-            given = "/".join(f for f in kind.filters if getattr(query, f) not in (None, False))
-            article = "an" if kind.user_name[:1] in ("A", "E", "I", "O", "U") else "a"
-            wanted = f"{article} {kind.user_name} layout" if kind.user_name else "batches"
+            if all(f in answered for f in given):
+                continue  # the frame's other kinds answer them
             raise InvalidArgument(
-                f"{given} needs {wanted}; frame {head.name!r} is stored by {describe(head.layouts)}"
+                f"{'/'.join(given)} needs {kind.wanted}; frame {head.name!r} is stored by "
+                f"{describe(head.layouts)}"
             )
         selections.append((layout, kind.select(query, layout)))
     layout, selection = selections[0] if selections else (head.layouts[0], Selection())
@@ -131,6 +180,7 @@ def plan(head: FrameHead, query: ReadQuery) -> ReadPlan:
         selection=selection,
         row_filters=tuple(s for _, s in selections if s.keep_rows is not None),
         columns=tuple(wanted_columns(head.schema, version, query.columns)),
+        steps=steps_of(query),
     )
 
 
@@ -210,117 +260,306 @@ def decode_chunks(plan: ReadPlan, files: Sequence[tuple[codecs.Unpacked, int]]) 
     return pl.concat(parts, how="vertical", rechunk=False)
 
 
-def fetch_data(store: Store, plan: ReadPlan, chunk: ChunkRecord) -> bytes:
-    """The bytes of one chunk file of ``plan``, or :class:`ChunkMissing`."""
-    try:
-        return store.blobs.get(chunk.key)
-    except BlobNotFound:
-        raise ChunkMissing(
-            f"frame {plan.head.name!r} version {plan.version}: chunk file {chunk.key!r} is "
-            "gone (removed by vacuum while this read ran, or outside pandasdb); read again, "
-            "and run check() if it persists"
-        ) from None
+# ---------------------------------------------------------------------------------- fetch
 
 
-def fetch_chunk(store: Store, plan: ReadPlan, chunk: ChunkRecord) -> pl.DataFrame:
-    """One chunk of ``plan`` from the blob store, decoded (see :func:`decode_chunk`)."""
-    return decode_chunk(plan, fetch_data(store, plan, chunk), chunk.version)
+class BlobFetch:
+    """Reads chunk files through a store's blob port (its credentials and endpoint: S3 with
+    the request's own on the server, local files, memory), in the threads of this process."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __call__(self, file: ChunkFile) -> bytes:
+        return self.store.blobs.get(file.key)
+
+    def __dask_tokenize__(self) -> str:
+        # Dask names tasks by hashing their inputs; a store (connections, locks) cannot be
+        # hashed, and its identity in this process is what the tasks depend on
+        return f"pandasdb-blobs-{id(self.store)}"
 
 
-def batches(chunks: Sequence[ChunkRecord], limit: int) -> Iterator[list[ChunkRecord]]:
-    """``chunks`` in runs of at most ``limit`` stored bytes (at least one chunk each).
+def runs(files: Sequence[ChunkFile], limit: int) -> Iterator[list[ChunkFile]]:
+    """``files`` in runs of at most ``limit`` stored bytes (at least one file each).
 
     Example
     -------
-    >>> from pandasdb_core.records import ChunkRecord
-    >>> chunk = ChunkRecord("c", "date:ts", "d", "d", "k", 1, 600, "", 1, "t", 0, None)
-    >>> [len(b) for b in batches([chunk] * 5, limit=1000)]
+    >>> file = ChunkFile("", "date:ts", "d", "d", rows=1, bytes=600, format="csv.gz", version=1)
+    >>> [len(run) for run in runs([file] * 5, limit=1000)]
     [1, 1, 1, 1, 1]
     """
-    batch: list[ChunkRecord] = []
+    run: list[ChunkFile] = []
     size = 0
-    for chunk in chunks:
-        if batch and size + chunk.size > limit:
-            yield batch
-            batch, size = [], 0
-        batch.append(chunk)
-        size += chunk.size
-    if batch:
-        yield batch
+    for file in files:
+        if run and size + file.bytes > limit:
+            yield run
+            run, size = [], 0
+        run.append(file)
+        size += file.bytes
+    if run:
+        yield run
 
 
-def read(store: Store, query: ReadQuery) -> tuple[pl.DataFrame, Schema]:
-    """The frame ``query`` asks for, as stored (polars, index levels as columns), with the
-    frame's schema (see :func:`decoded`)."""
-    head = store.head(query.name)
-    read_plan = plan(head, query)
-    parts = list(decoded(store, read_plan, chunks_to_read(store, read_plan)))
-    if not parts:
-        return empty_frame(head.schema, list(read_plan.columns)), head.schema
-    frame = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical", rechunk=False)
-    return frame, head.schema
+# ---------------------------------------------------------------------------------- executor
 
 
-def read_pandas(store: Store, query: ReadQuery) -> Any:
-    """The frame ``query`` asks for in pandas, with its recorded dtypes and index, built
-    batch by batch as the batches are decoded (:mod:`pandasdb_core.pandas_assembly`): the
-    read holds its result and about one batch, not a polars frame beside its pandas copy.
+@dataclass(frozen=True)
+class ReadFiles:
+    """One read carried out: its plan, the chunk files of its version in row order, and how
+    to fetch a file (through the store's blob port, by presigned URL...).
+
+    Files are fetched and unpacked (decompressed) on ``workers`` threads, and each batch of
+    :data:`BATCH_BYTES` stored bytes is parsed in one call while the next batch is fetched:
+    a read holds the unpacked files of two batches at most, never all of them.
 
     Example
     -------
     >>> import pandas as pd, pandasdb_core as pdb
-    >>> db = pdb.open("memory://")
-    >>> _ = db.upload(pd.DataFrame({"a": [1, 2]}, index=pd.Index([5, 6], name="k")), "f")
-    >>> read_pandas(db, ReadQuery.build(name="f")).loc[6, "a"]
-    np.int64(2)
+    >>> from pandasdb_core.operations import ReadQuery
+    >>> db = pdb.open("memory://", chunk_rows=2)
+    >>> _ = db.upload(pd.DataFrame({"a": range(5)}), "f")
+    >>> read = files_of(db, ReadQuery.build(name="f"))
+    >>> len(read.files), read.collect("pandas")["a"].tolist()
+    (3, [0, 1, 2, 3, 4])
     """
+
+    plan: ReadPlan
+    files: Sequence[ChunkFile]
+    fetch: Fetch
+    workers: int = 8
+    #: progress bars for reads of many chunks (see :mod:`pandasdb_core.progress`)
+    progress: bool | None = False
+
+    @property
+    def rows(self) -> int:
+        """Rows in the files (before any row filter): at least the read's."""
+        return sum(f.rows for f in self.files)
+
+    def unpack(self, file: ChunkFile) -> tuple[codecs.Unpacked, int]:
+        """One file fetched and unpacked, with the version that wrote it; a file gone is
+        :class:`ChunkMissing`, a damaged one :class:`~pandasdb_core.errors.ChunkCorrupt`."""
+        try:
+            data = self.fetch(file)
+        except BlobNotFound:
+            raise ChunkMissing(
+                f"frame {self.plan.head.name!r} version {self.plan.version}: chunk file "
+                f"{file.name!r} is gone (removed by vacuum while this read ran, or outside "
+                "pandasdb); read again, and run check() if it persists"
+            ) from None
+        return codecs.unpack(data, file.format, file.name), file.version
+
+    def batches(
+        self, *, per_file: bool = False, label: str | None = "reading chunks"
+    ) -> Iterator[pl.DataFrame]:
+        """The read's rows, decoded batch by batch in row order, its steps applied; with
+        ``per_file``, one frame per chunk file, each fetched one ahead of the caller (what
+        ``iter_batches`` holds: the file given and the next); ``label``: the progress bar's,
+        None for none."""
+        parts = self._decoded(per_file, label)
+        for step in self.plan.steps:
+            parts = step.batches(parts)
+        return parts
+
+    def _decoded(self, per_file: bool, label: str | None) -> Iterator[pl.DataFrame]:
+        planned, files = self.plan, self.files
+
+        def parsed(unpacked: list[tuple[codecs.Unpacked, int]]) -> list[pl.DataFrame]:
+            if per_file:
+                return [decode_chunks(planned, [one]) for one in unpacked]
+            return [decode_chunks(planned, unpacked)]
+
+        if len(files) <= 1:  # a one-day or one-id read: no thread to start
+            if files:
+                yield from parsed([self.unpack(files[0])])
+            return
+        bar = None
+        if label is not None:
+            bar = progress.bar(total=len(files), desc=label, unit="chunk", progress=self.progress)
+
+        def unpack_run(run: list[ChunkFile]) -> list[tuple[codecs.Unpacked, int]]:
+            return [self.unpack(file) for file in run]
+
+        # one pool for every batch: starting threads per batch costs more than small batches save
+        workers = max(1, min(self.workers, len(files)))
+        with ThreadPoolExecutor(workers) as pool, contextlib.nullcontext() if bar is None else bar:
+            pending: list[Future[list[tuple[codecs.Unpacked, int]]]] = []
+            limit = 0 if per_file else BATCH_BYTES[planned.head.format]
+            for batch in [*runs(files, limit), []]:
+                # the next batch is fetched and unpacked while this one is parsed, no more; in
+                # a run per worker, not a task per file (a task costs more than a small local
+                # file)
+                step = max(1, -(-len(batch) // workers))
+                upcoming = [
+                    pool.submit(unpack_run, batch[i : i + step]) for i in range(0, len(batch), step)
+                ]
+                if pending:
+                    unpacked = [file for future in pending for file in future.result()]
+                    yield from parsed(unpacked)
+                    if bar is not None:
+                        bar.update(len(unpacked))
+                pending = upcoming
+
+    def collect(self, sink: Sink) -> Any:
+        """The whole read in ``sink``'s form (see :func:`collect`)."""
+        planned = self.plan
+        return collect(self.batches(), planned.head.schema, planned.columns, self.rows, sink)
+
+    def pandas_schema(self) -> Schema:
+        """The schema each piece of this read converts to pandas with (each ``iter_batches``
+        batch, each Dask partition and its ``meta``), so that each has the dtypes ``get``
+        gives the whole read: ``get`` turns an integer or boolean column into pandas'
+        nullable dtype (``Int64``, ``boolean``) when the rows it returns hold a null there,
+        so each such column is made nullable for every piece when any row of the read holds
+        one.
+
+        Which columns hold nulls is known from the index for files older than a column
+        (absent from them: null), when no row filter or step may drop their rows; for the
+        others, the read runs first for those columns only (and the filters' columns).
+        Nothing is read for a frame with no integer or boolean column whose pandas dtype
+        depends on nulls."""
+        planned = self.plan
+        schema = planned.head.schema
+        columns = {c["name"]: c for c in schema["columns"]}
+        dtypes = polars_schema(schema)
+        candidates = [n for n in planned.columns if _null_dependent(columns[n], dtypes[n])]
+        if not candidates or not self.files:
+            return schema
+        nullable: set[str] = set()
+        if not planned.row_filters and not planned.steps:
+            for file in self.files:
+                if file.rows:
+                    nullable.update(n for n in candidates if columns[n]["since"] > file.version)
+        todo = tuple(n for n in candidates if n not in nullable)
+        if todo:
+            narrow = replace(self, plan=replace(planned, columns=todo))
+            for part in narrow.batches(label="reading types"):
+                nullable.update(n for n in todo if part[n].null_count())
+        if not nullable:
+            return schema
+        out = [
+            {**c, "pandas": _nullable_name(c, dtypes[c["name"]])} if c["name"] in nullable else c
+            for c in schema["columns"]
+        ]
+        return {**schema, "columns": out}
+
+
+def files_of(store: Store, query: ReadQuery) -> ReadFiles:
+    """The read ``query`` asks of a store: planned against the frame's head, over the chunk
+    files its version sees, fetched through the store's blob port on its threads."""
     head = store.head(query.name)
-    read_plan = plan(head, query)
-    chunks = chunks_to_read(store, read_plan)
-    assembly = PandasAssembly(head.schema, sum(chunk.rows for chunk in chunks))
-    for part in decoded(store, read_plan, chunks):
-        assembly.add(part)
-    if not assembly.rows:
-        return to_pandas(empty_frame(head.schema, list(read_plan.columns)), head.schema)
-    return assembly.finish()
+    planned = plan(head, query)
+    files = tuple(ChunkFile.of(c, head.format) for c in chunks_to_read(store, planned))
+    return ReadFiles(planned, files, BlobFetch(store), store.workers, store.progress)
 
 
-def decoded(store: Store, plan: ReadPlan, chunks: Sequence[ChunkRecord]) -> Iterator[pl.DataFrame]:
-    """The rows of ``chunks`` (those ``plan`` reads, in order) decoded batch by batch.
+def read(store: Store, query: ReadQuery) -> tuple[pl.DataFrame, Schema]:
+    """The frame ``query`` asks for, as stored (polars, index levels as columns), with the
+    frame's schema."""
+    files = files_of(store, query)
+    return files.collect("stored"), files.plan.head.schema
 
-    Chunk files are fetched and unpacked (decompressed) on the store's threads, and each
-    batch of :data:`BATCH_BYTES` is parsed in one call while the next batch is fetched: a
-    CSV read holds the text of two batches at most, never all of it."""
-    head = plan.head
 
-    def unpack(chunk: ChunkRecord) -> tuple[codecs.Unpacked, int]:
-        data = fetch_data(store, plan, chunk)
-        return codecs.unpack(data, head.format, chunk.key), chunk.version
+# ---------------------------------------------------------------------------------- sinks
 
-    if len(chunks) <= 1:  # a one-day or one-id read: no thread to start
-        if chunks:
-            yield decode_chunks(plan, [unpack(chunks[0])])
-        return
-    bar = progress.bar(
-        total=len(chunks), desc="reading chunks", unit="chunk", progress=store.progress
-    )
 
-    def unpack_run(run: list[ChunkRecord]) -> list[tuple[codecs.Unpacked, int]]:
-        return [unpack(chunk) for chunk in run]
+def collect(
+    parts: Iterable[pl.DataFrame], schema: Schema, columns: Sequence[str], rows: int, sink: Sink
+) -> Any:
+    """A read's batches as one frame: in pandas, built batch by batch as they come
+    (:mod:`pandasdb_core.pandas_assembly`: the read holds its result and about one batch, not
+    a polars frame beside its pandas copy), with the recorded dtypes and index; in polars as
+    ``get`` returns it, or as stored. ``rows``: at least the rows of every batch together.
 
-    # one pool for every batch: starting threads per batch costs more than small batches save
-    workers = min(store.workers, len(chunks))
-    with ThreadPoolExecutor(workers) as pool, contextlib.nullcontext() if bar is None else bar:
-        pending: list[Future[list[tuple[codecs.Unpacked, int]]]] = []
-        for batch in [*batches(chunks, BATCH_BYTES[head.format]), []]:
-            # the next batch is fetched and unpacked while this one is parsed, no more; in a
-            # run per worker, not a task per chunk (a task costs more than a small local file)
-            step = max(1, -(-len(batch) // workers))
-            runs = [batch[i : i + step] for i in range(0, len(batch), step)]
-            upcoming = [pool.submit(unpack_run, run) for run in runs]
-            if pending:
-                files = [file for future in pending for file in future.result()]
-                yield decode_chunks(plan, files)
-                if bar is not None:
-                    bar.update(len(files))
-            pending = upcoming
+    Example
+    -------
+    >>> schema = {"columns": [{"name": "a", "dtype": {"type": "Int64"}, "since": 1,
+    ...                        "pandas": "int64"}], "index": []}
+    >>> parts = [pl.DataFrame({"a": [1]}), pl.DataFrame({"a": [2]})]
+    >>> collect(parts, schema, ["a"], 2, "pandas")["a"].tolist()
+    [1, 2]
+    """
+    if sink == "pandas":
+        assembly = PandasAssembly(schema, rows)
+        for part in parts:
+            assembly.add(part)
+        if not assembly.rows:
+            return to_pandas(empty_frame(schema, list(columns)), schema)
+        return assembly.finish()
+    held = list(parts)
+    if not held:
+        frame = empty_frame(schema, list(columns))
+    else:
+        frame = held[0] if len(held) == 1 else pl.concat(held, how="vertical", rechunk=False)
+    return frame if sink == "stored" else output_polars(frame, schema)
+
+
+def iter_batches(open_read: Callable[[], ReadFiles], output: OutputOptions) -> Iterator[Any]:
+    """The batches of the read ``open_read()`` makes (when the first is asked for), in
+    ``get``'s order and with its dtypes: ``output.batch_rows`` rows each (None: one per chunk
+    file), in ``output.engine``. Files are fetched a batch ahead of the caller."""
+    read = open_read()
+    # the pandas dtypes of the whole read, as get gives them, for every batch
+    schema = read.pandas_schema() if output.engine == "pandas" else read.plan.head.schema
+    parts = read.batches(per_file=True, label=None)
+    yield from converted(rebatch(parts, output.batch_rows), schema, output.engine)
+
+
+def converted(batches: Iterable[pl.DataFrame], schema: Any, engine: Engine) -> Iterator[Any]:
+    """Each batch in ``engine``'s form, the stored batch let go before the caller gets it
+    (a generator's local variables live while it waits at ``yield``)."""
+    for batch in batches:
+        out = to_engine(batch, schema, engine)
+        del batch
+        yield out
+        del out
+
+
+def rebatch(parts: Iterable[pl.DataFrame], batch_rows: int | None) -> Iterator[pl.DataFrame]:
+    """``parts`` regrouped into frames of exactly ``batch_rows`` rows (the last may be
+    shorter); with None, each non-empty part as it comes.
+
+    Example
+    -------
+    >>> parts = [pl.DataFrame({"a": [1, 2, 3]}), pl.DataFrame({"a": [4]})]
+    >>> [b["a"].to_list() for b in rebatch(parts, 2)]
+    [[1, 2], [3, 4]]
+    """
+    held: list[pl.DataFrame] = []
+    rows = 0
+    for part in parts:
+        if part.height == 0:
+            continue
+        if batch_rows is None:
+            yield part
+            continue
+        held.append(part)
+        rows += part.height
+        while rows >= batch_rows:
+            joined = pl.concat(held, how="vertical")
+            yield joined.slice(0, batch_rows)
+            rest = joined.slice(batch_rows)
+            held, rows = ([rest] if rest.height else []), rest.height
+    if held:
+        yield pl.concat(held, how="vertical")
+
+
+def _null_dependent(col: dict[str, Any], dtype: pl.DataType) -> bool:
+    """Whether ``get`` gives column ``col`` a pandas dtype that depends on its nulls: an
+    integer or boolean column not recorded as a nullable, categorical, object or arrow
+    dtype (see :func:`pandasdb_core.conversion.to_pandas`)."""
+    from .conversion import _MASKED
+
+    if not (dtype.is_integer() or dtype == pl.Boolean):
+        return False
+    target = col.get("pandas")
+    return target not in _MASKED and target not in ("category", "object") and not col.get("arrow")
+
+
+def _nullable_name(col: dict[str, Any], dtype: pl.DataType) -> str:
+    """The nullable pandas dtype ``get`` gives an integer or boolean column with nulls."""
+    from .conversion import _NULLABLE
+
+    target = col.get("pandas")
+    if target in _NULLABLE:
+        return _NULLABLE[target]
+    return "boolean" if dtype == pl.Boolean else str(dtype)

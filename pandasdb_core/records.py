@@ -8,11 +8,14 @@ Example
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-LayoutKind = Literal["date", "id", "batch"]
+#: the stored name of a layout kind: a key of the registry :data:`pandasdb_core.layouts.KINDS`
+LayoutKind = str
 Format = Literal["csv.gz", "parquet"]
 #: a partition bound: "YYYY-MM-DD" for a Date layout, an int for an ID layout, "" for batches
 PartitionValue = str | int
@@ -20,8 +23,9 @@ PartitionValue = str | int
 
 @dataclass(frozen=True)
 class Layout:
-    """One way a frame's rows are laid out in files: by ``date`` or ``id`` of a column, or as
-    versioned ``batch`` es (no column)."""
+    """One way a frame's rows are laid out in files: a kind of the layout registry
+    (:mod:`pandasdb_core.layouts`: ``date`` or ``id`` of a column, versioned ``batch`` es
+    without one) and its column."""
 
     kind: LayoutKind
     column: str = ""
@@ -130,6 +134,66 @@ class ChunkRecord:
 
 
 @dataclass(frozen=True)
+class ChunkFile:
+    """One committed chunk file as a reader fetches it: what a snapshot lists
+    (:class:`pandasdb_core.snapshot.Snapshot`) and what a read decodes."""
+
+    #: where engines read it: an absolute local path, an ``s3://`` URI, or (from the SDK) a
+    #: presigned ``https://`` URL; "" for a store only this process can read (memory), and
+    #: for the files of a read through the store's own blob port
+    uri: str
+    #: the layout it belongs to (``date:ts``, ``id:uid``, ``batch``)
+    layout: str
+    #: its partition: the day (``YYYY-MM-DD``), the id range, or the batch key
+    lo: PartitionValue
+    hi: PartitionValue
+    rows: int
+    bytes: int
+    format: Format
+    #: the version that wrote it (columns added later are absent from it)
+    version: int
+    sha256: str = ""
+    #: its key inside the store
+    key: str = field(default="", repr=False)
+
+    @classmethod
+    def of(cls, chunk: ChunkRecord, fmt: Format, uri: str = "") -> ChunkFile:
+        """The file of an indexed chunk (of a frame stored as ``fmt``)."""
+        return cls(
+            uri=uri,
+            layout=chunk.layout,
+            lo=chunk.lo,
+            hi=chunk.hi,
+            rows=chunk.rows,
+            bytes=chunk.size,
+            format=fmt,
+            version=chunk.version,
+            sha256=chunk.sha256,
+            key=chunk.key,
+        )
+
+    @property
+    def name(self) -> str:
+        """What errors call the file: its key, or its URI without a query (a presigned
+        URL's query holds a signature)."""
+        return self.key or self.uri.split("?", 1)[0]
+
+    def to_json(self) -> dict[str, Any]:
+        """The file as a JSON object (the HTTP API's form)."""
+        return {
+            "uri": self.uri,
+            "layout": self.layout,
+            "lo": self.lo,
+            "hi": self.hi,
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "format": self.format,
+            "version": self.version,
+            "sha256": self.sha256,
+        }
+
+
+@dataclass(frozen=True)
 class DropRecord:
     """A commit's removal of one chunk from the versions from its own on: a tombstone,
     indexed like the chunk (same layout and ``[lo, hi]``), so a range query of chunks finds
@@ -173,9 +237,34 @@ class Commit:
     chunks_dropped: int = 0
 
 
-@dataclass(frozen=True)
-class VersionInfo:
-    """One entry of ``versions(name)``."""
+class _ShowsTimes:
+    """A record whose ``repr`` shows its epoch-second fields (``created_at``,
+    ``updated_at``) as ISO-8601 UTC, as the tables of :mod:`pandasdb_core.results` show them;
+    the fields keep their float values."""
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            if not f.repr:
+                continue
+            value = getattr(self, f.name)
+            if f.name in ("created_at", "updated_at"):
+                moment = dt.datetime.fromtimestamp(value, dt.UTC).isoformat(timespec="seconds")
+                shown.append(f"{f.name}={moment.replace('+00:00', 'Z')}")
+            else:
+                shown.append(f"{f.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+
+@dataclass(frozen=True, repr=False)
+class VersionInfo(_ShowsTimes):
+    """One entry of ``versions(name)``.
+
+    Example
+    -------
+    >>> VersionInfo(1, 0.0, 2, 2, 1, 10, None, False)
+    VersionInfo(version=1, created_at=1970-01-01T00:00:00Z, rows_added=2, ...)
+    """
 
     version: int
     created_at: float
@@ -209,10 +298,16 @@ class LayoutStats:
         return self.rows / self.chunks if self.chunks else 0.0
 
 
-@dataclass(frozen=True)
-class FrameInfo:
+@dataclass(frozen=True, repr=False)
+class FrameInfo(_ShowsTimes):
     """One entry of ``list()``: a frame's latest version, its rows and columns, and per
-    layout (``stats``) the range it covers, its chunk files and bytes on storage."""
+    layout (``stats``) the range it covers, its chunk files and bytes on storage.
+
+    Example
+    -------
+    >>> FrameInfo("f", 1, 2, "parquet", ("batch",), ("a",), 86400.5)
+    FrameInfo(name='f', version=1, rows=2, ..., updated_at=1970-01-02T00:00:00Z, stats=())
+    """
 
     name: str
     version: int

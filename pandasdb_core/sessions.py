@@ -55,7 +55,6 @@ Example
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import io
 import json
@@ -446,6 +445,7 @@ class UploadSession:
                 removal=removal,
                 operation=operation_of(self.options),
                 idempotency_key=key,
+                written_since=since,
             )
             if not claimed:
                 # decided once against an abort: from here on an abort is refused (and if
@@ -456,7 +456,7 @@ class UploadSession:
                     )
                 claimed = True
             try:
-                commit = record(_committing_since(self.store, since), draft)
+                commit = record(self.store, draft)
             except VacuumRaced:
                 since = writes_begin_after(self.store.meta)
                 written = self._rewrite(written)
@@ -881,30 +881,6 @@ def _fresh_key(key: str) -> str:
     base, _, suffix = name.partition(".")
     stem = base.rpartition("_")[0] + "_" if "_" in base else ""
     return f"{folder}/{stem}{uuid.uuid4().hex}.{suffix}"
-
-
-class _SinceMeta:
-    """A metadata store whose commits carry ``written_since`` (the rest forwarded)."""
-
-    def __init__(self, inner: Any, since: float) -> None:
-        self._inner = inner
-        self._since = since
-
-    def commit(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("written_since", self._since)
-        self._inner.commit(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-def _committing_since(store: Store, since: float) -> Store:
-    """``store`` whose metadata commits say their files were written since ``since``: how
-    the session's commit asks :func:`pandasdb_core.writing.record` for the vacuum marker's
-    condition, until a draft carries its own ``written_since`` (writing.py's to add)."""
-    view = copy.copy(store)
-    view.meta = _SinceMeta(store.meta, since)  # type: ignore[assignment]
-    return view
 
 
 def _chunk_json(w: WrittenChunk) -> dict[str, Any]:

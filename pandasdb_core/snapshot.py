@@ -22,62 +22,31 @@ Example
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from . import codecs
 from .conversion import empty_frame, output_polars, to_pandas
-from .errors import StoreUnavailable
+from .errors import InvalidArgument, StoreUnavailable
 from .layouts import Layout
 from .operations import ReadQuery
-from .reading import BATCH_BYTES, ReadPlan, chunks_to_read, decode_chunk, decode_chunks, plan
-from .records import ChunkRecord, FrameHead, PartitionValue
+from .reading import (
+    BlobFetch,
+    Fetch,
+    ReadFiles,
+    ReadPlan,
+    chunks_to_read,
+    decode_chunk,
+    plan,
+)
+from .records import ChunkFile, ChunkRecord, FrameHead
 from .schema import Schema, polars_schema
 
 if TYPE_CHECKING:
     from .store import Store
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class ChunkFile:
-    """One committed chunk file of a snapshot."""
-
-    #: where engines read it: an absolute local path, an ``s3://`` URI, or (from the SDK) a
-    #: presigned ``https://`` URL; "" for a store only this process can read (memory)
-    uri: str
-    #: the layout it belongs to (``date:ts``, ``id:uid``, ``batch``)
-    layout: str
-    #: its partition: the day (``YYYY-MM-DD``), the id range, or the batch key
-    lo: PartitionValue
-    hi: PartitionValue
-    rows: int
-    bytes: int
-    format: codecs.Format
-    #: the version that wrote it (columns added later are absent from it)
-    version: int
-    sha256: str = ""
-    #: its key inside the store
-    key: str = field(default="", repr=False)
-
-    def to_json(self) -> dict[str, Any]:
-        """The file as a JSON object (the HTTP API's form)."""
-        return {
-            "uri": self.uri,
-            "layout": self.layout,
-            "lo": self.lo,
-            "hi": self.hi,
-            "rows": self.rows,
-            "bytes": self.bytes,
-            "format": self.format,
-            "version": self.version,
-            "sha256": self.sha256,
-        }
 
 
 @dataclass(frozen=True)
@@ -204,23 +173,8 @@ def snapshot_of(store: Store, planned: ReadPlan, chunks: Sequence[ChunkRecord]) 
         layouts=tuple(lay.tag for lay in head.layouts),
         layout=planned.layout.tag,
         schema=head.schema,
-        files=tuple(_file(store, head, c) for c in chunks),
+        files=tuple(ChunkFile.of(c, head.format, store.blobs.uri(c.key) or "") for c in chunks),
         columns=planned.columns,
-    )
-
-
-def _file(store: Store, head: FrameHead, chunk: ChunkRecord) -> ChunkFile:
-    return ChunkFile(
-        uri=store.blobs.uri(chunk.key) or "",
-        layout=chunk.layout,
-        lo=chunk.lo,
-        hi=chunk.hi,
-        rows=chunk.rows,
-        bytes=chunk.size,
-        format=head.format,
-        version=chunk.version,
-        sha256=chunk.sha256,
-        key=chunk.key,
     )
 
 
@@ -293,14 +247,35 @@ def scan(
         for f in snap.files
     ]
     if not parts:
-        return empty_frame(snap.schema, list(planned.columns)).lazy().pipe(_named, snap)
-    return pl.concat(parts, how="vertical").pipe(_named, snap)
+        lazy = empty_frame(snap.schema, list(planned.columns)).lazy()
+    else:
+        lazy = pl.concat(parts, how="vertical")
+    for step in planned.steps:
+        lazy = step.lazy(lazy)
+    return lazy.pipe(_named, snap)
 
 
 def _named(lazy: pl.LazyFrame, snap: Snapshot) -> pl.LazyFrame:
     # index levels under their real names, as get(engine="polars") returns them
     renamed = output_polars(pl.DataFrame(schema=lazy.collect_schema()), snap.schema).columns
     return lazy.rename(dict(zip(lazy.collect_schema().names(), renamed, strict=True)))
+
+
+def reader(snap: Snapshot, query: ReadQuery, fetch: Fetch, *, workers: int = 8) -> ReadFiles:
+    """The read of ``query`` over the snapshot's files, fetched with ``fetch`` on ``workers``
+    threads (the read executor of :mod:`pandasdb_core.reading`): what the SDK does with a
+    large read's manifest, and the HTTP API with a snapshot it answers inline.
+
+    Example
+    -------
+    >>> import pandas as pd, pandasdb_core as pdb
+    >>> db = pdb.open("memory://")
+    >>> _ = db.upload(pd.DataFrame({"a": [1, 2]}), "f")
+    >>> query = ReadQuery.build(name="f")
+    >>> reader(db.files("f"), query, fetcher(db)).collect("stored")["a"].to_list()
+    [1, 2]
+    """
+    return ReadFiles(read_plan(snap, query), snap.files, fetch, workers=workers)
 
 
 def _partition(
@@ -320,82 +295,10 @@ def _partition(
     return to_pandas(frame, schema or snap.schema)
 
 
-def read_schema(
-    planned: ReadPlan,
-    items: Sequence[T],
-    version_of: Callable[[T], int],
-    rows_of: Callable[[T], int],
-    load: Callable[[ReadPlan, T], pl.DataFrame],
-    mapper: Callable[[Callable[[T], list[str]], list[T]], Iterable[list[str]]],
-) -> Schema:
-    """The schema a read converts every piece to pandas with (each ``iter_batches`` batch,
-    each Dask partition and its ``meta``), so that each has the dtypes ``get`` gives the
-    whole read: ``get`` turns an integer or boolean column into pandas' nullable dtype
-    (``Int64``, ``boolean``) when the rows it returns hold a null there, so each such column
-    is made nullable for every piece when any row of the read holds one.
-
-    Which columns hold nulls is known from the index for files older than a column (absent
-    from them: null), when no row filter may drop their rows; for the others, the files are
-    read first, for those columns only (and the filters' columns), with ``load(plan, item)``
-    (``items`` are the read's files or chunks), mapped on threads by ``mapper``. Nothing is
-    read for a frame with no integer or boolean column whose pandas dtype depends on nulls.
-    """
-    schema = planned.head.schema
-    columns = {c["name"]: c for c in schema["columns"]}
-    dtypes = polars_schema(schema)
-    candidates = [n for n in planned.columns if _null_dependent(columns[n], dtypes[n])]
-    if not candidates or not items:
-        return schema
-    nullable: set[str] = set()
-    if not planned.row_filters:
-        for item in items:
-            if rows_of(item):
-                nullable.update(n for n in candidates if columns[n]["since"] > version_of(item))
-    todo = tuple(n for n in candidates if n not in nullable)
-    if todo:
-        narrow = replace(planned, columns=todo)
-
-        def nulls(item: T) -> list[str]:
-            frame = load(narrow, item)
-            return [n for n in todo if frame[n].null_count()]
-
-        for found in mapper(nulls, list(items)):
-            nullable.update(found)
-    if not nullable:
-        return schema
-    out = [
-        {**c, "pandas": _nullable_name(c, dtypes[c["name"]])} if c["name"] in nullable else c
-        for c in schema["columns"]
-    ]
-    return {**schema, "columns": out}
-
-
-def _null_dependent(col: dict[str, Any], dtype: pl.DataType) -> bool:
-    """Whether ``get`` gives column ``col`` a pandas dtype that depends on its nulls: an
-    integer or boolean column not recorded as a nullable, categorical, object or arrow
-    dtype (see :func:`pandasdb_core.conversion.to_pandas`)."""
-    from .conversion import _MASKED
-
-    if not (dtype.is_integer() or dtype == pl.Boolean):
-        return False
-    target = col.get("pandas")
-    return target not in _MASKED and target not in ("category", "object") and not col.get("arrow")
-
-
-def _nullable_name(col: dict[str, Any], dtype: pl.DataType) -> str:
-    """The nullable pandas dtype ``get`` gives an integer or boolean column with nulls."""
-    from .conversion import _NULLABLE
-
-    target = col.get("pandas")
-    if target in _NULLABLE:
-        return _NULLABLE[target]
-    return "boolean" if dtype == pl.Boolean else str(dtype)
-
-
 def batch_schema(snap: Snapshot, query: ReadQuery, fetch: Fetch, *, workers: int = 8) -> Schema:
     """The schema every piece of a read of ``snap`` (for ``query``) converts to pandas with,
-    so that each has ``get``'s dtypes (see :func:`read_schema`); its files are fetched with
-    ``fetch`` when their nulls must be looked at.
+    so that each has ``get``'s dtypes (see :meth:`ReadFiles.pandas_schema`); its files are
+    fetched with ``fetch`` when their nulls must be looked at.
 
     Example
     -------
@@ -407,58 +310,7 @@ def batch_schema(snap: Snapshot, query: ReadQuery, fetch: Fetch, *, workers: int
     >>> [c["pandas"] for c in batch_schema(db.files("f"), query, fetcher(db))["columns"]]
     ['int64', 'Int64']
     """
-    planned = read_plan(snap, query)
-
-    def load(narrow: ReadPlan, file: ChunkFile) -> pl.DataFrame:
-        return decode_chunk(narrow, fetch(file), file.version)
-
-    def mapper(fn: Callable[[ChunkFile], list[str]], files: list[ChunkFile]) -> Any:
-        with ThreadPoolExecutor(max(1, min(workers, len(files)))) as pool:
-            return list(pool.map(fn, files))
-
-    return read_schema(planned, snap.files, _version, _rows, load, mapper)
-
-
-def _version(file: ChunkFile) -> int:
-    return file.version
-
-
-def _rows(file: ChunkFile) -> int:
-    return file.rows
-
-
-def nullable_schema(
-    snap: Snapshot, query: ReadQuery | None = None, fetch: Fetch | None = None
-) -> Schema:
-    """The schema pieces of a read of ``snap`` convert to pandas with: with ``query`` and
-    ``fetch``, :func:`batch_schema` (``get``'s dtypes exactly); without, only columns some
-    file lacks (added by a later version) are made nullable, which misses nulls written
-    into a column that existed.
-
-    Example
-    -------
-    >>> import pandas as pd, pandasdb_core as pdb
-    >>> db = pdb.open("memory://")
-    >>> _ = db.upload(pd.DataFrame({"a": [1]}), "f")
-    >>> _ = db.upload(pd.DataFrame({"a": [2], "b": [3]}), "f")
-    >>> [c["pandas"] for c in nullable_schema(db.files("f"))["columns"]]
-    ['int64', 'Int64']
-    """
-    if query is not None and fetch is not None:
-        return batch_schema(snap, query, fetch)
-    oldest = min((f.version for f in snap.files), default=snap.version)
-    from .conversion import _NULLABLE  # the numpy dtype -> nullable dtype table
-
-    columns = []
-    for col in snap.schema["columns"]:
-        if col["since"] > oldest and col.get("pandas") in _NULLABLE:
-            col = {**col, "pandas": _NULLABLE[col["pandas"]]}
-        columns.append(col)
-    return {**snap.schema, "columns": columns}
-
-
-#: reads a snapshot's file: ``fetch(file) -> bytes``
-Fetch = Callable[[ChunkFile], bytes]
+    return reader(snap, query, fetch, workers=workers).pandas_schema()
 
 
 def read_file(file: ChunkFile, session: Any = None) -> bytes:
@@ -469,9 +321,9 @@ def read_file(file: ChunkFile, session: Any = None) -> bytes:
         import requests
 
         # errors name the URL without its query: a presigned URL's query holds a signature
-        where = file.uri.split("?", 1)[0]
+        where = file.name
         try:
-            response = (session or requests).get(file.uri, timeout=300)
+            response = (session or requests).get(file.uri, timeout=READ_TIMEOUTS)
         except requests.RequestException as exc:
             reason = getattr(exc.args[0] if exc.args else None, "reason", None) or type(exc)
             raise StoreUnavailable(f"cannot fetch chunk file {where}: {reason}") from None
@@ -483,6 +335,10 @@ def read_file(file: ChunkFile, session: Any = None) -> bytes:
         return response.content
     with open(file.uri, "rb") as fh:
         return fh.read()
+
+
+#: seconds to connect to, and to wait for the answer of, a chunk file's URL
+READ_TIMEOUTS = (5.0, 300.0)
 
 
 def fetcher(store: Store) -> Fetch:
@@ -519,40 +375,29 @@ def _s3_client(endpoint_url: str | None, region: str | None) -> Any:
     return boto3.session.Session().client("s3", endpoint_url=endpoint_url, region_name=region)
 
 
-class BlobFetch:
-    """Reads a snapshot's files through a store's blob port (S3 with its credentials and
-    endpoint, or memory), in the threads of this process."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def __call__(self, file: ChunkFile) -> bytes:
-        return self.store.blobs.get(file.key)
-
-    def __dask_tokenize__(self) -> str:
-        # Dask names tasks by hashing their inputs; a store (connections, locks) cannot be
-        # hashed, and its identity in this process is what the tasks depend on
-        return f"pandasdb-blobs-{id(self.store)}"
-
-
 def to_dask(snap: Snapshot, query: ReadQuery, fetch: Fetch) -> Any:
     """A Dask DataFrame with one partition per file of ``snap``, each fetched with
     ``fetch(file) -> bytes`` and decoded as ``get`` does; ``meta`` comes from the stored
     schema, and partitions and ``meta`` have ``get``'s dtypes (:func:`batch_schema`: the
     integer and boolean columns of the files are read first when their nulls decide the
-    dtype). Needs ``pip install 'pandasdb[dask]'``."""
+    dtype). Needs ``pip install 'pandasdb[dask]'``. A read with steps (filters of the whole
+    read, :class:`~pandasdb_core.reading.ReadStep`) is refused: partitions are read apart."""
     try:
         import dask
         import dask.dataframe as dd
     except ImportError:  # pragma: no cover - an optional extra
-        from .errors import InvalidArgument
-
         raise InvalidArgument(
             "to_dask needs Dask: pip install 'pandasdb[dask]' (dask[dataframe])"
         ) from None
-    planned = read_plan(snap, query)
-    schema = batch_schema(snap, query, fetch)
-    meta = to_pandas(empty_frame(snap.schema, list(planned.columns)), schema)
+    read = reader(snap, query, fetch)
+    if read.plan.steps:
+        fields = ", ".join(step.field for step in read.plan.steps)
+        raise InvalidArgument(
+            f"{fields}: to_dask reads each chunk file as its own partition, and {fields} "
+            "applies to the whole read; use get, iter_batches or scan"
+        )
+    schema = read.pandas_schema()
+    meta = to_pandas(empty_frame(snap.schema, list(read.plan.columns)), schema)
     # Dask turns text columns into pyarrow strings by default; keep the dtypes get returns
     with dask.config.set({"dataframe.convert-string": False}):
         if not snap.files:
@@ -568,40 +413,3 @@ def to_dask(snap: Snapshot, query: ReadQuery, fetch: Fetch) -> Any:
             meta=meta,
             enforce_metadata=False,
         )
-
-
-def read_files(snap: Snapshot, query: ReadQuery, fetch: Fetch, *, workers: int = 8) -> pl.DataFrame:
-    """Every file of ``snap`` fetched in parallel and decoded as ``get`` does, concatenated
-    in row order (as stored: index levels as columns); what the SDK does with a large
-    read's manifest, so the server never assembles the result.
-
-    Example
-    -------
-    >>> import pandas as pd, pandasdb_core as pdb
-    >>> db = pdb.open("memory://")
-    >>> _ = db.upload(pd.DataFrame({"a": [1, 2]}), "f")
-    >>> query = ReadQuery.build(name="f")
-    >>> read_files(db.files("f"), query, fetcher(db))["a"].to_list()
-    [1, 2]
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    planned = read_plan(snap, query)
-
-    def load(file: ChunkFile) -> tuple[codecs.Unpacked, int]:
-        return codecs.unpack(fetch(file), file.format), file.version
-
-    # fetched and unpacked on threads, then parsed a batch (BATCH_BYTES) per call, as get does
-    batches: list[list[ChunkFile]] = []
-    limit = size = BATCH_BYTES[snap.format]
-    for file in snap.files:
-        if size + file.bytes > limit:
-            batches.append([])
-            size = 0
-        batches[-1].append(file)
-        size += file.bytes
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        parts = [decode_chunks(planned, list(pool.map(load, batch))) for batch in batches]
-    if not parts:
-        return empty_frame(snap.schema, list(planned.columns))
-    return pl.concat(parts, how="vertical", rechunk=False)

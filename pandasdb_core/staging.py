@@ -79,11 +79,3 @@ class Staging:
         key = self.result_key(fmt)
         self.blobs.put(key, data)
         return key
-
-    def sweep(self, older_than: float, *, dry_run: bool = False) -> list[str]:
-        """Remove staged files last written before ``older_than`` (epoch seconds); returns
-        their keys."""
-        old = [b.key for b in self.blobs.list(STAGING_PREFIX) if b.modified < older_than]
-        if old and not dry_run:
-            self.blobs.delete(old)
-        return old

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
 from .errors import InvalidArgument
-from .layouts import describe
+from .layouts import describe, kind_of
 from .operations import DatesQuery
 from .reading import resolve_version
 from .records import ChunkRecord, FrameHead, Layout, LayoutStats
@@ -144,8 +144,9 @@ def _advance(
 
 
 def date_layout(head: FrameHead, column: str | None) -> Layout:
-    """The frame's Date layout on ``column`` (None: its only one), or :class:`InvalidArgument`."""
-    found = [lay for lay in head.layouts if lay.kind == "date"]
+    """The frame's Date layout on ``column`` (None: its only one), or :class:`InvalidArgument`:
+    a layout of a kind whose partitions are days (``LayoutKind.dated``)."""
+    found = [lay for lay in head.layouts if kind_of(lay).dated]
     if not found:
         raise InvalidArgument(
             f"dates needs a Date layout; frame {head.name!r} is stored by {describe(head.layouts)}"
@@ -172,4 +173,4 @@ def days(store: Store, query: DatesQuery) -> list[dt.date]:
     head = store.head(query.name)
     layout = date_layout(head, query.column)
     chunks = live_chunks(store, head, layout, resolve_version(head, query.as_of))
-    return sorted({dt.date.fromisoformat(str(c.lo)) for c in chunks})
+    return sorted({kind_of(layout).day(c) for c in chunks})

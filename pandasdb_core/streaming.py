@@ -1,5 +1,5 @@
-"""Frames larger than memory: uploads written piece by piece and committed as one version,
-and reads yielded batch by batch.
+"""Frames larger than memory, uploaded: written piece by piece and committed as one version
+(reads batch by batch are :func:`pandasdb_core.reading.iter_batches`).
 
 An upload source may be a frame (the whole-frame path of :mod:`.writing`), an iterator of
 frames, a polars ``LazyFrame`` (collected in batches by polars' streaming engine) or a file
@@ -39,22 +39,18 @@ import io
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import polars as pl
 
-from .conversion import Engine, to_engine
 from .errors import InvalidArgument, SchemaMismatch
 from .idempotency import earlier_commit
 from .ingest import _NS_RANGE, PanicException, first_line, infer_column, text_as
-from .operations import ReadQuery, UploadOptions
-from .reading import chunks_to_read, fetch_chunk, plan
+from .operations import UploadOptions
 from .records import Commit
 from .schema import polars_schema
 from .sessions import UploadSession, upload_request
-from .snapshot import read_schema
 
 if TYPE_CHECKING:
     from .store import Store
@@ -416,94 +412,6 @@ def upload_stream(store: Store, source: Any, options: UploadOptions) -> Commit:
         raise
     session.close()  # the answer is here: no repeat of this commit will come
     return commit
-
-
-# ---------------------------------------------------------------------------------- reads
-
-
-def iter_batches(
-    store: Store, query: ReadQuery, *, batch_rows: int | None = None, engine: Engine = "pandas"
-) -> Iterator[Any]:
-    """The frame ``query`` reads, in batches (see :meth:`Store.iter_batches`)."""
-    if batch_rows is not None and (
-        isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1
-    ):
-        raise InvalidArgument(f"batch_rows must be a positive integer, got {batch_rows!r}")
-    head = store.head(query.name)
-    read_plan = plan(head, query)
-    chunks = chunks_to_read(store, read_plan)
-    # the pandas dtypes of the whole read, as get gives them, for every batch
-    schema = head.schema
-    if engine == "pandas":
-        schema = read_schema(
-            read_plan,
-            chunks,
-            lambda c: c.version,
-            lambda c: c.rows,
-            lambda narrow, c: fetch_chunk(store, narrow, c),
-            lambda fn, items: store.map(fn, items, "reading types"),
-        )
-    parts = prefetched((lambda c=c: fetch_chunk(store, read_plan, c)) for c in chunks)
-    yield from converted(rebatch(parts, batch_rows), schema, engine)
-
-
-def converted(batches: Iterable[pl.DataFrame], schema: Any, engine: Engine) -> Iterator[Any]:
-    """Each batch in ``engine``'s form, the stored batch let go before the caller gets it
-    (a generator's local variables live while it waits at ``yield``)."""
-    for batch in batches:
-        out = to_engine(batch, schema, engine)
-        del batch
-        yield out
-        del out
-
-
-def prefetched(loads: Iterable[Any]) -> Iterator[pl.DataFrame]:
-    """Run each load one ahead of the consumer: the next chunk is fetched and decoded while
-    the caller works on the current batch, and no more is held.
-
-    Example
-    -------
-    >>> list(prefetched(lambda i=i: i * 10 for i in range(3)))
-    [0, 10, 20]
-    """
-    with ThreadPoolExecutor(1) as pool:
-        pending = None
-        for load in loads:
-            future = pool.submit(load)
-            if pending is not None:
-                yield pending.result()
-            pending = future
-        if pending is not None:
-            yield pending.result()
-
-
-def rebatch(parts: Iterable[pl.DataFrame], batch_rows: int | None) -> Iterator[pl.DataFrame]:
-    """``parts`` regrouped into frames of exactly ``batch_rows`` rows (the last may be
-    shorter); with None, each non-empty part as it comes.
-
-    Example
-    -------
-    >>> parts = [pl.DataFrame({"a": [1, 2, 3]}), pl.DataFrame({"a": [4]})]
-    >>> [b["a"].to_list() for b in rebatch(parts, 2)]
-    [[1, 2], [3, 4]]
-    """
-    held: list[pl.DataFrame] = []
-    rows = 0
-    for part in parts:
-        if part.height == 0:
-            continue
-        if batch_rows is None:
-            yield part
-            continue
-        held.append(part)
-        rows += part.height
-        while rows >= batch_rows:
-            joined = pl.concat(held, how="vertical")
-            yield joined.slice(0, batch_rows)
-            rest = joined.slice(batch_rows)
-            held, rows = ([rest] if rest.height else []), rest.height
-    if held:
-        yield pl.concat(held, how="vertical")
 
 
 #: the parquet bytes the SDK aims at per piece sent in the request: with base64 and the

@@ -24,7 +24,6 @@ import polars as pl
 from .codecs import as_text
 from .errors import InvalidArgument
 from .schema import Schema
-from .staging import STAGING_PREFIX  # noqa: F401 - where pandasdb_lambdas has always imported it from
 
 WireFormat = Literal["json", "csv", "parquet"]
 MEDIA_TYPES: dict[str, str] = {

@@ -16,6 +16,7 @@ Example
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import random
@@ -27,11 +28,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import codecs, manifest
 from .conversion import to_polars
-from .errors import CommitConflict, InvalidArgument, InvalidPartition
+from .errors import CommitConflict, InvalidArgument, InvalidPartition, VacuumRaced
 from .idempotency import commit_order, earlier_commit, with_request
-from .layouts import BATCH, DEFAULT_KEY, PlannedChunk, WriteContext, describe, kind_of
+from .layouts import PlannedChunk, WriteContext, batch_key, describe, keyed, kind_of
+from .layouts.batch import last_key_frame  # noqa: F401 - maintenance.py imports it from here
 from .operations import UploadOptions
-from .ports import same_head
+from .ports import same_head, writes_begin, writes_begin_after
 from .records import (
     ChunkRecord,
     Commit,
@@ -50,8 +52,6 @@ if TYPE_CHECKING:
 
     from .store import Store
 
-#: the seed's informational file naming a batch key's latest chunk files
-LAST_KEY_FILE = "last_key.txt"
 T = TypeVar("T")
 
 
@@ -77,7 +77,7 @@ class FrameSettings:
                 f"columns_keys: frame {head.name!r} is laid out by {describe(head.layouts)}, "
                 f"not {describe(asked)}; a frame keeps the layouts it was created with"
             )
-        if opts.external_key is not None and head.layouts != (BATCH,):
+        if opts.external_key is not None and not keyed(head.layouts):
             raise InvalidArgument(
                 f"external_key applies to batch frames; frame {head.name!r} is partitioned by "
                 f"{describe(head.layouts)}"
@@ -92,8 +92,8 @@ class FrameSettings:
 
     @property
     def batched(self) -> bool:
-        """Whether the frame is stored as batches (no columns_keys)."""
-        return self.layouts == (BATCH,)
+        """Whether the frame keeps batches under external keys (no columns_keys)."""
+        return keyed(self.layouts)
 
 
 @dataclass(frozen=True)
@@ -143,6 +143,9 @@ class Draft:
     removal: Removal = Removal()
     operation: str = "append"
     idempotency_key: str | None = None
+    #: when the writer began writing the draft's files (see :func:`~.ports.writes_begin`):
+    #: a vacuum whose cutoff is later may have removed them, and the commit is refused
+    written_since: float | None = None
 
     @property
     def version(self) -> int:
@@ -171,7 +174,8 @@ def upload(
         raise InvalidArgument("dataframe has no columns; nothing to upload")
     written: list[WrittenChunk] = []
     encoded_for: tuple[Any, ...] | None = None
-    for attempt in attempts(store.commit_timeout):
+    since = writes_begin()
+    for attempt in attempts(store.commit_timeout, store.deadline):
         head = store.meta.head(opts.name)
         earlier = earlier_commit(store, head, opts.idempotency_key)
         if earlier is not None:
@@ -191,20 +195,24 @@ def upload(
             schema=schema,
             settings=settings,
             written=written,
-            external_key=(opts.external_key or DEFAULT_KEY) if settings.batched else None,
+            external_key=batch_key(settings.layouts, opts.external_key),
             keep_last=opts.keep_last or removal.keep_last,
             rows=frame.height,
             removal=removal,
             operation=operation,
             idempotency_key=opts.idempotency_key,
+            written_since=since,
         )
         try:
             commit = record(store, draft)
+        except VacuumRaced:
+            # a vacuum may have removed the chunks: write them again, under fresh keys
+            since, encoded_for = writes_begin_after(store.meta), None
+            continue
         except CommitConflict:
             backoff(attempt)
             continue
-        if settings.batched:
-            _write_last_key(store, draft)
+        _write_last_key(store, draft)
         return commit
     raise CommitConflict(
         f"frame {opts.name!r}: other writers kept committing; gave up after "
@@ -230,7 +238,7 @@ def write_chunks(
         name=opts.name,
         chunk_rows=settings.chunk_rows,
         fmt=settings.format,
-        external_key=opts.external_key or DEFAULT_KEY,
+        external_key=opts.external_key,
         now=dt.datetime.now(dt.UTC),
     )
     for layout in settings.layouts:  # refuse bad data before writing anything
@@ -343,7 +351,9 @@ def record(store: Store, draft: Draft) -> Commit:
         # a new token: the commit succeeds only on the very head it copied the floor from
         revision=new_revision(),
     )
-    store.meta.commit(head, version, chunks, expected=base, drops=drops)
+    store.meta.commit(
+        head, version, chunks, expected=base, drops=drops, written_since=draft.written_since
+    )
     manifest.after_commit(store, draft.name)
     return Commit(
         draft.name,
@@ -373,38 +383,12 @@ def kept_last_hides(store: Store, base: FrameHead, draft: Draft) -> list[ChunkRe
     return [c for c in records if c.external_key == key]
 
 
-def last_key_key(name: str, external_key: str) -> str:
-    """Where frame ``name`` keeps the :data:`LAST_KEY_FILE` of one batch key.
-
-    Example
-    -------
-    >>> last_key_key("a/b", "run-1")
-    'a/b/external_key/run-1/last_key.txt'
-    """
-    return f"{name}/external_key/{external_key}/{LAST_KEY_FILE}"
-
-
-def last_key_frame(key: str) -> str | None:
-    """The frame whose :data:`LAST_KEY_FILE` ``key`` is (read from the right: a frame name
-    may hold ``external_key`` segments, an external key holds no ``/``), or None.
-
-    Example
-    -------
-    >>> last_key_frame("a/external_key/b/external_key/k/last_key.txt")
-    'a/external_key/b'
-    >>> last_key_frame("a/external_key/b/x.csv.gz") is None
-    True
-    """
-    parts = key.rsplit("/", 3)
-    if len(parts) != 4 or parts[1] != "external_key" or parts[3] != LAST_KEY_FILE:
-        return None
-    return parts[0]
-
-
 def _write_last_key(store: Store, draft: Draft) -> None:
-    # informational, as in the seed: the metadata store stays the source of truth
-    latest = "\n".join(w.planned.key for w in draft.written) + "\n"
-    store.blobs.put(last_key_key(draft.name, draft.external_key or DEFAULT_KEY), latest.encode())
+    """After ``draft``'s commit: each layout kind's informational files (a batch key's
+    ``last_key.txt``, as the seed writes it)."""
+    keys = [w.planned.key for w in draft.written]
+    for layout in draft.settings.layouts:
+        kind_of(layout).committed(store.blobs, draft.name, draft.external_key, keys)
 
 
 def commit_on_head(store: Store, name: str, build: Callable[[FrameHead], Draft | T]) -> Commit | T:
@@ -413,34 +397,42 @@ def commit_on_head(store: Store, name: str, build: Callable[[FrameHead], Draft |
     to commit, and that is returned as it is, once the head it was built on is seen to be
     still the frame's (a head read just before the frame was deleted and created again has
     none of the new frame's rows: "nothing to do" there is no answer for the new one)."""
-    for attempt in attempts(store.commit_timeout):
+    since = writes_begin()
+    for attempt in attempts(store.commit_timeout, store.deadline):
         head = store.head(name)
-        draft = build(head)
+        draft = build(head)  # writes the files of its rewrites afresh each time
         if not isinstance(draft, Draft):
             if same_head(store.meta.head(name), head):
                 return draft
             backoff(attempt)
             continue
         try:
-            return record(store, draft)
+            return record(store, dataclasses.replace(draft, written_since=since))
+        except VacuumRaced:
+            since = writes_begin_after(store.meta)
         except CommitConflict:
             backoff(attempt)
+            since = writes_begin()
     raise CommitConflict(
         f"frame {name!r}: other writers kept committing; gave up after {store.commit_timeout:.0f}s"
     )
 
 
-def attempts(timeout: float) -> Iterator[int]:
-    """Attempt numbers until ``timeout`` seconds have passed (at least one attempt). A
-    timeout with an ``ends_at`` (a :func:`time.monotonic` time: the deadline of the request
-    under way, ``pandasdb_lambdas.context.CommitBudget``) ends them then at the latest, however late
-    the loop began."""
-    deadline = time.monotonic() + timeout
-    ends_at = getattr(timeout, "ends_at", None)
-    if ends_at is not None:
-        deadline = min(deadline, ends_at)
+def attempts(timeout: float, deadline: float | None = None) -> Iterator[int]:
+    """Attempt numbers until ``timeout`` seconds have passed, or until ``deadline`` (a
+    :func:`time.monotonic` time: :attr:`Store.deadline`, the end of the request under way)
+    if that comes first, however late the loop began; at least one attempt.
+
+    Example
+    -------
+    >>> list(attempts(60.0, deadline=time.monotonic() - 1))
+    [0]
+    """
+    ends = time.monotonic() + timeout
+    if deadline is not None:
+        ends = min(ends, deadline)
     attempt = 0
-    while attempt == 0 or time.monotonic() < deadline:
+    while attempt == 0 or time.monotonic() < ends:
         yield attempt
         attempt += 1
 

@@ -118,8 +118,10 @@ def test_a_commit_whose_answer_was_lost_is_not_repeated_by_its_key(tmp_path, kin
     again with the same key gets the first commit back, and the rows are not doubled."""
 
     class AnswerLost(FaultyMetadataStore):
-        def commit(self, head, version, chunks, *, expected, drops=()):
-            self.inner.commit(head, version, chunks, expected=expected, drops=drops)
+        def commit(self, head, version, chunks, *, expected, drops=(), written_since=None):
+            self.inner.commit(
+                head, version, chunks, expected=expected, drops=drops, written_since=written_since
+            )
             raise InjectedFault("the commit landed; its answer was lost")
 
     with mock_aws() if kind == "aws" else contextlib.nullcontext():

@@ -490,6 +490,29 @@ def test_a_cold_start_counts_against_the_gateways_29_s():
     assert status == 409 and took < 1.0 and store.meta.commits == 1
 
 
+def test_the_deadline_is_the_stores_only_for_the_request():
+    """The request's deadline is an explicit attribute of the store while the request runs
+    (Store.until), and the store has none again after it: a direct call of the same store
+    retries for its own commit_timeout."""
+    store = pdb.Store(MemoryBlobStore(), AlwaysMovedStore(), commit_timeout=0.3)
+    seen: list[float | None] = []
+
+    class Watching(AlwaysMovedStore):
+        def commit(self, *args, **kwargs):
+            seen.append(store.deadline)
+            super().commit(*args, **kwargs)
+
+    store.meta = Watching()
+    status, _ = _conflicting_upload(store, LambdaContext(ANSWER_MARGIN_S + 0.5))
+    assert status == 409 and seen and all(d is not None for d in seen)
+    assert store.deadline is None
+    seen.clear()
+    started = time.monotonic()
+    with pytest.raises(CommitConflict):
+        store.upload(pl.DataFrame({"a": [1]}), "f")
+    assert 0.3 <= time.monotonic() - started < 2.0 and seen and set(seen) == {None}
+
+
 def test_the_request_deadline_is_the_earlier_of_lambdas_and_the_gateways():
     """The two clocks of a request (see the tests above): Lambda's remaining time and API
     Gateway's 29 s from requestTimeEpoch, less the answer's margin; neither: no deadline."""

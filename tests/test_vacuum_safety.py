@@ -145,15 +145,10 @@ def test_a_session_whose_files_a_vacuum_removed_meanwhile_is_refused(db, short_m
     assert len(db.list()) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="writing.upload does not say yet when it began writing its chunks "
-    "(Draft.written_since, passed by writing.record to MetadataStore.commit), nor writes "
-    "them again on VacuumRaced: writing.py's owner's to add",
-)
-def test_an_upload_committing_during_a_vacuum_of_no_grace_keeps_its_files(db):
+def test_an_upload_committing_during_a_vacuum_of_no_grace_keeps_its_files(db, short_margin):
     """An upload writes its chunks; a vacuum with no grace runs before its commit: the
-    commit must not be acknowledged without its files."""
+    commit must not be acknowledged without its files (it is refused, VacuumRaced, and the
+    upload writes them again)."""
     db.upload(pd.DataFrame({"v": [0]}), "f")
     time.sleep(0.05)
 
@@ -164,3 +159,21 @@ def test_an_upload_committing_during_a_vacuum_of_no_grace_keeps_its_files(db):
     racing = Store(db.blobs, PausingMeta(db.meta, vacuum), chunk_rows=1000)
     racing.upload(pd.DataFrame({"v": [1, 2]}), "f")
     assert db.get("f")["v"].tolist() == [0, 1, 2] and db.check().ok
+
+
+def test_an_edit_committing_during_a_vacuum_of_no_grace_keeps_its_files(db, short_margin):
+    """The same race for an edit that writes files (a compact's merged chunk): refused once,
+    its files written again, committed with them."""
+    for v in range(3):
+        db.upload(pd.DataFrame({"u": [v], "x": [v * 1.5]}), "f", columns_keys={"u": "ID"})
+    time.sleep(0.05)
+
+    def vacuum() -> None:
+        time.sleep(0.05)
+        db.vacuum(grace_seconds=0)
+
+    racing = Store(db.blobs, PausingMeta(db.meta, vacuum), chunk_rows=1000)
+    commit = racing.compact("f")
+    assert commit.chunks_dropped == 3 and commit.chunks == 1
+    assert db.get("f")["u"].tolist() == [0, 1, 2] and db.check().ok
+    assert all(db.blobs.get(k) for k in commit.keys)

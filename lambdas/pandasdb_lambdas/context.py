@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,37 +111,18 @@ def request_deadline(
     return now + min(left) - margin_s
 
 
-class CommitBudget(float):
-    """A store's commit timeout (the float, in seconds, as error messages print it) that also
-    ends at ``ends_at``, a :func:`time.monotonic` time: commit retries
-    (:func:`pandasdb_core.writing.attempts`) stop at whichever comes first, however late in
-    the request the commit loop begins.
-
-    Example
-    -------
-    >>> budget = CommitBudget(25.0, time.monotonic() + 2)
-    >>> float(budget), budget.ends_at > time.monotonic()
-    (25.0, True)
-    """
-
-    ends_at: float
-
-    def __new__(cls, seconds: float, ends_at: float) -> CommitBudget:
-        budget = super().__new__(cls, seconds)
-        budget.ends_at = ends_at
-        return budget
-
-
 class DeadlineResolver:
     """A resolver whose stores' commit retries end at the deadline of the request under way
-    (:meth:`request`); a handler serves one request at a time, as a Lambda execution
-    environment does. The wrapped resolver's other attributes (``auth_config``) show through.
+    (:meth:`request`): each store it resolves within the block runs
+    :meth:`~pandasdb_core.Store.until` that deadline, and is its own again after the block. A
+    handler serves one request at a time, as a Lambda execution environment does. The
+    wrapped resolver's other attributes (``auth_config``) show through.
     """
 
     def __init__(self, resolve: StoreResolver) -> None:
         self.resolve = resolve
         self._deadline: float | None = None
-        self._restore: list[tuple[Store, float]] = []
+        self._bounded: ExitStack | None = None
 
     def __getattr__(self, name: str) -> Any:
         if name == "resolve":  # not set yet: no recursion
@@ -150,22 +131,20 @@ class DeadlineResolver:
 
     def __call__(self, caller: Caller) -> StoreContext:
         ctx = self.resolve(caller)
-        if self._deadline is not None:
-            store = ctx.store
-            configured = store.commit_timeout
-            self._restore.append((store, configured))
-            store.commit_timeout = CommitBudget(float(configured), self._deadline)
+        if self._bounded is not None:
+            self._bounded.enter_context(ctx.store.until(self._deadline))
         return ctx
 
     @contextmanager
     def request(self, deadline: float | None) -> Iterator[None]:
         """Within the block, stores resolved end their commit retries at ``deadline``; after
-        it, they keep their configured timeout again."""
-        self._deadline = deadline
-        try:
+        it, they keep their own deadline (none) again."""
+        if deadline is None:
             yield
-        finally:
-            self._deadline = None
-            while self._restore:
-                store, configured = self._restore.pop()
-                store.commit_timeout = configured
+            return
+        with ExitStack() as bounded:
+            self._deadline, self._bounded = deadline, bounded
+            try:
+                yield
+            finally:
+                self._deadline, self._bounded = None, None

@@ -3,9 +3,9 @@ measured. AWS and ``pandasdb serve`` run this same function, bound to different 
 
 The request's deadline is taken once, at entry (:func:`pandasdb_lambdas.context.request_deadline`:
 Lambda's remaining time, API Gateway's 29 s from when it received the request, less a
-margin), and the commit retries of every store the request resolves stop at it: the time a
-cold start or the body's parsing took is no longer counted twice, and no commit lands after
-API Gateway answered 504.
+margin), and every store the request resolves runs :meth:`~pandasdb_core.Store.until` it,
+so its commit retries stop there: the time a cold start or the body's parsing took is no
+longer counted twice, and no commit lands after API Gateway answered 504.
 
 Example
 -------

@@ -43,7 +43,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from pandasdb_core.errors import BlobNotFound
 from pandasdb_core.http_routes import find
 from pandasdb_core.names import validate_segment
-from pandasdb_core.wire import PRESIGN_SECONDS, STAGING_PREFIX, error_body
+from pandasdb_core.staging import STAGING_PREFIX
+from pandasdb_core.wire import PRESIGN_SECONDS, error_body
 
 from .context import StoreResolver
 from .handler import make_handler

@@ -7,10 +7,11 @@ the whole frame in polars and pandas at once. The encoded result itself is bound
 ``limit`` (:data:`pandasdb_core.wire.MAX_RESULT_BYTES` for a result staged for a 303): past
 it the read stops with a 413 that says how to read the chunk files instead.
 
-Files are fetched through the store's blob port (:class:`pandasdb_core.snapshot.BlobFetch`),
+Files are fetched through the store's blob port (:class:`pandasdb_core.reading.BlobFetch`),
 so on AWS with the request's scoped credentials: the function's own role has no S3
 permission, and a client of its own (what :func:`pandasdb_core.snapshot.fetcher` builds for
-other processes) would be refused.
+other processes) would be refused. The read itself is the library's one executor
+(:class:`pandasdb_core.reading.ReadFiles`), as every reader's.
 
 Example
 -------
@@ -28,17 +29,16 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import polars as pl
 
-from pandasdb_core import codecs, snapshot
+from pandasdb_core import snapshot
 from pandasdb_core.codecs import as_text
 from pandasdb_core.conversion import empty_frame, output_polars
-from pandasdb_core.errors import BlobNotFound, ChunkMissing, PayloadTooLarge
+from pandasdb_core.errors import PayloadTooLarge
 from pandasdb_core.operations import ReadQuery
-from pandasdb_core.reading import BATCH_BYTES, decode_chunks
+from pandasdb_core.reading import BlobFetch
 from pandasdb_core.store import Store
 from pandasdb_core.wire import MAX_RESULT_BYTES, WireFormat, frame_to_bytes
 
@@ -46,47 +46,12 @@ from pandasdb_core.wire import MAX_RESULT_BYTES, WireFormat, frame_to_bytes
 FETCH_WORKERS = 8
 
 
-def _runs(files: Iterable[snapshot.ChunkFile], limit: int) -> Iterator[list[snapshot.ChunkFile]]:
-    """``files`` in runs of at most ``limit`` stored bytes (at least one file each)."""
-    run: list[snapshot.ChunkFile] = []
-    size = 0
-    for file in files:
-        if run and size + file.bytes > limit:
-            yield run
-            run, size = [], 0
-        run.append(file)
-        size += file.bytes
-    if run:
-        yield run
-
-
 def read_batches(store: Store, snap: snapshot.Snapshot, query: ReadQuery) -> Iterator[pl.DataFrame]:
     """The rows ``query`` reads from ``snap``, a batch of files at a time, decoded as ``get``
     does (as stored: index levels as columns), in ``get``'s order. The files come through
     ``store``'s own blob port, the next batch fetched while this one is decoded."""
-    planned = snapshot.read_plan(snap, query)
-    fetch = snapshot.BlobFetch(store)
-
-    def load(file: snapshot.ChunkFile) -> tuple[codecs.Unpacked, int]:
-        try:
-            data = fetch(file)
-        except BlobNotFound:
-            raise ChunkMissing(
-                f"frame {snap.name!r} version {snap.version}: chunk file {file.key!r} is gone "
-                "(removed by vacuum while this read ran, or outside pandasdb); read again"
-            ) from None
-        return codecs.unpack(data, file.format, file.key), file.version
-
-    workers = max(1, min(FETCH_WORKERS, store.workers, len(snap.files)))
-    with ThreadPoolExecutor(workers) as pool:
-        pending: list[Future[tuple[codecs.Unpacked, int]]] = []
-        for run in _runs(snap.files, BATCH_BYTES[snap.format]):
-            upcoming = [pool.submit(load, file) for file in run]
-            if pending:
-                yield decode_chunks(planned, [future.result() for future in pending])
-            pending = upcoming
-        if pending:
-            yield decode_chunks(planned, [future.result() for future in pending])
+    workers = max(1, min(FETCH_WORKERS, store.workers))
+    return snapshot.reader(snap, query, BlobFetch(store), workers=workers).batches(label=None)
 
 
 @dataclass(frozen=True)

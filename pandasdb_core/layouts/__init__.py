@@ -8,24 +8,62 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import InvalidArgument
 from ..names import validate_segment
 from ..records import Layout
 from .base import LayoutKind, PlannedChunk, Selection, WriteContext
-from .batch import BATCH, DEFAULT_KEY, NOW_KEY, BatchKind
+from .batch import BATCH, DEFAULT_KEY, NOW_KEY, BatchKind, last_key_frame
 from .date import DateKind, utc_datetimes
 from .ids import IdKind, integer_ids
 
 #: every kind, by stored name; the order is the order reads prefer when several are asked
 KINDS: dict[str, LayoutKind] = {kind.name: kind for kind in (DateKind(), IdKind(), BatchKind())}
 _BY_USER_NAME = {kind.user_name.lower(): kind for kind in KINDS.values() if kind.user_name}
+#: the kinds users name in ``columns_keys`` (``Date``, ``ID``), in registry order
+USER_KINDS: tuple[LayoutKind, ...] = tuple(k for k in KINDS.values() if k.user_name)
 
 
 def kind_of(layout: Layout) -> LayoutKind:
     """The kind object of a stored layout."""
     return KINDS[layout.kind]
+
+
+def keyed(layouts: Sequence[Layout]) -> bool:
+    """Whether a frame stored by ``layouts`` keeps batches under external keys.
+
+    Example
+    -------
+    >>> keyed((BATCH,)), keyed((Layout("date", "ts"),))
+    (True, False)
+    """
+    return any(kind_of(lay).keyed for lay in layouts)
+
+
+def batch_key(layouts: Sequence[Layout], external_key: str | None) -> str | None:
+    """The external key a commit of a frame stored by ``layouts`` records: ``external_key``
+    or the default key for a keyed frame, None for a partitioned one.
+
+    Example
+    -------
+    >>> batch_key((BATCH,), None), batch_key((Layout("id", "uid"),), None)
+    ('default', None)
+    """
+    keys = (kind_of(lay).batch_key(external_key) for lay in layouts)
+    return next((key for key in keys if key is not None), None)
+
+
+def dated_columns(layouts: Sequence[Layout]) -> list[str]:
+    """The columns of the layouts whose partitions are calendar days.
+
+    Example
+    -------
+    >>> dated_columns((Layout("date", "ts"), Layout("id", "uid")))
+    ['ts']
+    """
+    return [lay.column for lay in layouts if kind_of(lay).dated]
 
 
 def parse_columns_keys(columns_keys: Any) -> tuple[Layout, ...]:
@@ -48,7 +86,7 @@ def parse_columns_keys(columns_keys: Any) -> tuple[Layout, ...]:
 
 
 def _choices() -> str:
-    return " or ".join(repr(k.user_name) for k in KINDS.values() if k.user_name)
+    return " or ".join(repr(k.user_name) for k in USER_KINDS)
 
 
 def describe(layouts: tuple[Layout, ...]) -> str:
@@ -62,13 +100,18 @@ __all__ = [
     "DEFAULT_KEY",
     "KINDS",
     "NOW_KEY",
+    "USER_KINDS",
     "LayoutKind",
     "PlannedChunk",
     "Selection",
     "WriteContext",
+    "batch_key",
+    "dated_columns",
     "describe",
     "integer_ids",
+    "keyed",
     "kind_of",
+    "last_key_frame",
     "parse_columns_keys",
     "utc_datetimes",
 ]

@@ -25,7 +25,10 @@ import polars as pl
 from ..records import ChunkRecord, Format, Layout, PartitionValue
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from ..operations import ReadQuery
+    from ..ports import BlobStore
 
 RowFilter = Callable[[pl.DataFrame], pl.Series]
 
@@ -49,7 +52,8 @@ class WriteContext:
     name: str
     chunk_rows: int
     fmt: Format
-    external_key: str
+    #: the batch key the upload names (None: the kind's default)
+    external_key: str | None
     now: Any  # datetime.datetime in UTC
 
     def key(self, folder: str, stem: str = "") -> str:
@@ -87,6 +91,10 @@ def spare_name(frame: pl.DataFrame, stem: str) -> str:
     return name
 
 
+#: the longest chunk file name after its folder: a uuid and the longer format's suffix
+LONGEST_FILE = f"{'u' * 32}.parquet"
+
+
 class LayoutKind(ABC):
     """One way of laying rows out in files."""
 
@@ -94,14 +102,70 @@ class LayoutKind(ABC):
     name: ClassVar[str]
     #: the name users give in ``columns_keys`` (any case), or "" for a kind they cannot ask for
     user_name: ClassVar[str]
-    #: the :class:`~pandasdb_core.operations.ReadQuery` fields this kind answers
+    #: the :class:`~pandasdb_core.operations.ReadQuery` fields this kind answers (a field may
+    #: belong to several kinds: a read asks any layout of the frame that answers it)
     filters: ClassVar[tuple[str, ...]]
+    #: whether the kind keeps batches under external keys (uploads, reads and ``delete``
+    #: name one); ``external_key`` is refused for frames without such a layout
+    keyed: ClassVar[bool] = False
+    #: whether the kind's partitions are calendar days (what ``dates()`` lists, and the
+    #: columns the HTTP API types as dates)
+    dated: ClassVar[bool] = False
+    #: the help of the command-line flag ``--{name}-col COL`` that partitions by COL ("" for
+    #: a kind users cannot ask for)
+    cli_help: ClassVar[str] = ""
+
+    @property
+    def wanted(self) -> str:
+        """What a read of this kind's filters needs, for messages: ``a Date layout``."""
+        if not self.user_name:
+            return "batches"
+        article = "an" if self.user_name[:1] in ("A", "E", "I", "O", "U") else "a"
+        return f"{article} {self.user_name} layout"
+
+    def given(self, query: ReadQuery) -> tuple[str, ...]:
+        """The filters of this kind that ``query`` uses."""
+        # identity, not equality: start_id=0 is a filter (0 == False in Python)
+        values = {f: getattr(query, f) for f in self.filters}
+        return tuple(f for f, v in values.items() if v is not None and v is not False)
 
     def asked(self, query: ReadQuery) -> bool:
         """Whether ``query`` uses any of this kind's filters."""
-        # identity, not equality: start_id=0 is a filter (0 == False in Python)
-        values = [getattr(query, f) for f in self.filters]
-        return any(v is not None and v is not False for v in values)
+        return bool(self.given(query))
+
+    def adapt(self, query: ReadQuery, layouts: Sequence[Layout]) -> ReadQuery:
+        """``query`` as a frame stored by ``layouts`` reads it (a kind may drop a filter that
+        means nothing to such a frame)."""
+        return query
+
+    def folder(self, layout: Layout) -> str:
+        """The folder of the frame that holds this layout's chunk files (and its manifest)."""
+        return layout.column
+
+    @abstractmethod
+    def longest_key_tail(self, segment_bytes: int) -> str:
+        """The longest a chunk key of this kind can be after the frame's name, for a column
+        or key of ``segment_bytes`` bytes (see :mod:`pandasdb_core.names`)."""
+
+    def batch_key(self, external_key: str | None) -> str | None:
+        """The external key a commit of this kind records (None: the kind has none)."""
+        return None
+
+    def day(self, chunk: ChunkRecord) -> dt.date:
+        """The calendar day a chunk of a :attr:`dated` kind holds."""
+        raise NotImplementedError(f"{self.name} layouts have no days")
+
+    def side_files(self, blobs: BlobStore, name: str) -> list[str]:
+        """Keys of the files besides chunk files this kind keeps for frame ``name`` (those
+        ``delete`` removes with the frame)."""
+        return []
+
+    def committed(
+        self, blobs: BlobStore, name: str, external_key: str | None, keys: Sequence[str]
+    ) -> None:
+        """After a commit of frame ``name`` that wrote chunk files ``keys``: the kind's
+        informational files, if it keeps any."""
+        return None
 
     @abstractmethod
     def check(self, frame: pl.DataFrame, layout: Layout) -> None:

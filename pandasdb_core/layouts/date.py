@@ -20,7 +20,16 @@ import polars as pl
 from ..errors import InvalidArgument, InvalidPartition
 from ..records import ChunkRecord, Layout, PartitionValue
 from ..values import INT64_MAX, INT64_MIN, DateBound
-from .base import LayoutKind, PlannedChunk, RowFilter, Selection, WriteContext, slices, spare_name
+from .base import (
+    LONGEST_FILE,
+    LayoutKind,
+    PlannedChunk,
+    RowFilter,
+    Selection,
+    WriteContext,
+    slices,
+    spare_name,
+)
 
 if TYPE_CHECKING:
     from ..operations import ReadQuery
@@ -150,6 +159,14 @@ class DateKind(LayoutKind):
     name = "date"
     user_name = "Date"
     filters = ("start_date", "end_date")
+    dated = True
+    cli_help = "partition by the day of COL"
+
+    def longest_key_tail(self, segment_bytes: int) -> str:
+        return f"/{'c' * segment_bytes}/YYYY-MM-DD/{LONGEST_FILE}"
+
+    def day(self, chunk: ChunkRecord) -> dt.date:
+        return dt.date.fromisoformat(str(chunk.lo))
 
     def check(self, frame: pl.DataFrame, layout: Layout) -> None:
         utc_datetimes(frame[layout.column])

@@ -19,7 +19,16 @@ import polars as pl
 from ..errors import InvalidArgument, InvalidPartition
 from ..records import ChunkRecord, Layout
 from ..values import INT64_MAX, INT64_MIN
-from .base import LayoutKind, PlannedChunk, RowFilter, Selection, WriteContext, slices, spare_name
+from .base import (
+    LONGEST_FILE,
+    LayoutKind,
+    PlannedChunk,
+    RowFilter,
+    Selection,
+    WriteContext,
+    slices,
+    spare_name,
+)
 
 if TYPE_CHECKING:
     from ..operations import ReadQuery
@@ -114,6 +123,10 @@ class IdKind(LayoutKind):
     name = "id"
     user_name = "ID"
     filters = ("partition_value", "start_id", "end_id")
+    cli_help = "partition by id ranges of COL"
+
+    def longest_key_tail(self, segment_bytes: int) -> str:
+        return f"/{'c' * segment_bytes}/from_{INT64_MIN}_to_{INT64_MAX}/{LONGEST_FILE}"
 
     def check(self, frame: pl.DataFrame, layout: Layout) -> None:
         integer_ids(frame[layout.column])

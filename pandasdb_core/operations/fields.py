@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema
 
 from ..errors import InvalidArgument
-from ..layouts import parse_columns_keys
+from ..layouts import USER_KINDS, parse_columns_keys
 from ..names import validate_addressable, validate_frame_name, validate_segment
 from ..values import DateBound, parse_date_bound, parse_id, parse_ids
 from .base import Text
@@ -147,7 +147,9 @@ ColumnNames = Annotated[
 ColumnsKeys = Annotated[
     dict[str, str],
     BeforeValidator(_columns_keys),
-    WithJsonSchema({"type": "object", "additionalProperties": {"enum": ["Date", "ID"]}}),
+    WithJsonSchema(
+        {"type": "object", "additionalProperties": {"enum": [k.user_name for k in USER_KINDS]}}
+    ),
 ]
 
 _KEY = re.compile(r"[A-Za-z0-9._:@+=-]{1,200}")

@@ -22,7 +22,7 @@ from typing import Any, Literal, Self
 from pydantic import Field, field_validator, model_validator
 
 from ..errors import InvalidArgument
-from ..layouts import BATCH, NOW_KEY, parse_columns_keys
+from ..layouts import NOW_KEY, USER_KINDS, keyed, parse_columns_keys
 from ..records import Layout
 from .base import Operation
 from .fields import ColumnsKeys, Flag, IdempotencyKey, NewFrameName, RowCount, Segment
@@ -87,7 +87,7 @@ class UploadOptions(Operation):
     @model_validator(mode="after")
     def _check_layouts(self) -> Self:
         layouts = parse_columns_keys(self.columns_keys)
-        if self.external_key is not None and layouts != (BATCH,):
+        if self.external_key is not None and not keyed(layouts):
             raise ValueError("external_key applies to batch frames; leave it out with columns_keys")
         if self.keep_last and self.mode == "replace_partitions":
             raise ValueError(
@@ -104,18 +104,21 @@ class UploadOptions(Operation):
     @classmethod
     def add_cli_arguments(cls, parser: argparse.ArgumentParser) -> None:
         super().add_cli_arguments(parser)
-        parser.add_argument(
-            "--date-col", action="append", default=[], help="partition by the day of COL"
-        )
-        parser.add_argument(
-            "--id-col", action="append", default=[], help="partition by id ranges of COL"
-        )
+        for kind in USER_KINDS:  # --date-col, --id-col: one flag per kind of the registry
+            parser.add_argument(
+                f"--{kind.name}-col", action="append", default=[], help=kind.cli_help
+            )
 
     @classmethod
     def from_cli(cls, args: argparse.Namespace, **fixed: Any) -> Self:
-        keys = {c: "Date" for c in args.date_col} | {c: "ID" for c in args.id_col}
+        keys = {
+            column: kind.user_name
+            for kind in USER_KINDS
+            for column in getattr(args, f"{kind.name}_col", [])
+        }
         if keys and args.columns_keys:
-            raise InvalidArgument("give --columns-keys or --date-col/--id-col, not both")
+            flags = "/".join(f"--{kind.name}-col" for kind in USER_KINDS)
+            raise InvalidArgument(f"give --columns-keys or {flags}, not both")
         if keys:
             fixed["columns_keys"] = keys
         return super().from_cli(args, **fixed)
