@@ -62,6 +62,9 @@ class Route:
     compat: bool = False
     #: the handler builds the request from the query and the body together
     body: bool = False
+    #: the body is data the handler reads (a piece), its request built from the query alone;
+    #: a route with neither this nor ``body`` refuses a body rather than ignore it
+    data: bool = False
 
     @property
     def static(self) -> str:
@@ -227,6 +230,7 @@ ROUTES: tuple[Route, ...] = (
         "The body is the piece (parquet carrying its schema, CSV or JSON records; at most "
         "6 MB after base64), or `staged=<upload_id>`. Its chunk files are written and stay "
         "invisible until the commit.",
+        data=True,
     ),
     Route(
         "session_commit",

@@ -226,6 +226,12 @@ CORPUS = [
     (up(raw="a\n1\n", params={"dataframe_name": "t/dates"}), "cannot be reached over HTTP"),
     (("DELETE", "/dataframes/get/target", {}), "cannot be reached over HTTP"),
     (("POST", "/dataframes/get/target/compact", {}), "cannot be reached over HTTP"),
+    # a body on a route that reads none: refused, never ignored (the whole frame deleted)
+    (("DELETE", "/dataframes/target", {"json": {"external_key": "k"}}), "'external_key'"),
+    (("POST", "/dataframes/target/delete_rows", {"json": {"start_id": 2}}), "query param"),
+    (("POST", "/dataframes/target/compact", {"data": "chunk_rows=5"}), "without one"),
+    (("POST", "/dataframes/sessions", {"json": {"dataframe_name": "s"}}), "query param"),
+    (("POST", "/dataframes/staging", {"data": GOOD_CSV, "headers": CSV}), "without one"),
     # reads: q-values that refuse every format, no column
     (("GET", "/dataframes/target", {"headers": {"Accept": "application/json;q=0"}}), "Accept"),
     (get("/dataframes/target", columns=""), "columns is empty"),

@@ -676,6 +676,8 @@ def _endpoint(app: APIGatewayRestResolver, route: Route, resolve: StoreResolver)
             # never taken for another frame
             validate_addressable(fixed["name"], "name")
         params = event.multi_value_query_string_parameters or {}
+        if not (route.body or route.data):
+            _no_body(route, event)
         if route.request is None:
             if params:
                 raise errors.UnknownParameter(f"{route.path} takes no query parameters")
@@ -704,6 +706,35 @@ def _endpoint(app: APIGatewayRestResolver, route: Route, resolve: StoreResolver)
 
     endpoint.__name__ = f"route_{route.name}"
     return endpoint
+
+
+def _no_body(route: Route, event: Any) -> None:
+    """Refuse a body on a route that reads none (its parameters are in the query string):
+    ignored, ``DELETE /dataframes/x`` with ``{"external_key": "k"}`` would delete the whole
+    frame. An empty body, ``{}`` or ``null`` (what some clients send with every POST) says
+    nothing and is taken."""
+    raw = event.body
+    if raw is None:
+        return
+    text = base64.b64decode(raw) if event.is_base64_encoded else raw.encode("utf-8", "replace")
+    text = text.strip()
+    if text in (b"", b"{}", b"null"):
+        return
+    where = f"{route.method} {route.path}"
+    try:
+        fields = json.loads(text)
+    except (ValueError, RecursionError):
+        fields = None
+    if isinstance(fields, dict):
+        names = ", ".join(repr(str(k)[:40]) for k in list(fields)[:10])
+        raise errors.InvalidArgument(
+            f"body: {where} reads no body, so its field(s) {names} would be ignored; send "
+            "them as query parameters (?name=value)"
+        )
+    raise errors.InvalidArgument(
+        f"body: {where} reads no body (its parameters are query parameters); send the "
+        "request without one"
+    )
 
 
 def build_app(resolve: StoreResolver) -> APIGatewayRestResolver:
