@@ -267,6 +267,12 @@ def test_large_json_result_redirects_to_a_presigned_url(open_server):
     assert pl.read_csv(followed.content).equals(frame)
     tampered = first.headers["Location"].replace("signature=", "signature=0")
     assert requests.get(tampered).status_code == 403
+    # a signature that is not ASCII is refused the same way, never a 500
+    for bad in ("%C3%A9", "%FF", "\u00e9"):
+        url = first.headers["Location"].split("signature=")[0] + "signature=" + bad
+        answer = requests.get(url)
+        assert answer.status_code == 403, (bad, answer.text)
+        assert answer.json()["code"] == "forbidden"
 
 
 def test_cors_preflight(open_server):

@@ -63,7 +63,9 @@ class Presigner:
             return "the URL is not signed"
         if expires < time.time():
             return "the URL has expired"
-        if not hmac.compare_digest(signature, self._signature(method, user, key, expires)):
+        # as bytes: compare_digest refuses a str that is not ASCII (a URL's %C3%A9)
+        expected = self._signature(method, user, key, expires).encode()
+        if not hmac.compare_digest(signature.encode("utf-8", "replace"), expected):
             return "the signature does not match"
         return None
 
