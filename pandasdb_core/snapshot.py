@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from . import codecs
+from . import codecs, url_fetch
 from .conversion import empty_frame, output_polars, to_pandas
 from .errors import InvalidArgument, StoreUnavailable
 from .layouts import Layout
@@ -316,29 +316,20 @@ def batch_schema(snap: Snapshot, query: ReadQuery, fetch: Fetch, *, workers: int
 def read_file(file: ChunkFile, session: Any = None) -> bytes:
     """The bytes of a file at a local path or an ``http(s)://`` URL (a presigned one); a
     plain function, so Dask can ship it to workers in other processes. ``session`` (a
-    ``requests.Session``) reuses its connections: a manifest's files come from one host."""
+    ``requests.Session``): the adapters and proxies a caller set, when it has (else the
+    process's shared pool of :mod:`pandasdb_core.url_fetch`)."""
     if file.uri.startswith(("http://", "https://")):
-        import requests
-
-        # errors name the URL without its query: a presigned URL's query holds a signature
-        where = file.name
         try:
-            response = (session or requests).get(file.uri, timeout=READ_TIMEOUTS)
-        except requests.RequestException as exc:
-            reason = getattr(exc.args[0] if exc.args else None, "reason", None) or type(exc)
-            raise StoreUnavailable(f"cannot fetch chunk file {where}: {reason}") from None
-        if response.status_code >= 400:
+            return url_fetch.get(file.uri, session)
+        except url_fetch.FetchFailed as exc:
+            # errors name the URL without its query: a presigned URL's query holds a signature
+            expiry = " (a presigned URL expires after 15 minutes: read again)"
             raise StoreUnavailable(
-                f"cannot fetch chunk file {where}: HTTP {response.status_code} (a presigned URL "
-                "expires after 15 minutes: read again)"
-            )
-        return response.content
+                f"cannot fetch chunk file {file.name}: {exc.reason}"
+                + (expiry if exc.status is not None else "")
+            ) from None
     with open(file.uri, "rb") as fh:
         return fh.read()
-
-
-#: seconds to connect to, and to wait for the answer of, a chunk file's URL
-READ_TIMEOUTS = (5.0, 300.0)
 
 
 def fetcher(store: Store) -> Fetch:
