@@ -131,6 +131,13 @@ def _reason(exc: requests.RequestException) -> BaseException | None:
     return getattr(exc.args[0] if exc.args else None, "reason", None)
 
 
+def _retried(response: requests.Response) -> bool:
+    """Whether ``response`` answers a retry: an earlier attempt was sent (its answer a 5xx,
+    or lost with its connection)."""
+    retries = getattr(response.raw, "retries", None)
+    return bool(getattr(retries, "history", ()))
+
+
 def _was_sent(exc: requests.RequestException) -> bool:
     """Whether a failed request reached the server (it failed after connecting)."""
     if isinstance(exc, requests.ConnectTimeout):
@@ -175,8 +182,17 @@ class RemoteStore(FrameStore):
     # plumbing --------------------------------------------------------------
 
     def _call(
-        self, method: str, path: str, *, name: str | None = None, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        name: str | None = None,
+        gone_is_done: bool = False,
+        **kwargs: Any,
     ) -> requests.Response:
+        """One request to the API; an error answer raises its exception. ``gone_is_done``
+        (a delete): a 404 ``not_found`` to a request that was retried is the answer of
+        success, since an earlier attempt, whose answer was lost, deleted it."""
         extra = kwargs.pop("headers", {})
         response = self._send(
             method, self.url + path, headers={**self._auth.headers(), **extra}, **kwargs
@@ -198,6 +214,10 @@ class RemoteStore(FrameStore):
                 f"{self.url}{path}: the gateway timed out after the request was sent, so it "
                 f"may have committed: {again}"
             )
+        if gone_is_done and response.status_code == 404 and _retried(response):
+            with contextlib.suppress(ValueError, AttributeError):
+                if response.json().get("code") == "not_found":
+                    return response
         if response.status_code >= 400:
             raise self._error(response, name, api=self.url)
         return response
@@ -510,7 +530,7 @@ class RemoteStore(FrameStore):
     def remove(self, request: DeleteRequest) -> None:
         """Delete a frame, or only one external key's batches (see :meth:`delete`)."""
         route = ROUTES_BY_NAME["delete"].url(name=request.name)
-        self._call("DELETE", route, name=request.name, params=request.to_query())
+        self._call("DELETE", route, name=request.name, params=request.to_query(), gone_is_done=True)
 
 
 class _Expired(Exception):

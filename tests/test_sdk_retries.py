@@ -198,3 +198,19 @@ def test_a_failed_presigned_transfer_does_not_print_the_signature(scripted):
         sdk.get("f")  # a large read: its chunk files come by presigned URL
     assert "s3cr3t" not in str(info.value) and "/_blobs/u/f/x.parquet" in str(info.value)
     assert server.seen == [("GET", "/dataframes/f")]
+
+
+NOT_FOUND = {"error": "frame 'f' does not exist", "message": "...", "code": "not_found"}
+
+
+@pytest.mark.parametrize("first", ["drop", (502, {"message": "Internal server error"})])
+def test_a_delete_whose_answer_was_lost_is_done_when_its_retry_finds_no_frame(scripted, first):
+    server = scripted([first, (404, NOT_FOUND)])
+    pdb.connect(server.url, token=None).delete("f")
+    assert server.seen == [("DELETE", "/dataframes/f")] * 2
+
+
+def test_deleting_a_frame_that_does_not_exist_still_says_so(scripted):
+    server = scripted([(404, NOT_FOUND)])
+    with pytest.raises(pdb.FrameNotFound):
+        pdb.connect(server.url, token=None).delete("f")
