@@ -210,8 +210,41 @@ def parquet_pieces(path: Path, piece_rows: int = PIECE_ROWS) -> Iterator[pl.Data
         raise InvalidArgument(
             f"dataframe: {path.name} is not a readable parquet file: {reason}"
         ) from None
-    for batch in reader.iter_batches(batch_size=piece_rows):
-        yield pl.from_arrow(batch)  # type: ignore[misc]
+    names = reader.schema_arrow.names
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InvalidArgument(f"dataframe: {path.name} has duplicated column names {dupes[:20]!r}")
+    batches = reader.iter_batches(batch_size=piece_rows)
+    while True:
+        # a row group that does not decode, or a column polars cannot hold (a 256-bit
+        # decimal, a fixed-offset zone): the file's fault, said as such, never a crash
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for bad files
+            raise InvalidArgument(
+                f"dataframe: {path.name} could not be read: {first_line(exc)}"
+            ) from None
+        try:
+            piece = pl.from_arrow(batch)
+        except (Exception, PanicException) as exc:  # noqa: BLE001 - polars raises many types
+            where = _unreadable_column(batch)
+            column = f" column {where!r}:" if where is not None else ""
+            raise InvalidArgument(
+                f"dataframe: {path.name} could not be read:{column} {first_line(exc)}"
+            ) from None
+        yield piece  # type: ignore[misc]
+
+
+def _unreadable_column(batch: Any) -> str | None:
+    """The first column of an arrow record batch polars cannot take, if one alone fails."""
+    for i, name in enumerate(batch.schema.names):
+        try:
+            pl.from_arrow(batch.select([i]))
+        except (Exception, PanicException):  # noqa: BLE001 - as the caller's
+            return name
+    return None
 
 
 def csv_pieces(
@@ -329,10 +362,20 @@ def _csv_header(stream: IO[bytes], source: str) -> list[str]:
         line += more
         if not more or line.count(b'"') % 2 == 0:
             break
-    text = line.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    try:
+        text = line.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        # never a column name with U+FFFD in the place of what the file said
+        raise InvalidArgument(f"dataframe: {source} is not UTF-8 CSV (its header row)") from None
     header = next(csv.reader(io.StringIO(text, newline="")), [])
     if not header:
         raise InvalidArgument(f"dataframe: {source} is empty (no header row)")
+    if "" in header:
+        # polars would name it column_N: a column the file does not have
+        raise InvalidArgument(
+            f"dataframe: {source} has an empty column name (column {header.index('') + 1} "
+            "of its header); column names must be non-empty strings"
+        )
     dupes = sorted({n for n in header if header.count(n) > 1})
     if dupes:
         raise InvalidArgument(f"dataframe: {source} has duplicated column names {dupes[:20]!r}")

@@ -463,3 +463,43 @@ def test_a_commit_reads_the_pieces_records_in_parallel(tmp_path):
     started = time.perf_counter()
     assert session.commit(pieces=100).rows == 100
     assert time.perf_counter() - started < 1.2
+
+
+def test_a_parquet_file_polars_cannot_take_is_refused_naming_the_file_and_column(tmp_path):
+    """A parquet file with repeated column names, a 256-bit decimal or a fixed-offset zone
+    was a DuplicateError, a panic or a ComputeError out of upload; now each is refused as
+    bad input naming the file (and the column), and nothing is stored."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    db = pdb.open(tmp_path / "store")
+    tables = {
+        "repeated": (pa.table([pa.array([1]), pa.array([2])], names=["a", "a"]), r"\['a'\]"),
+        "wide": (pa.table({"d": pa.array([1], pa.decimal256(50, 2))}), "column 'd'"),
+        "offset": (
+            pa.table({"t": pa.array([0], pa.timestamp("us", tz="+05:30"))}),
+            "column 't'.*time zone",
+        ),
+    }
+    for name, (table, reason) in tables.items():
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(table, path)
+        with pytest.raises(InvalidArgument, match=rf"{name}\.parquet.*{reason}"):
+            db.upload(path, name)
+    assert len(db.list()) == 0
+
+
+def test_a_csv_header_that_is_not_utf8_or_names_no_column_is_refused(tmp_path):
+    """The header was decoded with replacement characters (a latin-1 'café' stored as
+    'caf\\ufffd') and an empty name became polars' 'column_2': columns the file does not
+    have. Both are refused, as a whole-frame upload refuses them."""
+    db = pdb.open(tmp_path / "store")
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("caf\xe9,b\n1,2\n".encode("latin-1"))
+    with pytest.raises(InvalidArgument, match="latin.csv is not UTF-8"):
+        db.upload(latin, "latin")
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"a,,b\n1,2,3\n")
+    with pytest.raises(InvalidArgument, match="empty column name .column 2"):
+        db.upload(empty, "empty")
+    assert len(db.list()) == 0
