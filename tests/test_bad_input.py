@@ -232,6 +232,10 @@ CORPUS = [
     (("POST", "/dataframes/target/compact", {"data": "chunk_rows=5"}), "without one"),
     (("POST", "/dataframes/sessions", {"json": {"dataframe_name": "s"}}), "query param"),
     (("POST", "/dataframes/staging", {"data": GOOD_CSV, "headers": CSV}), "without one"),
+    # a parameter of one value given twice: refused, never one of them picked
+    (("DELETE", "/dataframes/target?external_key=a&external_key=b", {}), "2 times"),
+    (("GET", "/dataframes/target?as_of=1&as_of=2", {}), "as_of is given 2 times"),
+    (up(raw=GOOD_CSV, params={"dataframe_name": ["x", "y"]}), "dataframe_name is given"),
     # reads: q-values that refuse every format, no column
     (("GET", "/dataframes/target", {"headers": {"Accept": "application/json;q=0"}}), "Accept"),
     (get("/dataframes/target", columns=""), "columns is empty"),

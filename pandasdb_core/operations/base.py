@@ -201,6 +201,14 @@ class Operation(BaseModel):
             texts = [raw] if isinstance(raw, str) else list(raw)
             if _meta(info).get("many"):
                 values[key] = [Text(p) for text in texts for p in text.split(",") if p != ""]
+            elif len(set(texts)) > 1:
+                # which one was meant (?as_of=1&as_of=2, two external_key of a delete) is
+                # not for the server to guess
+                shown = ", ".join(repr(t) for t in list(dict.fromkeys(texts))[:3])
+                raise InvalidArgument(
+                    f"{key} is given {len(texts)} times with different values ({shown}); it "
+                    "takes one value"
+                )
             elif texts:
                 values[key] = Text(texts[-1])
         if unknown:
