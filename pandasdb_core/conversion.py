@@ -720,6 +720,8 @@ def pandas_column(series: pl.Series, col: dict[str, Any] | None) -> Any:
         return text_column(series.name, pa.chunked_array(series.to_arrow()), col)
     if target == "category":
         return _categorical(series, col or {})
+    if dtype == pl.Time and not (col or {}).get("arrow"):
+        _times_of_day_fit(series)
     if target == "object":
         # objects as they went in: None for nulls, dates as dates, Decimals as Decimals;
         # nanosecond datetimes and durations as pandas Timestamps and Timedeltas, which hold
@@ -733,6 +735,21 @@ def pandas_column(series: pl.Series, col: dict[str, Any] | None) -> Any:
         with contextlib.suppress(Exception):  # a foreign writer's entry: keep what data gives
             return pd.Series(_arrow_array(series, arrow_type), name=series.name, copy=False)
     return _restored(series.to_pandas(), target)
+
+
+def _times_of_day_fit(series: pl.Series) -> None:
+    """Refuse a times-of-day column with nanoseconds (written by polars, whose times are
+    nanoseconds): pandas holds times as ``datetime.time``, which has microseconds, so they
+    would come back cut (or pyarrow would raise)."""
+    cut = (series.to_physical() % 1000 != 0).arg_true()
+    if len(cut):
+        row = int(cut[0])
+        value = series.dt.to_string("%H:%M:%S%.9f")[row]
+        raise InvalidArgument(
+            f"engine: column {series.name!r} holds times of day with nanoseconds ({value}), "
+            "which pandas' datetime.time cannot hold; read it with engine='polars' (or "
+            "without that column)"
+        )
 
 
 #: the physical value of a null datetime or duration in numpy: NaT

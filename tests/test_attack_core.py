@@ -221,6 +221,24 @@ def test_object_datetimes_keep_their_nanoseconds(mem, fmt, values):
         assert box(got) == box(want) and getattr(got, "tz", None) == getattr(want, "tz", None)
 
 
+def test_times_of_day_with_nanoseconds_never_come_back_cut_in_pandas(mem, fmt):
+    """polars' times hold nanoseconds, pandas' datetime.time microseconds: a polars upload's
+    00:00:00.000000001 beside a pandas frame's times came back 00:00:00 (and alone, a
+    pyarrow ArrowInvalid). A pandas read now says so; polars reads them exactly."""
+    mem.upload(pd.DataFrame({"t": [dt.time(1, 2, 3)], "a": [1]}), "f", format=fmt)
+    nanos = pl.Series("t", [1], dtype=pl.Int64).cast(pl.Time)
+    mem.upload(pl.DataFrame({"t": nanos, "a": [2]}), "f")
+    mem.upload(pl.DataFrame({"t": nanos}), "g", format=fmt)
+    for name in ("f", "g"):
+        with pytest.raises(pdb.InvalidArgument, match=r"'t'.*00:00:00\.000000001.*polars"):
+            mem.get(name)
+        with pytest.raises(pdb.InvalidArgument, match="nanoseconds"):
+            list(mem.iter_batches(name))
+        assert mem.get(name, engine="polars")["t"].to_physical().to_list()[-1] == 1
+    assert mem.get("f", columns=["a"])["a"].tolist() == [1, 2]
+    assert mem.get("f", as_of=1)["t"].tolist() == [dt.time(1, 2, 3)]
+
+
 def test_object_values_of_one_kind_come_back_as_they_went_in(mem, fmt):
     df = pd.DataFrame(
         {
