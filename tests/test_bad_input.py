@@ -232,6 +232,10 @@ CORPUS = [
     (("POST", "/dataframes/target/compact", {"data": "chunk_rows=5"}), "without one"),
     (("POST", "/dataframes/sessions", {"json": {"dataframe_name": "s"}}), "query param"),
     (("POST", "/dataframes/staging", {"data": GOOD_CSV, "headers": CSV}), "without one"),
+    # a key twice in one JSON object: refused, never one of them picked
+    (up('{"dataframe": "a\\n1\\n", "dataframe_name": "x", "dataframe_name": "y"}'), "twice"),
+    (up('{"dataframe": [{"a": 1, "a": 2}], "dataframe_name": "x"}'), "'a' twice"),
+    (up(frame(dataframe='[{"a": 1, "a": 2}]')), "'a' twice"),
     # a parameter of one value given twice: refused, never one of them picked
     (("DELETE", "/dataframes/target?external_key=a&external_key=b", {}), "2 times"),
     (("GET", "/dataframes/target?as_of=1&as_of=2", {}), "as_of is given 2 times"),

@@ -277,8 +277,23 @@ def loads_json(text: str | bytes, context: str) -> Any:
     """
     if isinstance(text, str):
         _refuse_surrogate_in(text, "", context)
+
+    def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        # a key twice in one object ({"dataframe_name": "a", "dataframe_name": "b"}): which
+        # is meant is not for the server to guess (json.loads would keep the last)
+        found = dict(pairs)
+        if len(found) < len(pairs):
+            keys = [k for k, _ in pairs]
+            twice = next(k for i, k in enumerate(keys) if k in keys[:i])
+            raise InvalidArgument(
+                f"{context} has the key {twice!r} twice in one JSON object; keys must be unique"
+            )
+        return found
+
     try:
-        document = json.loads(text)
+        document = json.loads(text, object_pairs_hook=unique_keys)
+    except InvalidArgument:
+        raise
     except RecursionError:
         raise InvalidArgument(f"{context} is not valid JSON: it is nested too deeply") from None
     except UnicodeDecodeError as exc:
