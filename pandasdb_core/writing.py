@@ -22,6 +22,7 @@ import hashlib
 import random
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -354,7 +355,13 @@ def record(store: Store, draft: Draft) -> Commit:
     store.meta.commit(
         head, version, chunks, expected=base, drops=drops, written_since=draft.written_since
     )
-    manifest.after_commit(store, draft.name)
+    after_commit(
+        draft.name,
+        draft.version,
+        "its symlink manifests",
+        lambda: manifest.after_commit(store, draft.name),
+        f"db.manifest({draft.name!r}) writes them again",
+    )
     return Commit(
         draft.name,
         draft.version,
@@ -387,8 +394,27 @@ def _write_last_key(store: Store, draft: Draft) -> None:
     """After ``draft``'s commit: each layout kind's informational files (a batch key's
     ``last_key.txt``, as the seed writes it)."""
     keys = [w.planned.key for w in draft.written]
-    for layout in draft.settings.layouts:
-        kind_of(layout).committed(store.blobs, draft.name, draft.external_key, keys)
+
+    def write() -> None:
+        for layout in draft.settings.layouts:
+            kind_of(layout).committed(store.blobs, draft.name, draft.external_key, keys)
+
+    after_commit(draft.name, draft.version, "its last_key.txt", write, "a later upload writes it")
+
+
+def after_commit(name: str, version: int, what: str, write: Callable[[], None], then: str) -> None:
+    """Write files derived from a commit that has landed. A failure there (a storage error,
+    a local folder in a file's place) is a warning, never the writer's error: the version
+    is committed, and a writer told otherwise would retry it and commit the rows twice."""
+    try:
+        write()
+    except Exception as exc:  # noqa: BLE001 - any failure: the commit stands all the same
+        warnings.warn(
+            f"frame {name!r}: version {version} is committed, but {what} could not be "
+            f"written ({type(exc).__name__}: {exc}); {then}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 
 def commit_on_head(store: Store, name: str, build: Callable[[FrameHead], Draft | T]) -> Commit | T:

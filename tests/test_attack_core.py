@@ -103,6 +103,50 @@ def test_delete_and_vacuum_keep_files_of_frames_named_under_the_frame(db):
     assert not [k for k in after if k.startswith("a/") and k not in nested_files]
 
 
+@pytest.mark.parametrize("file", ["last_key.txt", "manifest"])
+def test_a_file_written_after_the_commit_that_fails_never_fails_the_committed_upload(
+    tmp_path, monkeypatch, file
+):
+    """last_key.txt and the manifests are written after the metadata commit: a storage error
+    there made upload raise though its version was committed, and a writer retrying what it
+    was told had failed committed the rows twice. Now it is a warning and the Commit."""
+    db = pdb.open(tmp_path / "store", manifests=True)
+    put = db.blobs._put
+
+    def failing(key: str, data: bytes, if_absent: bool) -> None:
+        if key.endswith(f"/{file}"):
+            raise OSError("storage unavailable")
+        put(key, data, if_absent)
+
+    monkeypatch.setattr(db.blobs, "_put", failing)
+    df = pd.DataFrame({"ts": pd.to_datetime(["2024-01-01"]), "v": [1]})
+    keys = {} if file == "last_key.txt" else {"columns_keys": {"ts": "Date"}}
+    with pytest.warns(RuntimeWarning, match="version 1 is committed.*storage unavailable"):
+        commit = db.upload(df, "f", **keys)
+    assert commit.version == 1 and db.get("f")["v"].tolist() == [1]
+
+
+def test_a_frame_named_after_another_frames_file_is_refused_on_a_local_store(tmp_path):
+    """On a file system frame a's a/external_key/default/last_key.txt and a frame of that
+    name (its chunks in a folder of that path) cannot both exist: the second frame was a raw
+    NotADirectoryError, and frame a after it an IsADirectoryError raised after its commit
+    had landed. The frame's upload is refused with InvalidName (nothing committed), and
+    frame a is committed with a warning about its last_key.txt."""
+    df = pd.DataFrame({"v": [1]})
+    name = "a/external_key/default/last_key.txt"
+    db = pdb.open(tmp_path / "one")
+    db.upload(df, "a")
+    with pytest.raises(pdb.InvalidName, match="share one path"):
+        db.upload(df, name)
+    assert [f.name for f in db.list()] == ["a"]
+    db = pdb.open(tmp_path / "two")
+    db.upload(df, name)
+    with pytest.warns(RuntimeWarning, match="last_key.txt could not be written"):
+        assert db.upload(df, "a").version == 1
+    assert len(db.get("a")) == 1 and len(db.get(name)) == 1
+    assert db.check().ok
+
+
 def test_vacuum_removes_only_the_deleted_frames_manifests_and_last_keys(db):
     """The orphan rules of vacuum read a key's frame from the right: a live frame's files
     under a deleted frame's prefix are not orphans."""

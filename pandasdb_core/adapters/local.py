@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import BlobExists, BlobNotFound
+from ..errors import BlobExists, BlobNotFound, InvalidName
 from ..names import validate_blob_key
 from ..ports import STORE_DIR, BlobStore
 from ..records import BlobInfo
@@ -50,6 +50,18 @@ def _syncfs(path: Path) -> None:
         os.close(fd)
 
 
+def _file_in_the_way(key: str) -> InvalidName:
+    """A key whose path a file holds as a folder, or a folder as a file: on a file system
+    one frame's fixed file (``a/external_key/default/last_key.txt``) and another frame named
+    like it (``a/external_key/default/last_key.txt``, whose chunks go under that path)
+    cannot both exist."""
+    return InvalidName(
+        f"blob {key!r} cannot be written here: a file and a folder of this store would share "
+        "one path (a frame named after another frame's file, or the reverse); choose another "
+        "frame name"
+    )
+
+
 class LocalBlobStore(BlobStore):
     """Blobs stored as files under ``root``, one file per key."""
 
@@ -66,7 +78,12 @@ class LocalBlobStore(BlobStore):
 
     def _put(self, key: str, data: bytes, if_absent: bool) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise _file_in_the_way(key) from None
+        if path.is_dir():
+            raise _file_in_the_way(key)
         tmp = path.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}"
         with open(tmp, "wb") as fh:
             fh.write(data)
