@@ -19,9 +19,12 @@ import os
 from typing import Any
 
 import boto3
+import numpy as np
 import pandas as pd
 import pandasdb_lambdas.api as api
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import requests
 from botocore.signers import RequestSigner
@@ -35,7 +38,9 @@ import pandasdb_core as pdb
 from pandasdb_core import snapshot
 from pandasdb_core.adapters.memory import MemoryBlobStore, MemoryMetadataStore
 from pandasdb_core.errors import PayloadTooLarge
+from pandasdb_core.operations import UploadOptions
 from pandasdb_core.records import VersionRecord
+from pandasdb_core.sessions import UploadSession
 from pandasdb_core.wire import ENVELOPE, LAMBDA_PAYLOAD, MAX_STAGED_BYTES, frame_to_bytes
 
 BLOBS = "https://blobs.test/"
@@ -422,3 +427,33 @@ def test_the_sdks_batches_have_gets_dtypes_when_nulls_come_from_some_chunks():
         batches = list(db.iter_batches("f", batch_rows=1, **read))
         assert [b.dtypes.to_dict() for b in batches] == [expected.dtypes.to_dict()] * len(batches)
         pd.testing.assert_frame_equal(pd.concat(batches, ignore_index=True), expected)
+
+
+def test_a_parquet_body_that_decodes_to_gigabytes_is_a_413_before_it_is_decoded(tmp_path):
+    """A few hundred KB of parquet can hold a column of 80 million repeated values (640 MB
+    decoded; a 6 MB body, billions of rows): refused from its footer, inline or as a piece
+    (staged bodies are decoded by the same code), and nothing is written."""
+    block = pa.table({"a": pa.array(np.zeros(10_000_000, dtype="int64"))})
+    path = tmp_path / "bomb.parquet"
+    with pq.ParquetWriter(path, block.schema, compression="zstd") as writer:
+        for _ in range(8):
+            writer.write_table(block)
+    bomb = path.read_bytes()
+    assert len(bomb) < 1_000_000
+    store = pdb.open("memory://")
+    handle = make_handler(lambda caller: StoreContext(store, lambda m, k: "https://s/" + k))
+
+    def post(path: str, query: dict) -> dict:
+        ev = event(
+            "POST", path, {"sub": "u1"}, query=query, body=bomb, headers={"Content-Type": PARQUET}
+        )
+        response = handle(ev, None)
+        return {"status": response["statusCode"], **json.loads(response["body"])}
+
+    answer = post("/dataframes/upload", {"dataframe_name": ["f"]})
+    assert answer["status"] == 413 and answer["code"] == "too_large", answer
+    assert "80,000,000 rows" in answer["message"] and "upload session" in answer["message"]
+    session = UploadSession.open(store, UploadOptions(name="f"))
+    answer = post(f"/dataframes/sessions/{session.session_id}/pieces", {"piece": ["0"]})
+    assert answer["status"] == 413 and answer["code"] == "too_large", answer
+    assert store.list().to_json() == [] and not session.pieces()

@@ -44,9 +44,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pandasdb_core.conversion import PreparedFrame, prepare_from_wire
-from pandasdb_core.errors import InvalidArgument, SchemaMismatch
+from pandasdb_core.errors import InvalidArgument, PayloadTooLarge, SchemaMismatch
 from pandasdb_core.ingest import (
     PanicException,
     first_line,
@@ -54,9 +56,24 @@ from pandasdb_core.ingest import (
     read_csv,
     read_parquet,
 )
-from pandasdb_core.wire import parquet_schema
+from pandasdb_core.wire import MAX_STAGED_BYTES, parquet_schema
 
 PARQUET_MAGIC = b"PAR1"
+#: the most memory a parquet body's rows may take decoded: parquet compresses a column of
+#: repeated values (run-length, dictionary, zstd) some 2,000 to one, so a body of 1 MB can
+#: hold 200 million rows (1.6 GB); eight times the largest staged body, what a 2 GB
+#: function holds beside its work (the SDK's pieces take at most 48 MB)
+MAX_DECODED_BYTES = 8 * MAX_STAGED_BYTES
+#: bytes per value decoded, by parquet physical type (a string: its view, its bytes apart)
+_VALUE_BYTES = {
+    "BOOLEAN": 1,
+    "INT32": 4,
+    "INT64": 8,
+    "INT96": 12,
+    "FLOAT": 4,
+    "DOUBLE": 8,
+    "BYTE_ARRAY": 16,
+}
 #: the largest integer a float64 holds exactly, with all smaller ones
 _FLOAT_EXACT = 2**53
 _INT64 = (-(2**63), 2**63 - 1)
@@ -226,6 +243,7 @@ def frame_from_bytes(data: bytes, recorded: Recorded | None = None) -> pl.DataFr
     """
     if data[:4] != PARQUET_MAGIC:
         return read_csv(data, recorded=recorded)
+    _refuse_parquet_bomb(data)
     frame = read_parquet(data)
     try:
         sent = parquet_schema(data)
@@ -234,6 +252,47 @@ def frame_from_bytes(data: bytes, recorded: Recorded | None = None) -> pl.DataFr
             f"dataframe: the parquet's schema could not be read: {first_line(exc)}"
         ) from None
     return prepare_from_wire(frame, sent) if sent is not None else frame
+
+
+def decoded_size(data: bytes) -> tuple[int, int] | None:
+    """The rows of a parquet body and about how many bytes they take decoded, from its
+    footer alone (each column's values times their width, and the bytes of its pages
+    uncompressed); None when the footer cannot be read (the read says why).
+
+    Example
+    -------
+    >>> import io
+    >>> buf = io.BytesIO()
+    >>> pq.write_table(pa.table({"a": [0] * 1000}), buf)
+    >>> decoded_size(buf.getvalue())[0]
+    1000
+    """
+    try:
+        meta = pq.read_metadata(pa.BufferReader(data))
+        total = 0
+        for group in range(meta.num_row_groups):
+            row_group = meta.row_group(group)
+            for i in range(row_group.num_columns):
+                column = row_group.column(i)
+                kind = column.physical_type
+                width = _VALUE_BYTES.get(kind) or meta.schema.column(i).length or 16
+                total += column.num_values * width + column.total_uncompressed_size
+        return meta.num_rows, total
+    except Exception:
+        return None
+
+
+def _refuse_parquet_bomb(data: bytes) -> None:
+    """Refuse, before decoding it, a parquet body whose rows would take more than
+    :data:`MAX_DECODED_BYTES` (a few KB of repeated values can hold billions of rows)."""
+    found = decoded_size(data)
+    if found is not None and found[1] > MAX_DECODED_BYTES:
+        rows, size = found
+        raise PayloadTooLarge(
+            f"dataframe: the parquet's {rows:,} rows would take about {size:,} bytes "
+            f"decoded, over the {MAX_DECODED_BYTES:,} one request decodes; send them in "
+            "smaller pieces, as an upload session (POST /dataframes/sessions), as the SDK does"
+        )
 
 
 # ---------------------------------------------------------------------------------- JSON text
