@@ -16,6 +16,7 @@ Example
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
@@ -76,14 +77,9 @@ class Route:
         """What follows the parameter (``/versions``), or ""."""
         return _PARAM.split(self.path)[-1] if "{" in self.path else ""
 
-    def _pattern(self) -> re.Pattern[str]:
-        regex = re.escape(self.path)
-        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>.+)", regex)
-        return re.compile(f"^{regex}$")
-
     def path_params(self, path: str) -> dict[str, str] | None:
         """The parameters of ``path`` (raw, percent-decoded) if it matches, else None."""
-        found = self._pattern().match(path)
+        found = _pattern(self.path).match(path)
         if found is None:
             return None
         return {k: unquote(v) for k, v in found.groupdict().items()}
@@ -266,13 +262,25 @@ ROUTES: tuple[Route, ...] = (
 ROUTES_BY_NAME = {route.name: route for route in ROUTES}
 
 
+@functools.cache
+def _pattern(path: str) -> re.Pattern[str]:
+    regex = re.escape(path)
+    regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>.+)", regex)
+    return re.compile(f"^{regex}$")
+
+
+@functools.cache
+def _in_order(method: str) -> tuple[Route, ...]:
+    """``method``'s routes in the order :func:`find` tries them (every request routes)."""
+    candidates = [r for r in ROUTES if r.method == method]
+    return tuple(sorted(candidates, key=lambda r: ("{" in r.path, -len(r.suffix), -len(r.static))))
+
+
 def find(method: str, path: str) -> Route | None:
     """The route serving ``method`` on ``path``: static routes before parameterised ones,
     and among those the longest suffix first (``/x/versions`` is the versions route), then
     the longest static part (``/dataframes/get/x`` is the original backend's read route)."""
-    candidates = [r for r in ROUTES if r.method == method]
-    order = sorted(candidates, key=lambda r: ("{" in r.path, -len(r.suffix), -len(r.static)))
-    for route in order:
+    for route in _in_order(method):
         if route.path_params(path) is not None:
             return route
     return None

@@ -156,6 +156,7 @@ def _either(words: tuple[str, ...]) -> str:
     return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
 
 
+@functools.lru_cache(maxsize=4096)  # every request on a frame asks, on both sides
 def _route_clash(name: str) -> str | None:
     """How some route of the table would read the path that names frame ``name``, if not as
     that route and name (None: every route reaches it)."""
