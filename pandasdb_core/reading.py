@@ -49,6 +49,10 @@ if TYPE_CHECKING:
 #: threads and the parser busy at once (measured on 1M rows: 32 MB parquet batches peaked at
 #: 3x the result and read 40% slower than 2 MB ones, which peak at 1.5x)
 BATCH_BYTES = {"csv.gz": 2 * 1024 * 1024, "parquet": 2 * 1024 * 1024}
+#: ... and at most this many values (rows times the columns decoded), at least one file:
+#: repeated values compress some 2,000 to one, so 2 MB of chunk files can hold 200 million
+#: rows, which a batch of stored bytes alone would decode at once (1.6 GB of one int column)
+BATCH_VALUES = 16_000_000
 #: reads a chunk file's bytes: ``fetch(file) -> bytes``
 Fetch = Callable[[ChunkFile], bytes]
 #: what a read's rows become: pandas or polars as ``get`` returns them, or the polars frame
@@ -279,23 +283,30 @@ class BlobFetch:
         return f"pandasdb-blobs-{id(self.store)}"
 
 
-def runs(files: Sequence[ChunkFile], limit: int) -> Iterator[list[ChunkFile]]:
-    """``files`` in runs of at most ``limit`` stored bytes (at least one file each).
+def runs(
+    files: Sequence[ChunkFile], limit: int, max_rows: int | None = None
+) -> Iterator[list[ChunkFile]]:
+    """``files`` in runs of at most ``limit`` stored bytes and ``max_rows`` rows (at least
+    one file each).
 
     Example
     -------
     >>> file = ChunkFile("", "date:ts", "d", "d", rows=1, bytes=600, format="csv.gz", version=1)
     >>> [len(run) for run in runs([file] * 5, limit=1000)]
     [1, 1, 1, 1, 1]
+    >>> [len(run) for run in runs([file] * 5, limit=10_000, max_rows=2)]
+    [2, 2, 1]
     """
     run: list[ChunkFile] = []
-    size = 0
+    size = rows = 0
     for file in files:
-        if run and size + file.bytes > limit:
+        over_rows = max_rows is not None and rows + file.rows > max_rows
+        if run and (size + file.bytes > limit or over_rows):
             yield run
-            run, size = [], 0
+            run, size, rows = [], 0, 0
         run.append(file)
         size += file.bytes
+        rows += file.rows
     if run:
         yield run
 
@@ -384,7 +395,8 @@ class ReadFiles:
         with ThreadPoolExecutor(workers) as pool, contextlib.nullcontext() if bar is None else bar:
             pending: list[Future[list[tuple[codecs.Unpacked, int]]]] = []
             limit = 0 if per_file else BATCH_BYTES[planned.head.format]
-            for batch in [*runs(files, limit), []]:
+            max_rows = max(1, BATCH_VALUES // max(1, len(planned.needed)))
+            for batch in [*runs(files, limit, max_rows), []]:
                 # the next batch is fetched and unpacked while this one is parsed, no more; in
                 # a run per worker, not a task per file (a task costs more than a small local
                 # file)

@@ -22,6 +22,7 @@ import boto3
 import numpy as np
 import pandas as pd
 import pandasdb_lambdas.api as api
+import pandasdb_lambdas.results as results
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -35,10 +36,10 @@ from requests.adapters import BaseAdapter
 from test_handlers_aws import call, deployed, event  # noqa: F401 - deployed is a fixture
 
 import pandasdb_core as pdb
-from pandasdb_core import snapshot
+from pandasdb_core import reading, snapshot
 from pandasdb_core.adapters.memory import MemoryBlobStore, MemoryMetadataStore
 from pandasdb_core.errors import PayloadTooLarge
-from pandasdb_core.operations import UploadOptions
+from pandasdb_core.operations import ReadQuery, UploadOptions
 from pandasdb_core.records import VersionRecord
 from pandasdb_core.sessions import UploadSession
 from pandasdb_core.wire import ENVELOPE, LAMBDA_PAYLOAD, MAX_STAGED_BYTES, frame_to_bytes
@@ -457,3 +458,20 @@ def test_a_parquet_body_that_decodes_to_gigabytes_is_a_413_before_it_is_decoded(
     answer = post(f"/dataframes/sessions/{session.session_id}/pieces", {"piece": ["0"]})
     assert answer["status"] == 413 and answer["code"] == "too_large", answer
     assert store.list().to_json() == [] and not session.pieces()
+
+
+def test_a_read_decodes_a_bounded_number_of_values_per_batch_however_well_files_compress(
+    monkeypatch,
+):
+    """Chunk files of repeated values are tiny (2 MB of them can hold 200 million rows), so
+    a batch of stored bytes alone decoded them all at once (a GET of such a frame took
+    2.4 GB); batches stop at BATCH_VALUES values too (lowered here), and the read is whole."""
+    monkeypatch.setattr(reading, "BATCH_VALUES", 20_000)
+    store = pdb.open("memory://", chunk_rows=5_000)
+    frame = pd.DataFrame({"x": np.zeros(100_000, dtype="int64"), "y": 1.5})
+    store.upload(frame, "f")
+    snap = store.files("f")
+    assert len(snap.files) == 20 and snap.bytes < reading.BATCH_BYTES["csv.gz"]
+    batches = list(results.read_batches(store, snap, ReadQuery.build(name="f")))
+    assert max(b.height for b in batches) <= 10_000  # 20,000 values of two columns
+    assert pl.concat(batches).to_pandas().equals(frame)
