@@ -98,6 +98,7 @@ from .writing import (
     Removal,
     WrittenChunk,
     _write_last_key,
+    after_commit,
     attempts,
     backoff,
     record,
@@ -464,6 +465,13 @@ class UploadSession:
             except CommitConflict:
                 backoff(attempt)
                 continue
+            except Exception:
+                # the commit may have landed and its answer been lost (a storage error or a
+                # timeout after the write): its key says so, and then it is this answer
+                landed = self._landed(key)
+                if landed is None:
+                    raise
+                return self._finish(landed, draft)
             return self._finish(commit, draft)
         raise CommitConflict(
             f"frame {self.options.name!r}: other writers kept committing; gave up after "
@@ -641,18 +649,45 @@ class UploadSession:
                 return held
         raise CommitConflict(f"session: {self.session_id!r}: could not claim it; try again")
 
+    def _landed(self, key: str) -> Commit | None:
+        """The commit recorded with ``key``, read afresh; None if there is none or it cannot
+        be read now."""
+        try:
+            return earlier_commit(self.store, self.store.meta.head(self.options.name), key)
+        except Exception:  # noqa: BLE001 - unknown: the caller's own error stands
+            return None
+
     def _finish(self, commit: Commit, draft: Draft | None) -> Commit:
+        """Record the answer of a commit that has landed and remove the pieces' records.
+        Neither may fail the commit (a writer told it failed would retry it, or remove its
+        files): a failure is a warning, and a repeated commit still finds the version by its
+        key (:meth:`committed`)."""
         if draft is not None and self.settings.batched:
             _write_last_key(self.store, draft)
         done = asdict(commit)
-        self.store.blobs.put(self.prefix + _ANSWER, json.dumps(done).encode())
-        # the session, its claim and its answer stay (a repeated commit returns it, an abort
-        # is refused) until vacuum's grace
-        keep = {self.prefix + name for name in ("session.json", _ANSWER, _CLAIM)}
-        self.store.blobs.delete(
-            b.key for b in self.store.blobs.list(self.prefix) if b.key not in keep
+
+        def answer() -> None:
+            self.store.blobs.put(self.prefix + _ANSWER, json.dumps(done).encode())
+            # the session, its claim and its answer stay (a repeated commit returns it, an
+            # abort is refused) until vacuum's grace
+            keep = {self.prefix + name for name in ("session.json", _ANSWER, _CLAIM)}
+            self.store.blobs.delete(
+                b.key for b in self.store.blobs.list(self.prefix) if b.key not in keep
+            )
+
+        after_commit(
+            commit.name, commit.version, "its upload session's answer", answer, "vacuum removes it"
         )
         return commit
+
+    def commit_began(self) -> bool:
+        """Whether a commit of the session has claimed it (it may have landed), or that
+        cannot be known now: then its files must stay (vacuum removes them if it never
+        lands)."""
+        try:
+            return self._claimed_by() == "commit"
+        except Exception:  # noqa: BLE001 - unknown counts as begun
+            return True
 
     def close(self) -> None:
         """Remove the session's staging files once its commit's answer has been received

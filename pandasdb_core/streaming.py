@@ -51,6 +51,7 @@ from .operations import UploadOptions
 from .records import Commit
 from .schema import polars_schema
 from .sessions import UploadSession, upload_request
+from .writing import after_commit
 
 if TYPE_CHECKING:
     from .store import Store
@@ -451,9 +452,14 @@ def upload_stream(store: Store, source: Any, options: UploadOptions) -> Commit:
             raise InvalidArgument("dataframe has no rows; nothing to upload")
         commit = session.commit(pieces=count)
     except BaseException:
-        session.abandon()  # nothing was committed: take back what was written
+        # nothing was committed: take back what was written; but a commit that began may
+        # have landed (its answer lost): its chunk files stay, and vacuum removes them after
+        # its grace if no version took them
+        if not session.commit_began():
+            session.abandon()
         raise
-    session.close()  # the answer is here: no repeat of this commit will come
+    # the answer is here: no repeat of this commit will come
+    after_commit(commit.name, commit.version, "its upload session", session.close, "vacuum does")
     return commit
 
 

@@ -1,5 +1,6 @@
-"""Fault injection: fail the k-th storage operation of an upload, a keep_last upload, a delete
-and a vacuum, for every k and every failure mode, on local and on S3 + DynamoDB (moto).
+"""Fault injection: fail the k-th storage operation of an upload, a streamed upload, a
+keep_last upload, a delete and a vacuum, for every k and every failure mode, on local and on
+S3 + DynamoDB (moto).
 
 After each fault: the store opens and reads, every previously committed version reads back
 unchanged, the operation happened entirely or not at all, a retry succeeds, and a vacuum then
@@ -58,6 +59,9 @@ def snapshot(db: Store) -> dict[tuple[str, int], pd.DataFrame]:
 
 SCENARIOS = {
     "upload": lambda s: s.upload(NEW_ROWS, "f"),
+    # a streamed upload (an upload session): a fault once its commit had landed removed the
+    # chunk files of the committed version
+    "stream": lambda s: s.upload(iter([NEW_ROWS.iloc[:2], NEW_ROWS.iloc[2:]]), "f"),
     "keep_last": lambda s: s.upload(NEW_BATCH, "b", external_key="k", keep_last=True),
     "delete": lambda s: s.delete("b"),
     "vacuum": lambda s: s.vacuum(grace_seconds=0),
@@ -70,7 +74,7 @@ def check_outcome(scenario: str, db: Store, before: dict) -> None:
     for (name, version), frame in before.items():
         if name in names:
             assert_frame_equal(db.get(name, as_of=version), frame)
-    if scenario == "upload":
+    if scenario in ("upload", "stream"):
         assert names["f"] in (2, 3)
         expected = pd.concat([before[("f", 2)], NEW_ROWS], ignore_index=True)
         assert_frame_equal(db.get("f"), expected if names["f"] == 3 else before[("f", 2)])
