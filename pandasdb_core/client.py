@@ -306,15 +306,15 @@ class RemoteStore(FrameStore):
             data=data,
             headers={"Content-Type": MEDIA_TYPES["parquet"]},
         )
-        return _commit(response.json())
+        return _commit(_json_of(response))
 
     def _upload_pieces(self, frames: Any, opts: UploadOptions) -> Commit:
         """An upload session: pieces that each fit one request (piece 0 first, then up to
         ``PIECE_WORKERS`` encoded and sent at once), then one commit, so the function's work
         per request is bounded whatever the frame's size."""
-        opened = self._call(
-            "POST", ROUTES_BY_NAME["session_open"].url(), params=_keyed(opts).to_query()
-        ).json()
+        opened = _json_of(
+            self._call("POST", ROUTES_BY_NAME["session_open"].url(), params=_keyed(opts).to_query())
+        )
         session = opened["session"]
         try:
             count = self._send_pieces(session, frames)
@@ -325,7 +325,7 @@ class RemoteStore(FrameStore):
             self._abort(session)
             raise
         commit = ROUTES_BY_NAME["session_commit"].url(session=session)
-        return _commit(self._call("POST", commit, params={"pieces": count}).json())
+        return _commit(_json_of(self._call("POST", commit, params={"pieces": count})))
 
     def _abort(self, session: str) -> None:
         """Abort an upload session, as well as can be: the failure that led here is the
@@ -370,7 +370,7 @@ class RemoteStore(FrameStore):
 
     def _stage(self, data: bytes) -> str:
         """PUT ``data`` to a presigned staging URL; its upload id."""
-        staged = self._call("POST", ROUTES_BY_NAME["staging"].url()).json()
+        staged = _json_of(self._call("POST", ROUTES_BY_NAME["staging"].url()))
         put = self._send("PUT", staged["url"], data=self._body(data, "uploading"))
         if put.status_code >= 400:
             raise self._error(put, None)
@@ -385,7 +385,7 @@ class RemoteStore(FrameStore):
         else:
             keyed = options if isinstance(options, CompactOptions) else _keyed(options)
             response = self._call("POST", path, name=options.name, params=keyed.to_query())
-        return _commit(response.json())
+        return _commit(_json_of(response))
 
     def _post_frame(
         self, path: str, opts: UploadOptions | ReplaceOptions, df: Any, name: str | None = None
@@ -445,6 +445,8 @@ class RemoteStore(FrameStore):
             stream=True,
         )
         data = self._download(response)
+        if data[:4] != b"PAR1" and data[:1] != b"{":  # a parquet file, or a manifest
+            raise _not_pandasdb(response)
         if data[:1] == b"{":
             # a large result: the chunk files' manifest (inline, or staged when it is itself
             # too large for one response), fetched and decoded here; or the URL of a staged
@@ -481,7 +483,7 @@ class RemoteStore(FrameStore):
     def _json(self, response: requests.Response) -> Any:
         """An answer's JSON. A result too large for one response arrives staged: a 303 that
         ``requests`` follows, or (to a request with an ``Origin``) a 200 naming its URL."""
-        body = response.json()
+        body = _json_of(response)
         if isinstance(body, dict) and body.get("delivery") == "url" and "url" in body:
             return json.loads(self._fetched(body["url"]))
         return body
@@ -525,7 +527,7 @@ class RemoteStore(FrameStore):
         """Write the symlink manifests of a frame's latest version beside its data; their
         keys in the caller's storage (see :meth:`manifest`)."""
         route = ROUTES_BY_NAME["manifest"].url(name=ref.name)
-        return list(self._call("POST", route, name=ref.name).json()["manifests"])
+        return list(_json_of(self._call("POST", route, name=ref.name))["manifests"])
 
     def remove(self, request: DeleteRequest) -> None:
         """Delete a frame, or only one external key's batches (see :meth:`delete`)."""
@@ -617,6 +619,25 @@ def api_url(url: str) -> str:
             "http://127.0.0.1:8000 (pandasdb serve) or the api_url stack output"
         )
     return url.rstrip("/")
+
+
+def _not_pandasdb(response: requests.Response) -> errors.InvalidArgument:
+    """The error of a success answer that no pandasdb API gives (a web page answering every
+    path with 200): the URL given to connect() is likely another server's."""
+    where = response.url.split("?", 1)[0]
+    return errors.InvalidArgument(
+        f"url: {where} answered HTTP {response.status_code} ({_gist(response)}), which is no "
+        "pandasdb API's answer: give connect() the API's URL (the api_url stack output, or "
+        "http://HOST:PORT of pandasdb serve)"
+    )
+
+
+def _json_of(response: requests.Response) -> Any:
+    """A success answer's JSON; one that is not JSON is :func:`_not_pandasdb`."""
+    try:
+        return response.json()
+    except ValueError:
+        raise _not_pandasdb(response) from None
 
 
 def _gist(response: requests.Response) -> str:

@@ -355,3 +355,46 @@ def test_the_sdk_says_when_its_url_is_no_pandasdb_api(open_server):
     finally:
         other.shutdown()
         other.server_close()
+
+
+def test_the_sdk_says_when_a_web_page_answers_200_for_every_path():
+    """A web app answering every path with its page (200, HTML): each method says the URL
+    is no pandasdb API's, never a JSON or parquet decoding error."""
+    import http.server
+    import threading
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def _page(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            page = b"<html><body><p>My app</p></body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        do_GET = do_POST = do_DELETE = _page  # noqa: N815 - the standard library's names
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        db = pdb.connect(f"http://127.0.0.1:{other.server_address[1]}")
+        calls = {
+            "list": db.list,
+            "get": lambda: db.get("x"),
+            "upload": lambda: db.upload(pd.DataFrame({"a": [1]}), "x"),
+            "versions": lambda: db.versions("x"),
+            "dates": lambda: db.dates("x"),
+        }
+        for what, call in calls.items():
+            with pytest.raises(pdb.InvalidArgument) as page:
+                call()
+            message = str(page.value)
+            assert "answered HTTP 200 (text/html" in message, (what, message)
+            assert "no pandasdb API's answer" in message and "<p>" not in message, what
+    finally:
+        other.shutdown()
+        other.server_close()
