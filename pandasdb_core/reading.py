@@ -134,13 +134,19 @@ def wanted_columns(schema: Schema, version: int, columns: tuple[str, ...] | None
     known = set(present)
     unknown = [c for c in columns if c not in known]
     if unknown:
-        data_columns = user_columns(schema)
+        all_data = user_columns(schema)
+        # a column added after the version read: say so, not "unknown" beside its name
+        data_columns = [c for c in all_data if c in known]
+        later = set(all_data) - known
         listed = repr(data_columns[:_LISTED])[:-1] + (
             f", ... {len(data_columns) - _LISTED} more]" if len(data_columns) > _LISTED else "]"
         )
         more = f" (and {len(unknown) - _LISTED} more)" if len(unknown) > _LISTED else ""
+        has = f"version {version} of the frame has" if later else "the frame has"
+        added = [c for c in unknown if c in later]
+        since = f" ({added[:_LISTED]!r} came in a later version)" if added else ""
         raise InvalidArgument(
-            f"columns: unknown column(s) {unknown[:_LISTED]!r}{more}; the frame has {listed}"
+            f"columns: unknown column(s) {unknown[:_LISTED]!r}{more}{since}; {has} {listed}"
         )
     data = set(user_columns(schema))
     levels = [c for c in present if c not in data]
@@ -245,7 +251,12 @@ def decode_chunks(plan: ReadPlan, files: Sequence[tuple[codecs.Unpacked, int]]) 
     for unpacked, version in files:
         present = by_version.get(version)
         if present is None:
-            present = by_version[version] = [c for c in needed if since[c] <= version]
+            present = [c for c in needed if since[c] <= version]
+            if not present:
+                # none of the asked columns is in files this old (they came later): parse
+                # one column they hold, for their rows, each null in the asked columns
+                present = [next(c for c in dtypes if since[c] <= version)]
+            by_version[version] = present
         if runs and runs[-1][0] == present:
             runs[-1][1].append(unpacked)
         else:

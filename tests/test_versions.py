@@ -61,6 +61,31 @@ def test_new_columns_are_allowed_and_null_in_older_rows(db):
     assert db.get("f")["b"].isna().tolist() == [True, True, False, True]
 
 
+def test_a_column_added_later_is_named_as_such_when_an_older_version_is_read(db):
+    """as_of=1 asking for a column version 2 added said "unknown column(s) ['b']; the frame
+    has ['a', 'b']", naming the column among those it has."""
+    db.upload(pd.DataFrame({"a": [1]}), "f")
+    db.upload(pd.DataFrame({"a": [2], "b": ["x"]}), "f")
+    message = r"\['b'\] came in a later version\); version 1 of the frame has \['a'\]$"
+    with pytest.raises(pdb.InvalidArgument, match=message):
+        db.get("f", as_of=1, columns=["b"])
+    with pytest.raises(pdb.InvalidArgument, match=r"unknown column\(s\) \['c'\]; the frame has"):
+        db.get("f", columns=["c"])
+    assert db.get("f", columns=["b"])["b"].isna().tolist() == [True, False]
+
+
+def test_reading_only_columns_added_later_keeps_the_older_rows(db):
+    """columns=["b"] where b came with version 2 returned version 2's rows only: the files of
+    version 1 hold none of the asked columns and were parsed into no rows. Every row comes
+    back, null in the column, as a read of all columns or with a filter gives them."""
+    db.upload(pd.DataFrame({"a": [1, 2]}), "f")
+    db.upload(pd.DataFrame({"a": [3], "b": ["x"], "n": [7]}), "f")
+    assert db.get("f", columns=["b"])["b"].isna().tolist() == [True, True, False]
+    assert db.get("f", columns=["n"])["n"].tolist() == [pd.NA, pd.NA, 7]
+    assert db.get("f", columns=["n", "b"], engine="polars").height == 3
+    assert sum(len(b) for b in db.iter_batches("f", columns=["n"], batch_rows=2)) == 3
+
+
 def test_new_int_column_with_older_rows_becomes_nullable(db):
     db.upload(pd.DataFrame({"a": [1]}), "f")
     db.upload(pd.DataFrame({"a": [2], "n": [10]}), "f")
