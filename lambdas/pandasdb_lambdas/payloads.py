@@ -256,8 +256,9 @@ def frame_from_bytes(data: bytes, recorded: Recorded | None = None) -> pl.DataFr
 
 def decoded_size(data: bytes) -> tuple[int, int] | None:
     """The rows of a parquet body and about how many bytes they take decoded, from its
-    footer alone (each column's values times their width, and the bytes of its pages
-    uncompressed); None when the footer cannot be read (the read says why).
+    footer alone (each column's values times their width, and for text and binary columns
+    the bytes of their pages uncompressed); None when the footer cannot be read (the read
+    says why).
 
     Example
     -------
@@ -276,7 +277,9 @@ def decoded_size(data: bytes) -> tuple[int, int] | None:
                 column = row_group.column(i)
                 kind = column.physical_type
                 width = _VALUE_BYTES.get(kind) or meta.schema.column(i).length or 16
-                total += column.num_values * width + column.total_uncompressed_size
+                total += column.num_values * width
+                if kind == "BYTE_ARRAY":  # the values' bytes, beside their views
+                    total += column.total_uncompressed_size
         return meta.num_rows, total
     except Exception:
         return None
