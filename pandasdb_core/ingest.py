@@ -289,18 +289,34 @@ def text_as(
         return lowered == "true"
     if dtype == pl.Date:
         days = stripped.str.to_date("%Y-%m-%d", strict=False)
-        good = stripped.str.contains(_DATE) & days.is_not_null()
-        if not good.fill_null(True).all():
-            raise refuse(present & ~good, "is not an ISO date (YYYY-MM-DD)")
+        # an empty value (null) fits: null & False is False, so nulls are kept out first
+        bad = present & ~(stripped.str.contains(_DATE).fill_null(False) & days.is_not_null())
+        if bad.any():
+            raise refuse(bad, "is not an ISO date (YYYY-MM-DD)")
         return days
     if isinstance(dtype, pl.Datetime):
         return _text_to_datetime(stripped, dtype, present, refuse)
+    if dtype == pl.Time:
+        # polars casts no text to times (it raised InvalidOperationError)
+        times = stripped.str.to_time("%H:%M:%S%.f", strict=False)
+        bad = present & ~(stripped.str.contains(_TIME).fill_null(False) & times.is_not_null())
+        if bad.any():
+            raise refuse(bad, "is not a time of day (HH:MM:SS)")
+        return times
     typed = text.cast(dtype, strict=False)
     if typed.null_count() != text.null_count():
         raise refuse(present & typed.is_null(), "does not convert")
+    if isinstance(dtype, pl.Decimal):
+        # the cast rounds digits past the scale (2.255 into 2 places is 2.26): refuse them
+        places = stripped.str.extract(r"^[+-]?\d*\.(\d*?)0*$").str.len_chars().fill_null(0)
+        finer = present & (places > (dtype.scale or 0))
+        if finer.any():
+            raise refuse(finer, f"has more than the column's {dtype.scale} decimal places")
     return typed
 
 
+#: a time of day as polars and pandas write it: 03:04:05, with up to nine digits after
+_TIME = r"^\d{2}:\d{2}:\d{2}(\.\d{1,9})?$"
 #: a whole number as CSV writes it (pandas writes the integers of a float column as 7.0)
 _WHOLE = r"^[+-]?\d+(\.0*)?$"
 _ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}:\d{2})?$"

@@ -4,6 +4,7 @@ batch by batch, and the CLI uploading a file larger than its memory limit."""
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import io
 import json
@@ -12,6 +13,7 @@ import resource
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -332,6 +334,29 @@ def test_a_csv_into_an_existing_frame_is_read_as_its_recorded_types(db, tmp_path
         db.upload(str(tmp_path / "bad.csv"), "daily")
     # the server's CSV bodies are typed by the same function
     assert read_csv("code\n007\n", recorded={"code": pl.String()})["code"].to_list() == ["007"]
+
+
+def test_csv_into_recorded_dates_times_and_decimals_is_exact_or_refused(tmp_path):
+    """A CSV into a frame's recorded types: an empty value in a Date column was an
+    IndexError, a Time column an InvalidOperationError (polars casts no text to times), and
+    2.255 into a decimal of 2 places was stored as 2.26. Nulls fit, times are parsed, and
+    a decimal with more places than its column's is refused, nothing written."""
+    db = pdb.open(tmp_path / "store")
+    first = pd.DataFrame({"d": [dt.date(2024, 1, 1)], "t": [dt.time(1, 2)], "x": [Decimal("1.10")]})
+    db.upload(first, "f")
+    (tmp_path / "ok.csv").write_text("d,t,x\n,03:04:05.25,2.5\n2024-01-03,,\n")
+    assert db.upload(tmp_path / "ok.csv", "f").version == 2
+    got = db.get("f")
+    assert got["d"].tolist() == [dt.date(2024, 1, 1), None, dt.date(2024, 1, 3)]
+    assert got["t"].tolist() == [dt.time(1, 2), dt.time(3, 4, 5, 250000), None]
+    assert got["x"].tolist() == [Decimal("1.10"), Decimal("2.50"), None]
+    (tmp_path / "fine.csv").write_text("d,t,x\n2024-01-04,05:06:07,2.255\n")
+    with pytest.raises(SchemaMismatch, match=r"'2.255', which has more than the column's 2"):
+        db.upload(tmp_path / "fine.csv", "f")
+    (tmp_path / "clock.csv").write_text("d,t,x\n2024-01-04,25:00:00,2\n")
+    with pytest.raises(SchemaMismatch, match=r"'25:00:00', which is not a time of day"):
+        db.upload(tmp_path / "clock.csv", "f")
+    assert [v.version for v in db.versions("f")] == [1, 2]
 
 
 def test_a_later_block_that_does_not_fit_names_its_own_value_and_row(tmp_path):
