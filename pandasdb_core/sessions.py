@@ -337,6 +337,15 @@ class UploadSession:
             "chunks": [_chunk_json(w) for w in written],
         }
         self.store.blobs.put(_piece_key(self.prefix, number), json.dumps(piece).encode())
+        if self._claimed_by() == "commit":
+            # a commit claimed the session while this piece was written: it lists the pieces
+            # after its claim, so it holds this one only if it listed it after the put above;
+            # never acknowledged as if it surely were
+            raise CommitConflict(
+                f"session: {self.session_id!r}: a commit of it began while piece {number} was "
+                "written, so the version holds this piece only if the commit listed it (the "
+                "commit's answer counts its rows); send further rows in another session"
+            )
         return PieceReceipt(number, frame.height, len(written), sum(w.size for w in written))
 
     def _keep_ids(self, number: int, frame: pl.DataFrame) -> None:
@@ -381,10 +390,14 @@ class UploadSession:
 
     # ------------------------------------------------------------------ commit
 
-    def commit(self, pieces: int | None = None) -> Commit:
+    def commit(self, pieces: int | None = None, _relisted: int = 0) -> Commit:
         """Commit every piece as one version, in piece order; with ``pieces``, refuse unless
         exactly pieces 0 .. ``pieces`` - 1 were written. A repeat of a commit that succeeded
-        (an answer lost on the way) returns that commit."""
+        (an answer lost on the way) returns that commit.
+
+        The pieces are listed again once the commit has claimed the session: a piece
+        written between the first listing and the claim (and answered as written) is in the
+        version; one written after the claim is refused (:meth:`write_piece`)."""
         done = self._answer()
         if done is not None:
             return done
@@ -456,6 +469,14 @@ class UploadSession:
                         f"session: {self.session_id!r} was aborted; nothing was committed"
                     )
                 claimed = True
+                if _arrived(self.pieces(), written):
+                    # a piece was written (or written again) since they were listed
+                    if _relisted >= 3:
+                        raise CommitConflict(
+                            f"session: {self.session_id!r}: pieces kept arriving while it "
+                            "was committed; commit again once every piece is written"
+                        )
+                    return self.commit(pieces, _relisted + 1)
             try:
                 commit = record(self.store, draft)
             except VacuumRaced:
@@ -704,6 +725,16 @@ class UploadSession:
 
 
 # ---------------------------------------------------------------------------------- types
+
+
+def _arrived(now: dict[int, dict[str, Any]], listed: dict[int, dict[str, Any]]) -> bool:
+    """Whether a piece of ``now`` is new or changed since ``listed`` (records compared as
+    text; pieces gone, as a vacuum removes them, are the commit's to refuse)."""
+
+    def text(record: dict[str, Any]) -> str:
+        return json.dumps(record, sort_keys=True, default=str)
+
+    return any(n not in listed or text(r) != text(listed[n]) for n, r in now.items())
 
 
 def _plain(schema: Schema) -> Schema:

@@ -94,7 +94,9 @@ class Paused:
         return paused
 
 
-def commit_in_thread(db: pdb.Store, session: str, pieces: int) -> tuple[threading.Thread, dict]:
+def commit_in_thread(
+    db: pdb.Store, session: str, pieces: int | None
+) -> tuple[threading.Thread, dict]:
     outcome: dict[str, Any] = {}
 
     def run() -> None:
@@ -154,6 +156,43 @@ def test_an_abort_that_claims_the_session_first_refuses_its_commit(db, monkeypat
     assert not [b.key for b in db.blobs.list() if b.key.endswith(".parquet") or "/a/" in b.key]
     status, _ = api("DELETE", f"/dataframes/sessions/{session}")
     assert status == 404
+
+
+def test_a_piece_acknowledged_while_a_commit_lists_the_pieces_is_in_the_version(db, monkeypatch):
+    """A commit without ``pieces`` lists the pieces, then claims the session: a piece
+    written between the two, and answered 200, was left out of the version."""
+    api = Api(db)
+    session = two_pieces(api)
+    paused = Paused()
+    # the commit has listed the pieces and planned its version, but not claimed the session
+    monkeypatch.setattr(UploadSession, "_removal", paused.wrap(UploadSession._removal))
+    thread, outcome = commit_in_thread(db, session, None)
+    assert paused.entered.wait(60)
+    status, body = send_piece(api, session, 2, parquet(pl.DataFrame({"a": [20]})), "parquet")
+    paused.release.set()
+    thread.join(60)
+    assert status == 200, body
+    assert outcome["commit"].rows == 7, outcome
+    assert db.get("f")["a"].tolist() == [0, 1, 2, 10, 11, 12, 20]
+
+
+def test_a_piece_written_after_a_commit_claimed_the_session_is_not_acknowledged(db, monkeypatch):
+    """A piece whose write began before a commit claimed the session and ended after it may
+    be left out of the version: it is answered 409, never 200."""
+    api = Api(db)
+    session = two_pieces(api)
+    write_chunks = sessions.write_chunks
+
+    def claimed_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        UploadSession.resume(db, session)._claim("commit")
+        return write_chunks(*args, **kwargs)
+
+    monkeypatch.setattr(sessions, "write_chunks", claimed_meanwhile)
+    status, body = send_piece(api, session, 2, parquet(pl.DataFrame({"a": [20]})), "parquet")
+    assert status == 409 and "began while piece 2 was written" in body["message"], body
+    monkeypatch.setattr(sessions, "write_chunks", write_chunks)
+    status, body = send_piece(api, session, 3, parquet(pl.DataFrame({"a": [30]})), "parquet")
+    assert status == 400 and "is committed" in body["message"], body
 
 
 def test_session_abort_and_committed_in_the_library(db):
