@@ -221,7 +221,35 @@ def align(frame: pl.DataFrame, schema: Schema) -> pl.DataFrame:
                     f"column {name!r} cannot be stored as its recorded type {dtype}: {reason}; "
                     "nothing was written"
                 ) from None
-    return frame.select(exprs)
+    out = frame.select(exprs)
+    check_ordered_categories(out, schema)
+    return out
+
+
+def check_ordered_categories(frame: pl.DataFrame, schema: Schema) -> None:
+    """Refuse values outside the categories of a column recorded as an ordered categorical.
+    A pandas categorical brings its categories (compared by :func:`merge_schema`); a polars
+    frame, a CSV or a JSON body brings only values, which would otherwise be appended to
+    the order and change the meaning of the stored ones."""
+    for col in schema["columns"]:
+        name, categories = col["name"], col.get("categories")
+        if not col.get("ordered") or not categories or name not in frame.columns:
+            continue
+        values = frame.get_column(name).drop_nulls()
+        if isinstance(values.dtype, pl.Categorical | pl.Enum):
+            values = values.cast(pl.String)
+        try:
+            known = pl.Series(categories).cast(values.dtype, strict=True)
+        except (pl.exceptions.PolarsError, TypeError, ValueError, OverflowError):
+            continue  # categories polars holds otherwise (datetimes...): nothing to compare
+        outside = values.filter(~values.is_in(known.implode())).unique(maintain_order=True)
+        if len(outside):
+            raise SchemaMismatch(
+                f"column {name!r} is an ordered categorical recorded with categories "
+                f"{categories[:10]!r}; this upload holds {outside.head(5).to_list()!r}, which "
+                "are not among them and would change the meaning of stored values; nothing "
+                "was written"
+            )
 
 
 def user_columns(schema: Schema) -> list[str]:

@@ -589,6 +589,24 @@ def test_string_categories_of_either_string_dtype_merge(mem, fmt):
     assert out.tolist() == ["x", "y"] and list(out.cat.categories) == ["x", "y"]
 
 
+def test_an_ordered_categorical_takes_no_new_category_from_values_alone(mem, fmt):
+    """A pandas upload with other categories of an ordered categorical is refused, but a
+    polars frame (a Categorical or plain values, as CSV and JSON bodies give) brought no
+    categories to compare, and its new value was appended to the order: ['a', 'b', 'z']."""
+    ordered = pd.Categorical(["a"], categories=["a", "b"], ordered=True)
+    mem.upload(pd.DataFrame({"c": ordered}), "f", format=fmt)
+    with pytest.raises(pdb.SchemaMismatch, match=r"ordered categorical.*\['z'\]"):
+        mem.upload(pl.DataFrame({"c": pl.Series(["z"], dtype=pl.Categorical)}), "f")
+    assert mem.upload(pl.DataFrame({"c": pl.Series(["b"], dtype=pl.Categorical)}), "f")
+    out = mem.get("f")["c"]
+    assert out.tolist() == ["a", "b"] and out.cat.categories.tolist() == ["a", "b"]
+    numbers = pd.Categorical([1], categories=[1, 3], ordered=True)
+    mem.upload(pd.DataFrame({"n": numbers}), "g", format=fmt)
+    with pytest.raises(pdb.SchemaMismatch, match=r"\[5\]"):
+        mem.upload(pl.DataFrame({"n": [5]}), "g")
+    assert [v.version for v in mem.versions("g")] == [1]
+
+
 def test_the_int64_minimum_as_a_float_is_an_id(mem, fmt):
     df = pd.DataFrame({"id": [-(2.0**63), 0.0, 2.0**62]})
     mem.upload(df, "f", format=fmt, columns_keys={"id": "ID"})
