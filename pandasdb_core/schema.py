@@ -92,7 +92,10 @@ def merge_schema(current: Schema | None, incoming: Schema, *, version: int) -> S
         if old is None:
             merged.append(_stored(dict(col, since=version)))
         elif col["dtype"] != old["dtype"]:
-            if old["dtype"]["type"] == "Null" and col["dtype"]["type"] != "Null":
+            widened = _decimal_holding(old["dtype"], col["dtype"])
+            if widened is not None:
+                old["dtype"] = widened
+            elif old["dtype"]["type"] == "Null" and col["dtype"]["type"] != "Null":
                 old.update({k: v for k, v in col.items() if k not in ("name", "since", ALL_NULL)})
             elif col["dtype"]["type"] == "Null" or col.get(ALL_NULL):
                 pass  # nulls fit any type
@@ -151,6 +154,25 @@ def _zone_kept_in_utc(old: dict[str, Any], new: dict[str, Any]) -> bool:
         return False
     recorded = re.fullmatch(r"datetime64\[\w+, (.+)\]", old.get("pandas") or "")
     return recorded is not None and recorded.group(1) == now["tz"]
+
+
+def _decimal_holding(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
+    """The decimal type that holds a recorded decimal column and an upload's (None: not
+    two decimals, or the upload has more places than the column's scale). A decimal column
+    of pandas objects takes its precision from its values, so 9.99 beside a recorded 10.50
+    is a narrower type of the same column: it fits, and a wider one widens the column
+    (files written before read as the wider type, the same numbers)."""
+    if old.get("type") != "Decimal" or new.get("type") != "Decimal":
+        return None
+    scale = old.get("scale") or 0
+    if (new.get("scale") or 0) > scale:
+        return None  # digits past the column's places: refused, never rounded
+    whole = max(
+        (old.get("precision") or 38) - scale, (new.get("precision") or 38) - (new.get("scale") or 0)
+    )
+    if whole + scale > 38:
+        return None
+    return {**old, "precision": whole + scale}
 
 
 def _merged_categories(old: dict[str, Any], new: dict[str, Any]) -> list[Any]:

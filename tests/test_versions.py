@@ -93,6 +93,24 @@ def test_new_int_column_with_older_rows_becomes_nullable(db):
     assert str(back["n"].dtype) == "Int64" and back["n"].tolist()[1] == 10
 
 
+def test_a_decimal_column_takes_later_values_of_fewer_or_more_digits(db):
+    """A decimal column of pandas objects takes its precision from its values: 10.50
+    recorded Decimal(4, 2), and a later 9.99 (Decimal(3, 2)) or 100.25 was refused as a
+    changed type. Same places fit (a wider one widens the column); more places than the
+    column's are refused, never rounded."""
+    from decimal import Decimal
+
+    db.upload(pd.DataFrame({"d": [Decimal("10.50")]}), "f")
+    db.upload(pd.DataFrame({"d": [Decimal("9.99")]}), "f")
+    db.upload(pd.DataFrame({"d": [Decimal("100.25"), Decimal("7")]}), "f")
+    with pytest.raises(pdb.SchemaMismatch, match="'d'"):
+        db.upload(pd.DataFrame({"d": [Decimal("1.125")]}), "f")
+    want = [Decimal("10.50"), Decimal("9.99"), Decimal("100.25"), Decimal("7.00")]
+    assert db.get("f")["d"].tolist() == want
+    assert db.get("f", as_of=1)["d"].tolist() == want[:1]
+    assert db.check().ok
+
+
 def test_changed_type_is_refused_and_nothing_written(db):
     db.upload(pd.DataFrame({"a": [1, 2]}), "f")
     before = sorted(b.key for b in db.blobs.list())
