@@ -232,6 +232,16 @@ CORPUS = [
     (("POST", "/dataframes/target/compact", {"data": "chunk_rows=5"}), "without one"),
     (("POST", "/dataframes/sessions", {"json": {"dataframe_name": "s"}}), "query param"),
     (("POST", "/dataframes/staging", {"data": GOOD_CSV, "headers": CSV}), "without one"),
+    # a form's file field (curl -F): its boundary lines were stored as rows
+    (
+        up(
+            raw="--b\r\nContent-Disposition: form-data; name=file\r\n\r\na\n1\n\r\n--b--\r\n",
+            params={"dataframe_name": "x"},
+            headers={"Content-Type": "multipart/form-data; boundary=b"},
+        ),
+        "--data-binary",
+    ),
+    (("POST", "/dataframes/upload", {"files": {"file": ("x.csv", "a\n1\n")}}), "form"),
     # a key twice in one JSON object: refused, never one of them picked
     (up('{"dataframe": "a\\n1\\n", "dataframe_name": "x", "dataframe_name": "y"}'), "twice"),
     (up('{"dataframe": [{"a": 1, "a": 2}], "dataframe_name": "x"}'), "'a' twice"),

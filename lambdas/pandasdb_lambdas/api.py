@@ -187,6 +187,7 @@ def _received(call: Call, request_type: Any, **fixed: str) -> tuple[Any, Any]:
             f"({LAMBDA_PAYLOAD:,} bytes, after base64 for binary bodies); stage it with "
             "POST /dataframes/staging"
         )
+    _refuse_form(call)
     kind = media_format(call.header("content-type"))
     if kind == "json" or (kind is None and looks_like_json(body)):
         fields = _json_object(body)
@@ -208,6 +209,18 @@ def _received(call: Call, request_type: Any, **fixed: str) -> tuple[Any, Any]:
         recorded = _frame_types(ctx, request)[1] if body[:4] != PARQUET_MAGIC else None
         frame = frame_from_bytes(body, recorded)
     return request, frame
+
+
+def _refuse_form(call: Call) -> None:
+    """Refuse an HTML form's body (``curl -F file=@x.csv``, ``requests.post(files=...)``):
+    read as CSV, its boundary and part headers would be stored as rows."""
+    kind = (call.header("content-type") or "").split(";", 1)[0].strip().lower()
+    if kind.startswith("multipart/"):
+        raise errors.InvalidArgument(
+            f"body: a {kind} body (a form's file field) is not read: send the file itself "
+            "as the body (curl --data-binary @file.csv -H 'Content-Type: text/csv', or "
+            "parquet with Content-Type: application/vnd.apache.parquet)"
+        )
 
 
 #: what to do instead when staged data is too large for one request, by operation
@@ -509,6 +522,7 @@ def _piece_frame(call: Call, session: UploadSession, body: bytes) -> Any:
     as the original backend's clients send an upload's (records, or pandas' ``to_json``)."""
     if body[:4] == PARQUET_MAGIC:
         return frame_from_bytes(body)  # parquet carries its types
+    _refuse_form(call)
     # CSV and JSON are typed toward the frame's recorded types only: columns new to the
     # frame (piece 0's too) take the one type all the pieces share, at the commit
     recorded = session.recorded_types()
