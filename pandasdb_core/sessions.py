@@ -90,7 +90,7 @@ from .layouts.ids import integer_ids
 from .operations import UploadOptions
 from .ports import CLOCK_MARGIN_S, writes_begin_after
 from .records import Commit, FrameHead, Layout
-from .schema import ALL_NULL, Schema, merge_schema, polars_schema
+from .schema import ALL_NULL, Schema, check_ordered_categories, merge_schema, polars_schema
 from .staging import STAGING_PREFIX
 from .writing import (
     Draft,
@@ -806,7 +806,12 @@ def fit_piece(
             columns.append(frame[name])
             empty = frame[name].null_count() == height  # no value to type it by
             entries.append({**given[name], "since": _NEXT, **({ALL_NULL: True} if empty else {})})
-    return pl.DataFrame(columns), {"columns": entries, "index": list(fixed.get("index", []))}
+    fitted = pl.DataFrame(columns)
+    try:
+        check_ordered_categories(fitted, fixed)
+    except SchemaMismatch as exc:
+        raise SchemaMismatch(f"{where}: {exc}") from None
+    return fitted, {"columns": entries, "index": list(fixed.get("index", []))}
 
 
 def _same_index(fixed: Schema, incoming: Schema, where: str) -> None:
@@ -826,6 +831,16 @@ def reconcile(fixed: Schema, pieces: dict[int, dict[str, Any]]) -> Schema:
     the first that has values; integers and floats make a float column; a column a later
     piece brings comes after; categories add up. Refused (:class:`SchemaMismatch`, naming
     the pieces) when no one type holds a column's values."""
+    index = list(fixed.get("index", []))
+    for number, piece in pieces.items():
+        # a piece is written toward piece 0's index: piece 0 written again with another
+        # index leaves the others holding levels the frame would not have (or lacking them)
+        if list(piece["schema"].get("index", [])) != index:
+            raise SchemaMismatch(
+                f"piece {number} was written when the upload's index was "
+                f"{piece['schema'].get('index', [])!r}; piece 0, written again, has {index!r}: "
+                f"write piece {number} again; nothing was committed"
+            )
     out: dict[str, dict[str, Any]] = {}
     first: dict[str, int | None] = {}  # the first piece with values of the column
     for col in fixed["columns"]:

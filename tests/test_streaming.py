@@ -528,3 +528,35 @@ def test_a_csv_header_that_is_not_utf8_or_names_no_column_is_refused(tmp_path):
     with pytest.raises(InvalidArgument, match="empty column name .column 2"):
         db.upload(empty, "empty")
     assert len(db.list()) == 0
+
+
+def test_piece_0_written_again_with_another_index_is_refused_at_the_commit():
+    """Pieces are written toward piece 0's index; piece 0 written again without its index
+    committed piece 1's stored level as a data column beside no index: a frame get() could
+    not build (pandas' ValueError). The commit now says which piece to write again."""
+    db = pdb.open("memory://")
+    session = UploadSession.open(db, UploadOptions.build(name="f"))
+    keyed = pd.Index([7], name="k")
+    session.write_piece(0, pd.DataFrame({"a": [1]}, index=keyed))
+    session.write_piece(1, pd.DataFrame({"a": [2]}, index=keyed))
+    session.write_piece(0, pd.DataFrame({"a": [1]}))
+    with pytest.raises(SchemaMismatch, match="write piece 1 again"):
+        session.commit(pieces=2)
+    assert len(db.list()) == 0
+    session.write_piece(1, pd.DataFrame({"a": [2]}))
+    assert session.commit(pieces=2).rows == 2
+    assert db.get("f").to_dict("list") == {"a": [1, 2]}
+
+
+def test_a_streamed_csv_adds_no_category_to_an_ordered_categorical(tmp_path):
+    """A CSV streamed into a frame's ordered categorical appended its new value to the
+    order (['a', 'b', 'z']); it is refused like a pandas upload with other categories."""
+    db = pdb.open(tmp_path / "store")
+    ordered = pd.Categorical(["a"], categories=["a", "b"], ordered=True)
+    db.upload(pd.DataFrame({"c": ordered}), "f")
+    (tmp_path / "new.csv").write_text("c\nz\n")
+    with pytest.raises(SchemaMismatch, match=r"ordered categorical.*\['z'\]"):
+        db.upload(tmp_path / "new.csv", "f")
+    (tmp_path / "known.csv").write_text("c\nb\n")
+    assert db.upload(tmp_path / "known.csv", "f").version == 2
+    assert db.get("f")["c"].cat.categories.tolist() == ["a", "b"]
