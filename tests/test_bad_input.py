@@ -321,3 +321,18 @@ def test_a_value_of_thousands_of_characters_is_quoted_short(corpus_server, reque
     assert response.status_code == 400
     error = response.json()["error"]
     assert len(error) < 600 and "5,0" in error, error
+
+
+def test_a_json_body_with_a_byte_order_mark_and_no_content_type_is_read_as_json(corpus_server):
+    """Windows tools write a byte order mark first: without a Content-Type, a pretty-printed
+    JSON body was taken for CSV and each of its lines stored as a row."""
+    body = "\ufeff" + json.dumps({"dataframe": [{"a": 1}, {"a": 2}]}, indent=2)
+    answer = requests.post(
+        f"{corpus_server.url}/dataframes/upload",
+        params={"dataframe_name": "bom"},
+        data=body.encode(),
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    assert requests.get(f"{corpus_server.url}/dataframes/bom").json() == [{"a": 1}, {"a": 2}]
+    requests.delete(f"{corpus_server.url}/dataframes/bom").raise_for_status()

@@ -313,9 +313,11 @@ def looks_like_json(text: str | bytes) -> bool:
     (True, False)
     >>> looks_like_json("[a],b\\n1,2"), looks_like_json('{"columns": {"0": 1}}')
     (False, True)
+    >>> looks_like_json('\\ufeff{\\n  "dataframe": []}')  # with a byte order mark
+    True
     """
     head = text[:200].decode("utf-8", "replace") if isinstance(text, bytes) else text[:200]
-    head = head.lstrip()
+    head = head.lstrip().lstrip("\ufeff").lstrip()  # a byte order mark is no data
     if head[:1] not in ("[", "{"):
         return False
     after = head[1:].lstrip()
