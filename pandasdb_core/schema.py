@@ -92,7 +92,7 @@ def merge_schema(current: Schema | None, incoming: Schema, *, version: int) -> S
         if old is None:
             merged.append(_stored(dict(col, since=version)))
         elif col["dtype"] != old["dtype"]:
-            widened = _decimal_holding(old["dtype"], col["dtype"])
+            widened = decimal_holding(old["dtype"], col["dtype"])
             if widened is not None:
                 old["dtype"] = widened
             elif old["dtype"]["type"] == "Null" and col["dtype"]["type"] != "Null":
@@ -156,7 +156,7 @@ def _zone_kept_in_utc(old: dict[str, Any], new: dict[str, Any]) -> bool:
     return recorded is not None and recorded.group(1) == now["tz"]
 
 
-def _decimal_holding(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
+def decimal_holding(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
     """The decimal type that holds a recorded decimal column and an upload's (None: not
     two decimals, or the upload has more places than the column's scale). A decimal column
     of pandas objects takes its precision from its values, so 9.99 beside a recorded 10.50

@@ -90,7 +90,14 @@ from .layouts.ids import integer_ids
 from .operations import UploadOptions
 from .ports import CLOCK_MARGIN_S, writes_begin_after
 from .records import Commit, FrameHead, Layout
-from .schema import ALL_NULL, Schema, check_ordered_categories, merge_schema, polars_schema
+from .schema import (
+    ALL_NULL,
+    Schema,
+    check_ordered_categories,
+    decimal_holding,
+    merge_schema,
+    polars_schema,
+)
 from .staging import STAGING_PREFIX
 from .writing import (
     Draft,
@@ -747,6 +754,16 @@ def _columns(schema: Schema) -> list[tuple[str, Any]]:
     return [(c["name"], c["dtype"]) for c in schema["columns"]]
 
 
+def _decimal_union(a: dict[str, Any], b: dict[str, Any], recorded: bool) -> dict[str, Any] | None:
+    """The decimal type holding decimal types ``a`` and ``b`` (JSON), or None: a recorded
+    ``a`` keeps its places (``b`` may have fewer), pieces' own take the most places."""
+    if a.get("type") != "Decimal" or b.get("type") != "Decimal":
+        return None
+    if recorded or (a.get("scale") or 0) >= (b.get("scale") or 0):
+        return decimal_holding(a, b)
+    return decimal_holding(b, a)
+
+
 def _numeric_pair(a: pl.DataType, b: pl.DataType) -> bool:
     """Whether ``a`` and ``b`` are an integer and a float type (a float column holds both)."""
     return (a.is_integer() and b.is_float()) or (a.is_float() and b.is_integer())
@@ -786,6 +803,9 @@ def fit_piece(
         series = frame[name]
         if series.dtype == dtype:
             columns.append(series)
+            entries.append({**entry, "since": col["since"]})
+        elif _decimal_union(col["dtype"], entry["dtype"], recorded):
+            columns.append(series)  # decimals of other digits: one type at the commit
             entries.append({**entry, "since": col["since"]})
         elif recorded or (_numeric_pair(dtype, series.dtype) and dtype.is_float()):
             # the frame's type (or piece 0's float for integers): every value converts exactly
@@ -862,6 +882,8 @@ def reconcile(fixed: Schema, pieces: dict[int, dict[str, Any]]) -> Schema:
                 out[name], first[name] = col, number
             elif col["dtype"] == have["dtype"]:
                 out[name] = _same_type(have, col, number)
+            elif wide := _decimal_union(have["dtype"], col["dtype"], first[name] == -1):
+                out[name] = {**have, "dtype": wide}  # the pieces' files are conformed to it
             else:
                 a, b = dtype_from_json(have["dtype"]), dtype_from_json(col["dtype"])
                 if first[name] == -1 or not _numeric_pair(a, b):

@@ -560,3 +560,19 @@ def test_a_streamed_csv_adds_no_category_to_an_ordered_categorical(tmp_path):
     (tmp_path / "known.csv").write_text("c\nb\n")
     assert db.upload(tmp_path / "known.csv", "f").version == 2
     assert db.get("f")["c"].cat.categories.tolist() == ["a", "b"]
+
+
+def test_streamed_decimals_of_other_digits_make_one_decimal_column(tmp_path):
+    """A decimal column of pandas objects takes its precision from its values, so pieces
+    of 10.50 and 9.99 (or a piece of 100.25 into a frame of 10.50) were refused as two
+    types. Decimals of the column's places or fewer fit, the widest precision wins, and
+    more places than a recorded column's are still refused."""
+    db = pdb.open(tmp_path / "store", format="parquet")
+    pieces = ([Decimal("10.50")], [Decimal("9.99")], [Decimal("1.5"), Decimal("100.25")])
+    assert db.upload(iter(pd.DataFrame({"d": p}) for p in pieces), "f").rows == 4
+    db.upload(iter([pd.DataFrame({"d": [Decimal("1000.5")]})]), "f")
+    want = ["10.50", "9.99", "1.50", "100.25", "1000.50"]
+    assert db.get("f")["d"].tolist() == [Decimal(v) for v in want]
+    with pytest.raises(SchemaMismatch, match="1.125"):
+        db.upload(iter([pd.DataFrame({"d": [Decimal("1.125")]})]), "f")
+    assert db.check().ok
