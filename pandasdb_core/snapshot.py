@@ -30,7 +30,7 @@ import polars as pl
 
 from . import codecs, url_fetch
 from .conversion import empty_frame, output_polars, to_pandas
-from .errors import InvalidArgument, StoreUnavailable
+from .errors import ChunkMissing, InvalidArgument, StoreUnavailable
 from .layouts import Layout
 from .operations import ReadQuery
 from .reading import (
@@ -323,13 +323,27 @@ def read_file(file: ChunkFile, session: Any = None) -> bytes:
             return url_fetch.get(file.uri, session)
         except url_fetch.FetchFailed as exc:
             # errors name the URL without its query: a presigned URL's query holds a signature
+            if exc.status == 404:
+                raise _gone(file, exc.reason) from None
             expiry = " (a presigned URL expires after 15 minutes: read again)"
             raise StoreUnavailable(
                 f"cannot fetch chunk file {file.name}: {exc.reason}"
                 + (expiry if exc.status is not None else "")
             ) from None
-    with open(file.uri, "rb") as fh:
-        return fh.read()
+    try:
+        with open(file.uri, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise _gone(file, "no such file") from None
+
+
+def _gone(file: ChunkFile, reason: str) -> ChunkMissing:
+    """A committed chunk file that is not there (its URL answered 404, its path is absent),
+    as the store's own reads say it: never a transient error to retry."""
+    return ChunkMissing(
+        f"chunk file {file.name} is gone ({reason}): removed by vacuum while this read ran, "
+        "or outside pandasdb; read again, and run check() if it persists"
+    )
 
 
 def fetcher(store: Store) -> Fetch:

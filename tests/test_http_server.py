@@ -398,3 +398,20 @@ def test_the_sdk_says_when_a_web_page_answers_200_for_every_path():
     finally:
         other.shutdown()
         other.server_close()
+
+
+def test_a_chunk_file_gone_under_an_sdk_read_is_chunk_missing(open_server):
+    """A committed chunk file removed while the SDK reads (vacuum, or outside pandasdb): its
+    presigned URL answers 404, which is ChunkMissing as in the store's own reads, not a
+    StoreUnavailable that says the URL may have expired."""
+    db = pdb.connect(open_server.url)
+    name = unique("gone")
+    db.upload(pd.DataFrame({"x": np.arange(200_000)}), name, chunk_rows=20_000)
+    batches = db.iter_batches(name)
+    next(batches)
+    for path in (open_server.log_path.parent / "data" / name).rglob("*.csv.gz"):
+        path.unlink()
+    with pytest.raises(pdb.ChunkMissing, match="is gone .*HTTP 404") as gone:
+        for _ in batches:
+            pass
+    assert "expires" not in str(gone.value)
