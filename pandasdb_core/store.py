@@ -330,13 +330,14 @@ class Store(FrameStore):
     def vacuum(self, **options: Any) -> VacuumReport:
         """Remove chunk files no retained version references, and stale staged files.
 
-        Only files older than ``grace_seconds`` are removed: that is what protects a writer
-        between writing its chunk files and committing them, and a reader of a version
-        ``retain_versions`` just retired. A grace shorter than the longest write (an upload
-        or edit, from its first chunk file to its commit; a streamed upload or session
-        included) is unsafe while writers run: vacuum can remove the files of a write in
-        flight, which then commits a version whose files are gone (``check()`` reports them
-        missing). Use a short grace (``grace_seconds=0``) only when no writer is running.
+        Only files older than ``grace_seconds`` are removed: that protects a reader of a
+        version ``retain_versions`` just retired, and spares writers work. A writer never
+        loses its files: vacuum records its cutoff store-wide before it looks
+        (:meth:`~pandasdb_core.ports.MetadataStore.begin_vacuum`), and a commit whose files
+        were written before a later cutoff is refused in its atomic step
+        (:class:`~pandasdb_core.errors.VacuumRaced`), so the writer writes them again under
+        fresh keys; ``grace_seconds=0`` beside running writers costs them that rewrite,
+        never a row.
 
         Parameters
         ----------

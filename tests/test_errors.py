@@ -53,6 +53,20 @@ def test_invalid_names(db, name, reason):
             r"columns_keys\['ts'\] must be 'Date' or 'ID'",
         ),
         (GOOD, ["ts"], pdb.InvalidArgument, "columns_keys must map"),
+        (  # start_date names no column: it would filter on the first only
+            pd.DataFrame(
+                {"t1": pd.to_datetime(["2024-01-01"]), "t2": pd.to_datetime(["2024-02-01"])}
+            ),
+            {"t1": "Date", "t2": "date"},
+            pdb.InvalidArgument,
+            "'t1' and 't2' are both Date; a frame has at most one Date layout",
+        ),
+        (
+            pd.DataFrame({"u": [1], "v": [2]}),
+            {"u": "ID", "v": "ID"},
+            pdb.InvalidArgument,
+            "at most one ID layout",
+        ),
         (GOOD, {"a/b": "Date"}, pdb.InvalidName, "columns_keys column"),
         (
             pd.DataFrame({"d": ["2024-01-01", "not a date"]}),

@@ -81,6 +81,13 @@ def parse_columns_keys(columns_keys: Any) -> tuple[Layout, ...]:
         found = _BY_USER_NAME.get(kind.lower()) if isinstance(kind, str) else None
         if found is None:
             raise InvalidArgument(f"columns_keys[{column!r}] must be {_choices()}, got {kind!r}")
+        same = [lay.column for lay in layouts if lay.kind == found.name]
+        if same:
+            # a read's start_date or start_id names no column: it would answer the first only
+            raise InvalidArgument(
+                f"columns_keys: {same[0]!r} and {column!r} are both {found.user_name}; a frame "
+                f"has at most one {found.user_name} layout, since its filters name no column"
+            )
         layouts.append(Layout(found.name, column))  # type: ignore[arg-type]
     return tuple(layouts)
 
