@@ -124,9 +124,12 @@ def test_every_fault_along_an_operation_on_local(tmp_path, scenario):
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_every_fault_along_an_operation_on_s3_and_dynamodb(tmp_path, scenario):
+    """Every step, in every failure mode; a streamed upload's many steps (its session's
+    files) each in one mode, taken in turn, which the local run above takes all of (every
+    mode at every step there took two minutes here)."""
     with mock_aws():
         total = operations("aws", tmp_path, scenario)
         assert total >= 3  # each operation has several steps to fail at
         for k in range(1, total + 1):
-            for mode in MODES:
+            for mode in MODES if scenario != "stream" else [MODES[k % len(MODES)]]:
                 run_case("aws", tmp_path, scenario, k, mode)
