@@ -313,7 +313,13 @@ class UploadSession:
         if not 0 <= number < MAX_PIECES:
             raise InvalidArgument(f"piece must be between 0 and {MAX_PIECES - 1}, got {number}")
         if self.earlier is not None:
-            return PieceReceipt(number, 0, 0, 0)  # a repeat: the key's commit stands
+            # a repeat: the key's commit stands, and its rows are not written again; their
+            # digest is kept, so that the commit refuses other rows than the key's first
+            digest = RowDigest()
+            digest.add(to_polars(df)[0])
+            piece = {"rows": 0, "schema": None, "digest": digest.state(), "chunks": []}
+            self.store.blobs.put(_piece_key(self.prefix, number), json.dumps(piece).encode())
+            return PieceReceipt(number, 0, 0, 0)
         claimed = self._claimed_by()
         if claimed == "abort":
             raise InvalidArgument(f"session: {self.session_id!r} was aborted; open another")
@@ -409,6 +415,7 @@ class UploadSession:
         if done is not None:
             return done
         if self.earlier is not None:
+            self._same_rows_as_earlier()
             return self._finish(self.earlier, None)
         if self._claimed_by() == "abort":
             raise InvalidArgument(f"session: {self.session_id!r} was aborted; nothing to commit")
@@ -597,6 +604,20 @@ class UploadSession:
             self.store.blobs.delete(old)
             written[number] = piece
         return written
+
+    def _same_rows_as_earlier(self) -> None:
+        """For a session opened with a key the frame committed: refuse pieces (if any were
+        sent) whose rows are not the key's first commit's, as an upload repeating a key with
+        other rows is refused (InvalidArgument)."""
+        written = self.pieces()
+        if not written:
+            return  # no piece: the client asks for the key's answer
+        digest = RowDigest()
+        for piece in written.values():
+            digest.merge(piece.get("digest"))
+        request = upload_request(self.options, digest.text)
+        head = self.store.meta.head(self.options.name)
+        earlier_commit(self.store, head, self.options.idempotency_key, request)
 
     def committed(self) -> Commit | None:
         """The commit of this session, or None if it has not committed: the answer its

@@ -255,6 +255,22 @@ def test_a_session_opened_with_a_committed_key_answers_the_commit_at_once(db):
     assert "commit" not in fresh
 
 
+def test_a_session_repeating_a_committed_key_with_other_rows_is_refused(db):
+    """As an upload repeating a key with other rows: a session opened with a committed key
+    whose pieces hold other rows was answered the first commit, as if they were stored."""
+    api = Api(db)
+    keyed = {"idempotency_key": "load-2"}
+    session = open_session(api, **keyed)
+    assert send_piece(api, session, 0, parquet(pl.DataFrame({"a": [1, 2]})), "parquet")[0] == 200
+    assert api("POST", f"/dataframes/sessions/{session}/commit", {"pieces": "1"})[0] == 200
+    again = open_session(api, **keyed)
+    assert send_piece(api, again, 0, parquet(pl.DataFrame({"a": [9]})), "parquet")[0] == 200
+    status, body = api("POST", f"/dataframes/sessions/{again}/commit", {"pieces": "1"})
+    assert status == 400 and "other rows" in body["message"], body
+    assert db.get("f")["a"].tolist() == [1, 2]
+    assert [v.version for v in db.versions("f")] == [1]
+
+
 def test_a_csv_upload_keeps_the_text_of_a_string_column(db):
     api = Api(db)
     db.upload(pl.DataFrame({"code": ["a1"], "n": [1.5]}), "f")
