@@ -44,8 +44,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pandasdb_core.conversion import PreparedFrame, prepare_from_wire
 from pandasdb_core.errors import InvalidArgument, PayloadTooLarge, SchemaMismatch
@@ -262,13 +260,18 @@ def decoded_size(data: bytes) -> tuple[int, int] | None:
 
     Example
     -------
-    >>> import io
+    >>> import io, pyarrow as pa, pyarrow.parquet as pq
     >>> buf = io.BytesIO()
     >>> pq.write_table(pa.table({"a": [0] * 1000}), buf)
     >>> decoded_size(buf.getvalue())[0]
     1000
     """
     try:
+        # imported here: the CLI loads this module, and pyarrow's libraries take a few
+        # hundred MB of address space a streamed upload under a memory limit needs
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         meta = pq.read_metadata(pa.BufferReader(data))
         total = 0
         for group in range(meta.num_row_groups):
