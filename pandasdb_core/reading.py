@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 
 from . import codecs, progress
-from .conversion import Engine, empty_frame, output_polars, to_engine, to_pandas
+from .conversion import empty_frame, output_polars, to_pandas
 from .errors import BlobNotFound, ChunkMissing, InvalidArgument, VersionNotFound
 from .layouts import KINDS, Selection, describe, kind_of
 from .operations import OutputOptions, ReadQuery
@@ -519,33 +519,41 @@ def collect(
 def iter_batches(open_read: Callable[[], ReadFiles], output: OutputOptions) -> Iterator[Any]:
     """The batches of the read ``open_read()`` makes (when the first is asked for), in
     ``get``'s order and with its dtypes: ``output.batch_rows`` rows each (None: one per chunk
-    file), in ``output.engine``. Files are fetched a batch ahead of the caller."""
+    file), in ``output.engine``. Files are fetched a batch ahead of the caller.
+
+    A batch is built from its files' parts as :func:`collect` builds ``get``'s frame, each
+    part let go once copied: making a batch holds its parts and the batch, not the parts, a
+    joined copy and a pandas copy of it."""
     read = open_read()
     # the pandas dtypes of the whole read, as get gives them, for every batch
     schema = read.pandas_schema() if output.engine == "pandas" else read.plan.head.schema
-    parts = read.batches(per_file=True, label=None)
-    yield from converted(rebatch(parts, output.batch_rows), schema, output.engine)
-
-
-def converted(batches: Iterable[pl.DataFrame], schema: Any, engine: Engine) -> Iterator[Any]:
-    """Each batch in ``engine``'s form, the stored batch let go before the caller gets it
-    (a generator's local variables live while it waits at ``yield``)."""
-    for batch in batches:
-        out = to_engine(batch, schema, engine)
-        del batch
+    sink: Sink = "pandas" if output.engine == "pandas" else "polars"
+    columns = read.plan.columns
+    for group in rebatch(read.batches(per_file=True, label=None), output.batch_rows):
+        rows = sum(part.height for part in group)
+        out = collect(_handed_over(group), schema, columns, rows, sink)
         yield out
-        del out
+        del out  # a generator's locals live while it waits at yield
 
 
-def rebatch(parts: Iterable[pl.DataFrame], batch_rows: int | None) -> Iterator[pl.DataFrame]:
-    """``parts`` regrouped into frames of exactly ``batch_rows`` rows (the last may be
-    shorter); with None, each non-empty part as it comes.
+def _handed_over(parts: list[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """``parts`` one by one, each taken out of the list as it is given (so the list, which
+    others may hold, keeps none that was used)."""
+    parts.reverse()
+    while parts:
+        yield parts.pop()
+
+
+def rebatch(parts: Iterable[pl.DataFrame], batch_rows: int | None) -> Iterator[list[pl.DataFrame]]:
+    """``parts`` regrouped into lists of exactly ``batch_rows`` rows (the last may hold
+    fewer), a part cut where a batch ends; with None, each non-empty part alone. A part left
+    after a cut is a view of that one part, never of a joined batch.
 
     Example
     -------
     >>> parts = [pl.DataFrame({"a": [1, 2, 3]}), pl.DataFrame({"a": [4]})]
-    >>> [b["a"].to_list() for b in rebatch(parts, 2)]
-    [[1, 2], [3, 4]]
+    >>> [[p["a"].to_list() for p in group] for group in rebatch(parts, 2)]
+    [[[1, 2]], [[3], [4]]]
     """
     held: list[pl.DataFrame] = []
     rows = 0
@@ -553,17 +561,21 @@ def rebatch(parts: Iterable[pl.DataFrame], batch_rows: int | None) -> Iterator[p
         if part.height == 0:
             continue
         if batch_rows is None:
-            yield part
+            alone = [part]
+            del part  # the list is the part's only holder: its consumer empties it
+            yield alone
             continue
-        held.append(part)
-        rows += part.height
-        while rows >= batch_rows:
-            joined = pl.concat(held, how="vertical")
-            yield joined.slice(0, batch_rows)
-            rest = joined.slice(batch_rows)
-            held, rows = ([rest] if rest.height else []), rest.height
+        while rows + part.height >= batch_rows:
+            take = batch_rows - rows
+            held.append(part.slice(0, take))
+            part = part.slice(take)
+            yield held
+            held, rows = [], 0
+        if part.height:
+            held.append(part)
+            rows += part.height
     if held:
-        yield pl.concat(held, how="vertical")
+        yield held
 
 
 def _null_dependent(col: dict[str, Any], dtype: pl.DataType) -> bool:
