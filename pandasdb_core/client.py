@@ -58,7 +58,15 @@ from .results import FrameList, VersionList
 from .schema import Schema
 from .sdk_auth import StaticToken, TokenSource, connection_auth
 from .snapshot import Snapshot
-from .wire import MAX_STAGED_BYTES, MEDIA_TYPES, fits_inline, frame_to_bytes, parquet_schema
+from .wire import (
+    HEAD_ALLOWANCE,
+    MAX_STAGED_BYTES,
+    MEDIA_TYPES,
+    fits_inline,
+    frame_to_bytes,
+    head_too_large,
+    parquet_schema,
+)
 
 _ERRORS: dict[str, type[errors.PandasDBError]] = {
     cls.code: cls
@@ -194,6 +202,9 @@ class RemoteStore(FrameStore):
         (a delete): a 404 ``not_found`` to a request that was retried is the answer of
         success, since an earlier attempt, whose answer was lost, deleted it."""
         extra = kwargs.pop("headers", {})
+        if kwargs.get("params"):
+            kwargs["params"] = _compact(kwargs["params"])
+        self._check_head(method, path, {**self._auth.headers(), **extra}, kwargs.get("params"))
         response = self._send(
             method, self.url + path, headers={**self._auth.headers(), **extra}, **kwargs
         )
@@ -221,6 +232,20 @@ class RemoteStore(FrameStore):
         if response.status_code >= 400:
             raise self._error(response, name, api=self.url)
         return response
+
+    def _check_head(self, method: str, path: str, headers: dict[str, str], params: Any) -> None:
+        """Refuse, before sending it, a request whose URL or head API Gateway would refuse
+        (414/431 over its 10,240 bytes; see :func:`pandasdb_core.wire.head_too_large`):
+        measured as this session would send it, keeping ``HEAD_ALLOWANCE`` for what is added
+        on the way. The API takes a read's filters only in its query, so there is no other
+        form to send them in: the error names the parameter and the limit."""
+        prepared = self._session.prepare_request(
+            requests.Request(method, self.url + path, headers=headers, params=params)
+        )
+        sent = [("Host", urlsplit(self.url).netloc), *prepared.headers.items()]
+        refused = head_too_large(method, prepared.path_url, sent, allowance=HEAD_ALLOWANCE)
+        if refused is not None:
+            raise errors.InvalidArgument(refused.message)
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """One request with the retry policy of its method; connection failures become
@@ -650,6 +675,22 @@ def _gist(response: requests.Response) -> str:
     if isinstance(body, dict) and isinstance(body.get("message") or body.get("error"), str):
         return repr((body.get("message") or body.get("error"))[:80])
     return f"{kind or 'no content type'}, {len(response.content):,} bytes"
+
+
+def _compact(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with a list of ids as one comma-separated value (``partition_value=1,2``,
+    which the API reads as the repeated form): some 14 bytes fewer per id, so a longer list
+    fits API Gateway's 10,240-byte URL. Ids are integers, never holding a comma.
+
+    Example
+    -------
+    >>> _compact({"partition_value": ["1", "2"], "columns": ["a", "b"]})
+    {'partition_value': '1,2', 'columns': ['a', 'b']}
+    """
+    ids = params.get("partition_value")
+    if isinstance(ids, list | tuple):
+        return {**params, "partition_value": ",".join(str(i) for i in ids)}
+    return params
 
 
 def _keyed(opts: Any) -> Any:

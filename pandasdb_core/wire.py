@@ -17,7 +17,10 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import unquote_plus, urlsplit
 
 import polars as pl
 
@@ -50,6 +53,109 @@ MAX_STAGED_BYTES = 64 * 1024 * 1024
 #: function of 2 GB builds and stores within API Gateway's 29 s; past it the read is a 413
 #: that says to read the chunk files instead (``chunked=true``, ``/files``, the SDK)
 MAX_RESULT_BYTES = 256 * 1024 * 1024
+#: API Gateway's REST API quotas, neither of which can be increased ("Quotas for configuring
+#: and running a REST API in API Gateway":
+#: https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-execution-service-limits-table.html):
+#: "Length, in characters, of the URL for a regional API: 10240" and "Total combined size of
+#: request line and header values: 10240 bytes". A read's filters travel in its URL, so a
+#: long list of ids meets them first
+MAX_REQUEST_HEAD = 10240
+#: what the SDK leaves of that quota for headers added on the way (a proxy's
+#: ``X-Forwarded-For``, ``Via``, trace ids) and for a longer host or stage than it measured
+HEAD_ALLOWANCE = 512
+
+
+@dataclass(frozen=True)
+class HeadTooLarge:
+    """A request whose URL or head (request line and headers) API Gateway refuses: 414 when
+    the URL alone is over :data:`MAX_REQUEST_HEAD` characters ("414 Request URI too long" is
+    the answer AWS documents for an over-long URI, on its quotas page), else 431 Request
+    Header Fields Too Large (RFC 6585, section 5; AWS names no status for this quota).
+    ``field`` is the query parameter or header that takes the most room."""
+
+    status: int
+    code: str
+    field: str
+    message: str
+
+
+def request_head_size(method: str, target: str, headers: Iterable[tuple[str, str]]) -> int:
+    """Bytes of a request's head as HTTP/1.1 sends it: ``METHOD TARGET HTTP/1.1`` and one
+    ``Name: value`` line per header, each ending in CRLF. Header names are counted, though the
+    quota speaks of "header values": a request that fits here fits on AWS either way.
+
+    Example
+    -------
+    >>> request_head_size("GET", "/dataframes", [("Host", "x")])
+    35
+    """
+    size = len(f"{method} {target} HTTP/1.1\r\n".encode())
+    return size + sum(len(f"{name}: {value}\r\n".encode()) for name, value in headers)
+
+
+def head_too_large(
+    method: str, target: str, headers: Iterable[tuple[str, str]], *, allowance: int = 0
+) -> HeadTooLarge | None:
+    """Whether API Gateway refuses this request's URL or head (see :class:`HeadTooLarge`);
+    ``allowance`` bytes are kept free for what is added on the way (the SDK's margin).
+
+    Example
+    -------
+    >>> head_too_large("GET", "/dataframes/u?partition_value=1", []) is None
+    True
+    >>> ids = ",".join(str(i) for i in range(3000))
+    >>> problem = head_too_large("GET", f"/dataframes/u?partition_value={ids}", [])
+    >>> problem.status, problem.field
+    (414, 'partition_value')
+    >>> head_too_large("GET", "/dataframes", [("X-Big", "a" * 11000)]).status
+    431
+    """
+    headers = list(headers)
+    limit = MAX_REQUEST_HEAD - allowance
+    size = request_head_size(method, target, headers)
+    if size <= limit:
+        return None
+    parts = _parts(target, headers)
+    field, (count, room) = max(parts.items(), key=lambda item: item[1][1])
+    kind = "header" if any(field == name for name, _ in headers) else "query parameter"
+    values = f"{count:,} values, " if count > 1 else ""
+    hint = (
+        "read a range (start_id/end_id) or fewer ids per request"
+        if field == "partition_value"
+        else f"send a shorter {field}"
+    )
+    kept = f", {allowance:,} of which are kept for headers added on the way" if allowance else ""
+    if len(target) > limit:
+        return HeadTooLarge(
+            414,
+            "uri_too_long",
+            field,
+            f"{field}: the URL is {len(target):,} characters; API Gateway takes at most "
+            f"{MAX_REQUEST_HEAD:,} (its REST API quota for the URL of a regional API{kept}): "
+            f"{kind} {field} ({values}{room:,} characters) takes the most; {hint}",
+        )
+    return HeadTooLarge(
+        431,
+        "headers_too_large",
+        field,
+        f"{field}: the request line and headers are {size:,} bytes; API Gateway takes at most "
+        f"{MAX_REQUEST_HEAD:,} of both together (its REST API quota{kept}): {kind} {field} "
+        f"({values}{room:,} bytes) takes the most; {hint}",
+    )
+
+
+def _parts(target: str, headers: list[tuple[str, str]]) -> dict[str, tuple[int, int]]:
+    """Each query parameter and header of a request: how many values, how many bytes."""
+    parts: dict[str, tuple[int, int]] = {"path": (1, len(urlsplit(target).path))}
+    for piece in urlsplit(target).query.split("&"):
+        if piece:
+            key = unquote_plus(piece.split("=", 1)[0])
+            count, room = parts.get(key, (0, 0))
+            parts[key] = (count + 1 + piece.count("%2C") + piece.count(","), room + len(piece) + 1)
+    for name, value in headers:
+        count, room = parts.get(name, (0, 0))
+        parts[name] = (count + 1, room + len(name) + len(value) + 4)
+    return parts
 
 
 def carried_size(body: bytes, *, binary: bool) -> int:

@@ -27,7 +27,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pandasdb_core.wire import error_body
+from pandasdb_core.wire import error_body, head_too_large
 
 #: "Payload size: 10 MB" for REST APIs (API Gateway quotas, "Quotas for configuring and
 #: running a REST API": https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html)
@@ -376,4 +376,27 @@ def body_refusal(size: int, limit: int, origin: str | None, allowed: Sequence[st
         ),
         origin,
         allowed,
+    )
+
+
+def head_refusal(
+    method: str, target: str, headers: Headers, origin: str | None, allowed: Sequence[str]
+) -> HttpAnswer | None:
+    """414 or 431 for a request whose URL, or request line and headers together, are over
+    API Gateway's 10,240 (:data:`pandasdb_core.wire.MAX_REQUEST_HEAD`; which status, see
+    :class:`pandasdb_core.wire.HeadTooLarge`); None for one that fits. The gateway refuses it
+    before any authorizer runs, so a request without a token meets this first.
+
+    Example
+    -------
+    >>> head_refusal("GET", "/dataframes?prefix=" + "a" * 11000, [], None, ["*"]).status
+    414
+    >>> head_refusal("GET", "/dataframes", [("Accept", "*/*")], None, ["*"]) is None
+    True
+    """
+    refused = head_too_large(method, target, headers)
+    if refused is None:
+        return None
+    return gateway_response(
+        refused.status, error_body(refused.code, refused.message), origin, allowed
     )

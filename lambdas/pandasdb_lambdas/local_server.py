@@ -63,6 +63,7 @@ from .local_gateway import (
     cors_headers,
     event_size,
     gateway_response,
+    head_refusal,
     http_answer,
     lambda_payload_refusal,
     proxy_event,
@@ -299,6 +300,10 @@ class LocalAPI:
         rules = self.options.gateway_rules
         origin = environ.get("HTTP_ORIGIN")
         allowed = self.options.cors_origins
+        if rules and (
+            refused := head_refusal(method, target, _request_headers(environ), origin, allowed)
+        ):
+            return refused
         length = int(environ.get("CONTENT_LENGTH") or 0)
         limit = self.body_limit(urlsplit(target).path)
         if length > limit:
