@@ -44,11 +44,12 @@ from typing import IO, TYPE_CHECKING, Any
 
 import polars as pl
 
+from .conversion import to_polars
 from .errors import InvalidArgument, SchemaMismatch
-from .idempotency import earlier_commit
+from .idempotency import RowDigest, earlier_commit
 from .ingest import _NS_RANGE, PanicException, first_line, infer_column, text_as
 from .operations import UploadOptions
-from .records import Commit
+from .records import Commit, FrameHead
 from .schema import polars_schema
 from .sessions import UploadSession, upload_request
 from .writing import after_commit
@@ -436,12 +437,12 @@ def _parse_as(
 
 def upload_stream(store: Store, source: Any, options: UploadOptions) -> Commit:
     """Upload ``source`` piece by piece as one version (see the module docstring). A repeat
-    of an idempotency key the frame committed returns that commit without reading
-    ``source``."""
+    of an idempotency key the frame committed writes nothing: its rows are read and
+    compared with the first commit's (:func:`repeated`)."""
     head = store.meta.head(options.name)
     earlier = earlier_commit(store, head, options.idempotency_key, upload_request(options))
     if earlier is not None:
-        return earlier
+        return repeated(store, head, source, options, earlier)  # type: ignore[arg-type]
     recorded = polars_schema(head.schema) if head is not None else None
     session = UploadSession.open(store, options)
     count = 0
@@ -461,6 +462,42 @@ def upload_stream(store: Store, source: Any, options: UploadOptions) -> Commit:
     # the answer is here: no repeat of this commit will come
     after_commit(commit.name, commit.version, "its upload session", session.close, "vacuum does")
     return commit
+
+
+def repeated(
+    store: Store, head: FrameHead, source: Any, options: UploadOptions, earlier: Commit
+) -> Commit:
+    """The answer to a streamed upload repeating an idempotency key that committed
+    ``earlier``: that commit when ``source`` holds the same rows (or no piece at all, as an
+    upload session without pieces asks for the key's answer), else :class:`InvalidArgument`
+    (a key names one write: as a whole-frame upload with other rows is refused). Nothing is
+    written; the rows are read piece by piece and only their digest is kept.
+
+    A file is typed as the first upload typed it: toward the types the frame recorded before
+    that commit (a CSV's new column is typed by its values, and later blocks of floats may
+    have made a float column of it since), so the same file has the same digest.
+
+    Example
+    -------
+    >>> import pandas as pd, pandasdb_core as pdb
+    >>> db = pdb.open("memory://")
+    >>> first = db.upload(iter([pd.DataFrame({"a": [1, 2]})]), "f", idempotency_key="k")
+    >>> db.upload(iter([pd.DataFrame({"a": [1]}), pd.DataFrame({"a": [2]})]), "f",
+    ...           idempotency_key="k") == first
+    True
+    >>> db.upload(iter([pd.DataFrame({"a": [3]})]), "f", idempotency_key="k")
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    pandasdb_core.errors.InvalidArgument: idempotency_key 'k' already named an append of other...
+    """
+    before = polars_schema(head.schema, as_of=earlier.version - 1) if earlier.version > 1 else {}
+    digest = RowDigest()
+    count = 0
+    for count, piece in enumerate(pieces(source, recorded=before), start=1):  # noqa: B007
+        digest.add(to_polars(piece)[0])
+    if count:
+        earlier_commit(store, head, options.idempotency_key, upload_request(options, digest.text))
+    return earlier
 
 
 #: the parquet bytes the SDK aims at per piece sent in the request: with base64 and the

@@ -1,0 +1,70 @@
+"""Edges of the library found in round 20: streamed uploads repeating an idempotency key."""
+
+from __future__ import annotations
+
+import pandas as pd
+import polars as pl
+import pytest
+
+import pandasdb_core as pdb
+from pandasdb_core.errors import InvalidArgument
+
+
+@pytest.fixture(params=["memory", "local"])
+def store(request, tmp_path) -> pdb.Store:
+    """A fresh store on the memory and the local adapters."""
+    if request.param == "memory":
+        return pdb.open("memory://", chunk_rows=1000)
+    return pdb.open(tmp_path / "store", chunk_rows=1000)
+
+
+def _blobs(db: pdb.Store) -> list[str]:
+    return sorted(b.key for b in db.blobs.list())
+
+
+# ------------------------------------------------- a streamed repeat of an idempotency key
+
+
+def test_a_streamed_repeat_of_a_key_with_other_rows_is_refused(store, tmp_path):
+    first_rows = pd.DataFrame({"a": [1, 2, 3], "s": ["x", "y", "z"]})
+    other = pd.DataFrame({"a": [4, 5, 6], "s": ["x", "y", "z"]})
+    first = store.upload(iter([first_rows]), "f", idempotency_key="k")
+    blobs = _blobs(store)
+    path = tmp_path / "other.csv"
+    other.to_csv(path, index=False)
+    for source in (iter([other]), pl.LazyFrame(other), str(path), iter([first_rows, other])):
+        with pytest.raises(InvalidArgument, match="'k' already named an append of other rows"):
+            store.upload(source, "f", idempotency_key="k")
+    # the small (whole-frame) upload is refused the same way
+    with pytest.raises(InvalidArgument, match="of other rows"):
+        store.upload(other, "f", idempotency_key="k")
+    assert _blobs(store) == blobs  # nothing written, no session left
+    assert store.get("f").equals(first_rows) and len(store.versions("f")) == 1
+    assert first.version == 1
+
+
+def test_a_streamed_repeat_of_a_key_with_the_same_rows_returns_the_first_commit(store, tmp_path):
+    rows = pd.DataFrame({"a": range(10), "s": list("abcdefghij")})
+    first = store.upload(iter([rows.iloc[:4], rows.iloc[4:]]), "f", idempotency_key="k")
+    blobs = _blobs(store)
+    path = tmp_path / "rows.csv"
+    rows.to_csv(path, index=False)
+    # the same rows however they are cut, from any source, or the whole frame
+    for source in (iter([rows]), pl.LazyFrame(rows), str(path), rows, iter([])):
+        assert store.upload(source, "f", idempotency_key="k") == first
+    assert _blobs(store) == blobs
+    assert store.get("f").equals(rows)
+
+
+def test_a_streamed_repeat_of_an_append_reads_a_file_as_its_first_upload_did(store, tmp_path):
+    """A key that appended a CSV to an existing frame: the repeat types the file toward the
+    types recorded before that commit, so the same file has the same digest."""
+    store.upload(pd.DataFrame({"a": [0.5], "s": ["0"]}), "f")
+    path = tmp_path / "more.csv"
+    path.write_text("a,s\n1,007\n2,008\n")
+    first = store.upload(str(path), "f", idempotency_key="k")
+    assert store.upload(str(path), "f", idempotency_key="k") == first
+    path.write_text("a,s\n1,007\n3,008\n")
+    with pytest.raises(InvalidArgument, match="of other rows"):
+        store.upload(str(path), "f", idempotency_key="k")
+    assert store.get("f")["s"].tolist() == ["0", "007", "008"]
