@@ -163,7 +163,7 @@ def to_polars(df: Any) -> tuple[pl.DataFrame, Schema]:
     objects: dict[str, tuple[str, Any]] = {}
     arrows: dict[str, Any] = {}
     for name, dtype in df.dtypes.items():
-        entry: dict[str, Any] = {"pandas": str(dtype)}
+        entry: dict[str, Any] = {"pandas": pandas_name(dtype)}
         if isinstance(dtype, pd.CategoricalDtype):
             entry.update(_describe_categories(name, dtype))
         elif isinstance(dtype, pd.DatetimeTZDtype) and _fixed_offset(name, dtype):
@@ -200,6 +200,52 @@ def to_polars(df: Any) -> tuple[pl.DataFrame, Schema]:
     return frame, capture(frame, pandas_dtypes, index_names)
 
 
+#: the name pandasdb records for ``StringDtype("python", na_value=nan)``: pandas names it
+#: ``str``, which reads back as its default string storage (arrow's), and has no name of its
+#: own; a reader that does not know this name keeps the default ``str``
+PYTHON_STR = "str[python]"
+
+
+def pandas_name(dtype: Any) -> str:
+    """The name a column's pandas ``dtype`` is recorded by, one that rebuilds it
+    (:func:`pandas_dtype`): its own, except for pandas' strings, whose name (``string``,
+    ``str``) does not say where their values live (python objects or arrow), so that a
+    ``string[python]`` column would come back as ``string[pyarrow]``.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> pandas_name(pd.StringDtype("python")), pandas_name(pd.Int64Dtype())
+    ('string[python]', 'Int64')
+    """
+    import pandas as pd
+
+    if not isinstance(dtype, pd.StringDtype):
+        return str(dtype)
+    for name in (f"string[{dtype.storage}]", str(dtype)):
+        with contextlib.suppress(TypeError, ValueError, ImportError):
+            if pd.api.types.pandas_dtype(name) == dtype:
+                return name
+    return PYTHON_STR if dtype.storage == "python" else str(dtype)
+
+
+def pandas_dtype(name: str) -> Any:
+    """The pandas dtype a recorded name (:func:`pandas_name`) stands for: a dtype, or the name
+    itself for pandas to read.
+
+    Example
+    -------
+    >>> pandas_dtype("str[python]").storage, pandas_dtype("Int64")
+    ('python', 'Int64')
+    """
+    if name != PYTHON_STR:
+        return name
+    import numpy as np
+    import pandas as pd
+
+    return pd.StringDtype("python", na_value=np.nan)
+
+
 def _fixed_offset(name: str, dtype: Any) -> bool:
     """Whether a tz-aware column has a fixed offset other than UTC (polars has no such zone),
     after checking that pandas can rebuild its dtype from the recorded name. A named IANA zone
@@ -232,7 +278,7 @@ def _describe_categories(name: str, dtype: Any) -> dict[str, Any]:
     cats = dtype.categories
     kind = cats.dtype.kind
     values: list[Any]
-    cats_dtype = str(cats.dtype)
+    cats_dtype = pandas_name(cats.dtype)
     if kind in "iub":
         values = cats.tolist()
     elif kind == "f":
@@ -839,7 +885,7 @@ def _restored(out: Any, target: str | None) -> Any:
         # metadata from an old or foreign writer may not apply: then keep what the data gives
         # (an unknown zone is a KeyError: zoneinfo.ZoneInfoNotFoundError)
         with contextlib.suppress(TypeError, ValueError, OverflowError, KeyError):
-            out = out.astype(target)
+            out = out.astype(pandas_dtype(target))
     return out
 
 
@@ -886,7 +932,7 @@ def _rebuild_categories(values: list[Any], kind: str | None) -> Any:
         return pd.Index(values)
     if kind == "date":
         return pd.Index([dt.date.fromisoformat(v) for v in values], dtype=object)
-    dtype = pd.api.types.pandas_dtype(kind)
+    dtype = pd.api.types.pandas_dtype(pandas_dtype(kind))
     if dtype.kind in "mM":
         unit = dtype.unit if isinstance(dtype, pd.DatetimeTZDtype) else np.datetime_data(dtype)[0]
         counts = np.array(values, dtype="int64").view(f"{dtype.kind}8[{unit}]")

@@ -116,7 +116,15 @@ def merge_schema(current: Schema | None, incoming: Schema, *, version: int) -> S
 #: the mark :func:`capture` gives a column of nulls only (see :func:`merge_schema`)
 ALL_NULL = "all_null"
 #: the dtypes of string categories: their values are the same strings whichever it is
-_STRING_CATEGORIES = {None, "object", "str", "string", "string[python]", "string[pyarrow]"}
+_STRING_CATEGORIES = {
+    None,
+    "object",
+    "str",
+    "string",
+    "string[python]",
+    "string[pyarrow]",
+    "str[python]",
+}
 
 
 def shown(name: str) -> str:

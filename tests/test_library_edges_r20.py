@@ -1,12 +1,15 @@
-"""Edges of the library found in round 20: streamed uploads repeating an idempotency key."""
+"""Edges of the library found in round 20: streamed uploads repeating an idempotency key,
+pandas string dtypes."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
 
 import pandasdb_core as pdb
+from pandasdb_core.conversion import to_pandas
 from pandasdb_core.errors import InvalidArgument
 
 
@@ -68,3 +71,61 @@ def test_a_streamed_repeat_of_an_append_reads_a_file_as_its_first_upload_did(sto
     with pytest.raises(InvalidArgument, match="of other rows"):
         store.upload(str(path), "f", idempotency_key="k")
     assert store.get("f")["s"].tolist() == ["0", "007", "008"]
+
+
+# ----------------------------------------------------------------- pandas string dtypes
+
+
+def _string_frame() -> pd.DataFrame:
+    python = pd.StringDtype("python")
+    return pd.DataFrame(
+        {
+            "python": pd.array(["x", None, ""], dtype=python),
+            "arrow": pd.array(["x", None, ""], dtype=pd.StringDtype("pyarrow")),
+            "python_nan": pd.array(
+                ["x", None, ""], dtype=pd.StringDtype("python", na_value=np.nan)
+            ),
+            "default": pd.Series(["x", None, ""]),
+            "category": pd.Categorical(
+                pd.array(["a", "b", None], dtype=python),
+                categories=pd.Index(["a", "b", "unused"], dtype=python),
+            ),
+        },
+        index=pd.MultiIndex.from_arrays(
+            [pd.array(["i", "j", "k"], dtype=python), [1, 2, 3]], names=["k", "n"]
+        ),
+    )
+
+
+def _storages(df: pd.DataFrame) -> list[tuple[str, str | None, object]]:
+    """Each column's and index level's dtype, its string storage and its null value."""
+    dtypes = [*df.dtypes.items(), *((f"index {n}", df.index.levels[i].dtype)
+                                    for i, n in enumerate(df.index.names))]  # fmt: skip
+    dtypes.append(("categories", df["category"].cat.categories.dtype))
+    return [(n, str(d), getattr(d, "storage", None), getattr(d, "na_value", None))
+            for n, d in dtypes]  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", ["csv.gz", "parquet"])
+def test_pandas_string_dtypes_come_back_with_their_storage(store, fmt):
+    df = _string_frame()
+    store.upload(df, "f", format=fmt)
+    back = store.get("f")
+    assert _storages(back) == _storages(df)
+    pd.testing.assert_frame_equal(back, df)
+    assert [_storages(b)[:4] for b in store.iter_batches("f", batch_rows=2)] == [
+        _storages(df)[:4]
+    ] * 2
+    # an append keeps the recorded dtypes
+    store.upload(df, "f")
+    assert _storages(store.get("f")) == _storages(df)
+
+
+def test_a_string_column_recorded_by_an_older_writer_reads_as_before():
+    """Records written before the storage was recorded name ``string`` (or ``str``): pandas'
+    default storage, as they always read."""
+    for name, na in (("string", pd.NA), ("str", np.nan)):
+        schema = {"columns": [{"name": "s", "dtype": {"type": "String"}, "pandas": name}]}
+        back = to_pandas(pl.DataFrame({"s": ["x", None]}), {**schema, "index": []})
+        assert back["s"].dtype == pd.api.types.pandas_dtype(name)
+        assert back["s"].dtype.na_value is na or (na is np.nan and back["s"].isna()[1])
