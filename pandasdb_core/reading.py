@@ -194,6 +194,34 @@ def plan(head: FrameHead, query: ReadQuery) -> ReadPlan:
     )
 
 
+def narrowed(plan: ReadPlan, files: Sequence[ChunkFile]) -> ReadPlan:
+    """``plan`` without its own layout's row filter when each of ``files`` lies wholly
+    inside it (a read of whole days or id ranges): the filter would keep every row, and
+    applying it costs a one-day read a tenth of its time.
+
+    Example
+    -------
+    >>> import pandas as pd, pandasdb_core as pdb
+    >>> db = pdb.open("memory://")
+    >>> _ = db.upload(pd.DataFrame({"ts": pd.to_datetime(["2024-01-01 10:00"])}), "f",
+    ...               columns_keys={"ts": "Date"})
+    >>> whole = plan(db.head("f"), ReadQuery.build(name="f", start_date="2024-01-01",
+    ...                                             end_date="2024-01-01"))
+    >>> files = db.files("f").files
+    >>> len(whole.row_filters), len(narrowed(whole, files).row_filters)
+    (1, 0)
+    """
+    own = plan.selection
+    if own.covers is None or not any(s is own for s in plan.row_filters):
+        return plan
+    try:
+        if not all(f.layout == plan.layout.tag and own.covers(f) for f in files):  # type: ignore[arg-type]
+            return plan
+    except (TypeError, ValueError):  # a bound not comparable with a file's range: filter
+        return plan
+    return replace(plan, row_filters=tuple(s for s in plan.row_filters if s is not own))
+
+
 def chunks_to_read(store: Store, plan: ReadPlan) -> list[ChunkRecord]:
     """The chunk files the planned version sees, in the order their rows are returned."""
     head, selection = plan.head, plan.selection
@@ -472,7 +500,9 @@ def files_of(store: Store, query: ReadQuery) -> ReadFiles:
     head = store.head(query.name)
     planned = plan(head, query)
     files = tuple(ChunkFile.of(c, head.format) for c in chunks_to_read(store, planned))
-    return ReadFiles(planned, files, BlobFetch(store), store.workers, store.progress)
+    return ReadFiles(
+        narrowed(planned, files), files, BlobFetch(store), store.workers, store.progress
+    )
 
 
 def read(store: Store, query: ReadQuery) -> tuple[pl.DataFrame, Schema]:

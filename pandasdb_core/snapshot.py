@@ -40,6 +40,7 @@ from .reading import (
     ReadPlan,
     chunks_to_read,
     decode_chunk,
+    narrowed,
     plan,
 )
 from .records import ChunkFile, ChunkRecord, FrameHead
@@ -275,7 +276,8 @@ def reader(snap: Snapshot, query: ReadQuery, fetch: Fetch, *, workers: int = 8) 
     >>> reader(db.files("f"), query, fetcher(db)).collect("stored")["a"].to_list()
     [1, 2]
     """
-    return ReadFiles(read_plan(snap, query), snap.files, fetch, workers=workers)
+    planned = narrowed(read_plan(snap, query), snap.files)
+    return ReadFiles(planned, snap.files, fetch, workers=workers)
 
 
 def _partition(
@@ -288,7 +290,7 @@ def _partition(
 ) -> Any:
     """One Dask partition: a chunk file fetched and decoded as ``get`` does, converted to
     pandas with the read's ``schema`` (:func:`batch_schema`)."""
-    planned = read_plan(snap, query)
+    planned = narrowed(read_plan(snap, query), [file])
     frame = decode_chunk(planned, fetch(file), file.version)
     if engine == "polars":
         return output_polars(frame, snap.schema)
