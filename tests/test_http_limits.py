@@ -10,6 +10,10 @@ and "Call an API method with a compressed payload"
 
 from __future__ import annotations
 
+import gzip
+import json
+import zlib
+
 import pandas as pd
 import pytest
 import requests
@@ -120,3 +124,74 @@ def test_sdk_sends_ids_comma_separated_so_a_thousand_fit_the_url(server):
     wanted = list(range(0, 5000, 4))  # 1,250 ids of up to four digits
     got = db.get("ids", partition_value=wanted)
     assert got["id"].tolist() == wanted and got["v"].tolist() == wanted
+
+
+# --- Content-Encoding: what API Gateway decodes ----------------------------------------------
+
+
+def upload_encoded(url: str, name: str, body: bytes, coding: str) -> requests.Response:
+    return requests.post(
+        f"{url}/dataframes/upload",
+        data=body,
+        headers={**ALICE, "Content-Type": "application/json", "Content-Encoding": coding},
+        timeout=30,
+    )
+
+
+def raw_deflate(data: bytes) -> bytes:
+    """Deflate without zlib's header and checksum, as some clients send ``deflate``."""
+    coder = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return coder.compress(data) + coder.flush()
+
+
+def upload_body(name: str) -> bytes:
+    return json.dumps({"dataframe": "a,b\n1,x\n2,y\n", "dataframe_name": name}).encode()
+
+
+@pytest.mark.parametrize(
+    "coding, encode",
+    [
+        ("gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("deflate", raw_deflate),
+        ("identity", lambda data: data),
+        ("gzip, identity", gzip.compress),
+    ],
+)
+def test_serve_decodes_a_body_whose_content_encoding_api_gateway_supports(server, coding, encode):
+    name = f"coded-{zlib.crc32(coding.encode() + encode(b'x'))}"
+    answer = upload_encoded(server, name, encode(upload_body(name)), coding)
+    assert answer.status_code == 200, answer.text
+    read = requests.get(f"{server}/dataframes/{name}", headers=ALICE, timeout=30).json()
+    assert read == [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
+
+
+def test_serve_answers_415_naming_content_encoding_to_a_coding_api_gateway_does_not_decode(
+    server,
+):
+    answer = upload_encoded(server, "brotli", b"\x8b\x02\x80hello\x03", "br")
+    assert answer.status_code == 415
+    body = answer.json()
+    assert is_error(body, "unsupported_media_type")
+    assert "Content-Encoding 'br'" in body["error"]
+    assert "gzip, deflate or identity" in body["error"]
+    assert "media type" not in body["error"]
+
+
+def test_serve_answers_415_to_a_body_not_encoded_as_its_content_encoding_says(server):
+    plain = upload_encoded(server, "liar", upload_body("liar"), "gzip")
+    cut = upload_encoded(server, "cut", gzip.compress(upload_body("cut"))[:-12], "gzip")
+    for answer in (plain, cut):
+        assert answer.status_code == 415
+        assert "not gzip-encoded as its Content-Encoding says" in answer.json()["error"]
+    listed = requests.get(f"{server}/dataframes", headers=ALICE, timeout=30).json()
+    assert not {"liar", "cut"} & {frame["name"] for frame in listed}
+
+
+def test_serve_answers_413_to_a_small_gzip_body_that_inflates_past_the_gateways_limit(server):
+    bomb = gzip.compress(b"0" * (64 * 1024 * 1024), compresslevel=9)  # 64 MB in some 60 KB
+    assert len(bomb) < 100_000
+    answer = upload_encoded(server, "bomb", bomb, "gzip")
+    assert answer.status_code == 413
+    assert is_error(answer.json(), "too_large")
+    assert "decodes (gzip) to more than 10,485,760 bytes" in answer.json()["error"]

@@ -21,6 +21,7 @@ import base64
 import fnmatch
 import json
 import uuid
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -89,6 +90,92 @@ class HttpAnswer:
 
 class BodyNotText(ValueError):
     """A request body that is neither binary by its type nor UTF-8 text."""
+
+
+class BodyNotDecoded(ValueError):
+    """A request body whose ``Content-Encoding`` API Gateway does not decode, or that is not
+    encoded as that header says (415), or that decodes to more than the limit (413:
+    ``status``)."""
+
+    def __init__(self, message: str, status: int = 415) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+#: the content codings API Gateway decodes in a request ("Content codings supported by API
+#: Gateway", in "Payload compression for REST APIs":
+#: https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-enable-compression.html)
+REQUEST_CODINGS = ("gzip", "deflate", "identity")
+
+
+def decoded_body(body: bytes, content_encoding: str | None, limit: int) -> bytes:
+    """The body as the function receives it: API Gateway decodes a request body whose
+    ``Content-Encoding`` is one it supports, and answers 415 Unsupported Media Type when the
+    coding is another or the body is not encoded with it ("Call an API method with a
+    compressed payload":
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-make-request-with-compressed-payload.html).
+    Several codings (``gzip, identity``) are undone last first. A body that decodes to more
+    than ``limit`` bytes raises with status 413 as soon as it passes it, so a small
+    compressed body never becomes gigabytes in memory.
+
+    Example
+    -------
+    >>> import gzip
+    >>> decoded_body(gzip.compress(b"a,b\\n"), "gzip", 100)
+    b'a,b\\n'
+    >>> decoded_body(b"a,b\\n", None, 100), decoded_body(b"a,b\\n", "Identity", 100)
+    (b'a,b\\n', b'a,b\\n')
+    >>> decoded_body(b"a", "br", 100)
+    Traceback (most recent call last):
+    ...
+    pandasdb_lambdas.local_gateway.BodyNotDecoded: Content-Encoding 'br' is not one API ...
+    """
+    codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
+    for coding in codings:
+        if coding not in REQUEST_CODINGS:
+            raise BodyNotDecoded(
+                f"Content-Encoding {coding[:40]!r} is not one API Gateway decodes: send the "
+                "body as it is (no Content-Encoding), or encoded with "
+                f"{', '.join(REQUEST_CODINGS[:-1])} or {REQUEST_CODINGS[-1]}"
+            )
+    for coding in reversed(codings):
+        if coding != "identity" and body:
+            body = _inflate(body, coding, limit)
+    return body
+
+
+def _inflate(body: bytes, coding: str, limit: int) -> bytes:
+    """Undo gzip (every member of it) or deflate (zlib, or raw deflate as some clients
+    send it), at most ``limit`` bytes out."""
+    windows = [16 + zlib.MAX_WBITS] if coding == "gzip" else [zlib.MAX_WBITS, -zlib.MAX_WBITS]
+    for number, wbits in enumerate(windows):
+        out = bytearray()
+        rest = body
+        try:
+            while rest:
+                inflater = zlib.decompressobj(wbits)
+                out += inflater.decompress(rest, limit + 1 - len(out))
+                if len(out) > limit:
+                    raise BodyNotDecoded(
+                        f"the body decodes ({coding}) to more than {limit:,} bytes, more than "
+                        "API Gateway passes to the function: send less, or stage it with "
+                        "POST /dataframes/staging",
+                        status=413,
+                    )
+                if not inflater.eof:
+                    raise zlib.error("the data ends before its end of stream")
+                rest = inflater.unused_data if coding == "gzip" else b""
+                if inflater.unused_data and coding != "gzip":
+                    raise zlib.error("data follows the end of the stream")
+        except zlib.error as exc:
+            if number + 1 < len(windows):
+                continue
+            raise BodyNotDecoded(
+                f"the body is not {coding}-encoded as its Content-Encoding says ({exc}): send "
+                "it encoded so, or without Content-Encoding"
+            ) from None
+        return bytes(out)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def first_accept(accept: str | None) -> str:

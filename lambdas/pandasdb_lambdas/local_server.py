@@ -44,7 +44,7 @@ from pandasdb_core.errors import BlobNotFound
 from pandasdb_core.http_routes import find
 from pandasdb_core.names import validate_segment
 from pandasdb_core.staging import STAGING_PREFIX
-from pandasdb_core.wire import PRESIGN_SECONDS, error_body
+from pandasdb_core.wire import MAX_STAGED_BYTES, PRESIGN_SECONDS, error_body
 
 from .context import StoreResolver
 from .handler import make_handler
@@ -56,11 +56,13 @@ from .local_gateway import (
     INTEGRATION_TIMEOUT,
     LAMBDA_MAX_REQUEST,
     TIMED_OUT,
+    BodyNotDecoded,
     BodyNotText,
     Headers,
     HttpAnswer,
     body_refusal,
     cors_headers,
+    decoded_body,
     event_size,
     gateway_response,
     head_refusal,
@@ -73,6 +75,9 @@ from .local_stores import Presigner, StoreCache
 
 #: the largest body a presigned blob URL takes (S3 takes 5 GB in one PUT)
 MAX_BLOB_BODY = 4 * 1024**3
+#: the most a compressed API body may decode to (without the gateway rules; with them the
+#: gateway's 10 MB): what one request of the function reads whole
+MAX_INFLATED = MAX_STAGED_BYTES
 LOCAL_USER = "local"
 log = logging.getLogger("pandasdb.serve")
 
@@ -325,11 +330,23 @@ class LocalAPI:
                 )
             claims = {"sub": user, "cognito:username": user}
         body = environ["wsgi.input"].read(length) if length else b""
+        headers = _request_headers(environ)
+        try:
+            # decoded as API Gateway decodes it, with or without the gateway rules: the
+            # function reads no Content-Encoding, so it never receives it; at most what the
+            # gateway passes on (a small gzip body must not inflate to gigabytes here)
+            body = decoded_body(
+                body, environ.get("HTTP_CONTENT_ENCODING"), min(limit, MAX_INFLATED)
+            )
+        except BodyNotDecoded as exc:
+            code = "too_large" if exc.status == 413 else "unsupported_media_type"
+            return gateway_response(exc.status, error_body(code, str(exc)), origin, allowed)
+        headers = [(k, v) for k, v in headers if k.lower() != "content-encoding"]
         try:
             event = proxy_event(
                 event_method,
                 target,
-                _request_headers(environ),
+                headers,
                 body,
                 claims,
                 environ.get("REMOTE_ADDR", ""),
