@@ -49,17 +49,7 @@ def utc_datetimes(series: pl.Series) -> pl.Series:
     if isinstance(dtype, pl.Datetime | pl.Date):
         # on the stored counts, before any calendar arithmetic: polars panics on instants
         # past the years its calendar holds (a Date of 2**31 - 1 days, or 2**62 ms)
-        per_day = 1 if dtype == pl.Date else _NS_PER_DAY // _NS_PER[dtype.time_unit]  # type: ignore[union-attr]
-        counts = series.to_physical()
-        smallest, largest = counts.min(), counts.max()
-        first, last = _CALENDAR_DAYS
-        if smallest is not None and (
-            smallest < first * per_day or largest >= (last + 1) * per_day  # type: ignore[operator]
-        ):
-            raise InvalidPartition(
-                f"column {name!r} is a Date partition but holds instants outside the years 1 "
-                "to 9999 in UTC, which have no calendar day to name a folder"
-            )
+        _check_calendar(series)
     if isinstance(dtype, pl.Datetime):
         out = (
             series.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
@@ -70,6 +60,8 @@ def utc_datetimes(series: pl.Series) -> pl.Series:
         out = series.cast(pl.Datetime("us"))
     elif dtype == pl.String:
         out = _parse_text(series)
+        if isinstance(out.dtype, pl.Datetime):  # text names instants of any year
+            _check_calendar(out)
     else:
         raise InvalidPartition(
             f"column {name!r} is a Date partition but has dtype {dtype}, not a date or datetime"
@@ -77,13 +69,25 @@ def utc_datetimes(series: pl.Series) -> pl.Series:
     nulls = out.null_count()
     if nulls:
         raise InvalidPartition(f"column {name!r} is a Date partition but has {nulls} null value(s)")
-    years = out.dt.year()
-    if len(out) and (years.min() < 1 or years.max() > 9999):  # type: ignore[operator]
-        raise InvalidPartition(
-            f"column {name!r} is a Date partition but holds instants outside the years 1 to "
-            "9999 in UTC, which have no calendar day to name a folder"
-        )
     return out
+
+
+def _check_calendar(series: pl.Series) -> None:
+    """:class:`InvalidPartition` unless every instant of a Date or (naive or UTC) Datetime
+    column lies in the years 1 to 9999, from its counts alone (no calendar arithmetic, which
+    costs a tenth of an upload and panics past the years polars' calendar holds)."""
+    dtype = series.dtype
+    per_day = 1 if dtype == pl.Date else _NS_PER_DAY // _NS_PER[dtype.time_unit]  # type: ignore[attr-defined]
+    counts = series.to_physical()
+    smallest, largest = counts.min(), counts.max()
+    first, last = _CALENDAR_DAYS
+    if smallest is not None and (
+        smallest < first * per_day or largest >= (last + 1) * per_day  # type: ignore[operator]
+    ):
+        raise InvalidPartition(
+            f"column {series.name!r} is a Date partition but holds instants outside the years "
+            "1 to 9999 in UTC, which have no calendar day to name a folder"
+        )
 
 
 def _parse_text(series: pl.Series) -> pl.Series:
