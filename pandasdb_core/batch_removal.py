@@ -26,7 +26,7 @@ from .errors import InvalidArgument
 from .layouts import describe, keyed
 from .layouts.batch import last_key_key
 from .records import Commit, FrameHead
-from .writing import Draft, FrameSettings, commit_on_head, rows_dropped
+from .writing import Draft, FrameSettings, after_landing, commit_on_head, rows_dropped
 
 if TYPE_CHECKING:
     from .store import Store
@@ -68,6 +68,12 @@ def remove_key(store: Store, name: str, key: str) -> Commit | None:
 
     commit = commit_on_head(store, name, build)
     if commit is not None:
-        # informational, as in the seed: the key no longer has a latest batch
-        store.blobs.delete([last_key_key(name, key)])
+        # informational, as in the seed: the key no longer has a latest batch; the commit
+        # stands if this removal fails (reads go by the metadata, never by this file)
+        after_landing(
+            f"frame {name!r}: version {commit.version} is committed without key {key!r}",
+            f"{last_key_key(name, key)!r} could not be removed",
+            lambda: store.blobs.delete([last_key_key(name, key)]),
+            "it names batches no read returns; an upload of the key writes it again",
+        )
     return commit

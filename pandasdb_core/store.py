@@ -60,7 +60,7 @@ from .results import FrameList, VersionList
 from .schema import Schema, user_columns
 from .snapshot import Snapshot
 from .staging import Staging
-from .writing import attempts, backoff
+from .writing import after_landing, attempts, backoff
 
 DEFAULT_CHUNK_ROWS = 250_000
 #: how long a writer keeps retrying a commit that other writers keep beating; each conflict
@@ -313,18 +313,26 @@ class Store(FrameStore):
             except CommitConflict:
                 backoff(attempt)
                 continue
-            # exactly this frame's own files (its kinds' side files, its manifests): another
-            # frame's can live under any prefix of this one's (a frame may be named
-            # "a/external_key/b" or "a/_symlink_format_manifest/b"), so nothing goes by prefix
-            own = [
-                k for lay in head.layouts for k in kind_of(lay).side_files(self.blobs, head.name)
-            ]
-            own += [manifest.manifest_key(request.name, lay) for lay in head.layouts]
-            self.blobs.delete(own)
+            # the frame is deleted: its side files are garbage, whose removal may fail (a
+            # storage error) without undoing the delete; vacuum removes what stays
+            after_landing(
+                f"frame {request.name!r} is deleted",
+                "its side files (last_key.txt, manifests) could not be removed",
+                lambda head=head: self._remove_side_files(head),
+                "vacuum removes them",
+            )
             return
         raise CommitConflict(
             f"frame {request.name!r}: could not delete while writers kept committing"
         )
+
+    def _remove_side_files(self, head: FrameHead) -> None:
+        """Remove exactly frame ``head``'s own files (its kinds' side files, its manifests):
+        another frame's can live under any prefix of this one's (a frame may be named
+        ``a/external_key/b`` or ``a/_symlink_format_manifest/b``), so nothing goes by prefix."""
+        own = [k for lay in head.layouts for k in kind_of(lay).side_files(self.blobs, head.name)]
+        own += [manifest.manifest_key(head.name, lay) for lay in head.layouts]
+        self.blobs.delete(own)
 
     @takes(VacuumOptions, skip=())
     def vacuum(self, **options: Any) -> VacuumReport:

@@ -406,14 +406,32 @@ def after_commit(name: str, version: int, what: str, write: Callable[[], None], 
     """Write files derived from a commit that has landed. A failure there (a storage error,
     a local folder in a file's place) is a warning, never the writer's error: the version
     is committed, and a writer told otherwise would retry it and commit the rows twice."""
+    done = f"frame {name!r}: version {version} is committed"
+    after_landing(done, f"{what} could not be written", write, then)
+
+
+def after_landing(done: str, failed: str, work: Callable[[], None], then: str) -> None:
+    """Do ``work`` that follows a metadata commit which has landed (``done`` says which):
+    writing or removing files derived from it. A failure is a :class:`RuntimeWarning`
+    (``failed`` says what was not done, ``then`` who does it later), never an error: a
+    caller told that a committed write or delete failed would retry it.
+
+    Example
+    -------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     after_landing("frame 'f' is deleted", "its files stay", lambda: 1 / 0, "vacuum")
+    >>> str(caught[0].message)
+    "frame 'f' is deleted, but its files stay (ZeroDivisionError: division by zero); vacuum"
+    """
     try:
-        write()
+        work()
     except Exception as exc:  # noqa: BLE001 - any failure: the commit stands all the same
         warnings.warn(
-            f"frame {name!r}: version {version} is committed, but {what} could not be "
-            f"written ({type(exc).__name__}: {exc}); {then}",
+            f"{done}, but {failed} ({type(exc).__name__}: {exc}); {then}",
             RuntimeWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
 
 

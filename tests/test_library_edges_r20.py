@@ -1,5 +1,5 @@
 """Edges of the library found in round 20: streamed uploads repeating an idempotency key,
-pandas string dtypes."""
+pandas string dtypes, a delete whose cleanup fails, extreme values and races."""
 
 from __future__ import annotations
 
@@ -129,3 +129,59 @@ def test_a_string_column_recorded_by_an_older_writer_reads_as_before():
         back = to_pandas(pl.DataFrame({"s": ["x", None]}), {**schema, "index": []})
         assert back["s"].dtype == pd.api.types.pandas_dtype(name)
         assert back["s"].dtype.na_value is na or (na is np.nan and back["s"].isna()[1])
+
+
+# ----------------------------------------------------------- a delete whose cleanup fails
+
+
+def _failing_side_file_removal(db: pdb.Store, monkeypatch) -> list[list[str]]:
+    """Make the store's blob removals of side files (last_key.txt, manifests) fail, as a
+    storage error would; the removals asked for are recorded."""
+    asked: list[list[str]] = []
+    real = db.blobs._delete
+
+    def delete(keys: list[str]) -> None:
+        asked.append(keys)
+        if any(k.endswith(("last_key.txt", "/manifest")) for k in keys):
+            raise OSError("storage unavailable")
+        real(keys)
+
+    monkeypatch.setattr(db.blobs, "_delete", delete)
+    return asked
+
+
+@pytest.mark.parametrize("manifests", [False, True])
+def test_a_committed_delete_succeeds_when_its_side_files_cannot_be_removed(
+    store, monkeypatch, manifests
+):
+    store.manifests = manifests
+    store.upload(pd.DataFrame({"a": [1, 2]}), "batch", external_key="run-1")
+    ts = pd.to_datetime(["2024-01-01", "2024-01-02"])
+    store.upload(pd.DataFrame({"ts": ts, "v": [1, 2]}), "dated", columns_keys={"ts": "Date"})
+    asked = _failing_side_file_removal(store, monkeypatch)
+    for name in ("batch", "dated"):
+        with pytest.warns(RuntimeWarning, match=f"frame '{name}' is deleted, but its side files"):
+            store.delete(name)
+    assert asked  # the removal was tried, and failed
+    assert len(store.list()) == 0
+    for name in ("batch", "dated"):
+        with pytest.raises(pdb.errors.FrameNotFound):
+            store.get(name)
+    # a frame of the same name starts afresh beside what the delete left; vacuum removes
+    # the rest (and keeps the new frame's files)
+    monkeypatch.undo()
+    store.upload(pd.DataFrame({"a": [3]}), "batch", external_key="run-1")
+    assert store.get("batch", external_key="run-1", use_last=True)["a"].tolist() == [3]
+    store.vacuum(grace_seconds=0)
+    assert not [k for k in _blobs(store) if k.startswith("dated/")]
+    assert store.get("batch")["a"].tolist() == [3] and store.check().ok
+
+
+def test_a_committed_key_delete_succeeds_when_its_last_key_cannot_be_removed(store, monkeypatch):
+    store.upload(pd.DataFrame({"a": [1]}), "f", external_key="run-1")
+    store.upload(pd.DataFrame({"a": [2]}), "f", external_key="run-2")
+    _failing_side_file_removal(store, monkeypatch)
+    with pytest.warns(RuntimeWarning, match="committed without key 'run-1'"):
+        store.delete("f", external_key="run-1")
+    assert store.get("f")["a"].tolist() == [2]
+    assert store.get("f", external_key="run-1").empty
