@@ -396,10 +396,15 @@ class UploadSession:
         """The pieces written so far, by number (their records read in parallel)."""
         blobs = list(self.store.blobs.list(self.prefix + _PIECE))
         numbers = [int(b.key[len(self.prefix) + len(_PIECE) :].split(".", 1)[0]) for b in blobs]
-        records = self.store.map(
-            lambda blob: json.loads(self.store.blobs.get(blob.key)), blobs, "reading pieces"
-        )
-        return dict(sorted(zip(numbers, records, strict=True)))
+
+        def read(blob: Any) -> dict[str, Any] | None:
+            try:
+                return json.loads(self.store.blobs.get(blob.key))  # type: ignore[no-any-return]
+            except BlobNotFound:
+                return None  # removed since it was listed (a vacuum): a piece not written
+
+        records = self.store.map(read, blobs, "reading pieces")
+        return {n: r for n, r in sorted(zip(numbers, records, strict=True)) if r is not None}
 
     # ------------------------------------------------------------------ commit
 
@@ -420,6 +425,10 @@ class UploadSession:
         if self._claimed_by() == "abort":
             raise InvalidArgument(f"session: {self.session_id!r} was aborted; nothing to commit")
         written = self.pieces()
+        if (pieces is not None and sorted(written) != list(range(pieces))) or not any(
+            p["rows"] for p in written.values()
+        ):
+            self._check_not_vacuumed()
         if pieces is not None and sorted(written) != list(range(pieces)):
             missing = sorted(set(range(pieces)) - set(written))
             unknown = sorted(set(written) - set(range(pieces)))
@@ -552,11 +561,7 @@ class UploadSession:
             try:
                 data = self.store.blobs.get(chunk["key"])
             except BlobNotFound:
-                raise ChunkMissing(
-                    f"session: {self.session_id!r}: chunk file {chunk['key']!r} of its pieces "
-                    "was removed by a vacuum before the commit (a vacuum whose grace is "
-                    "shorter than the session's age); nothing was committed: upload again"
-                ) from None
+                raise self._vacuumed(f"chunk file {chunk['key']!r} of its pieces was") from None
             key = _fresh_key(chunk["key"])
             self.store.blobs.put(key, data, if_absent=True)
             return {**chunk, "key": key}
@@ -604,6 +609,23 @@ class UploadSession:
             self.store.blobs.delete(old)
             written[number] = piece
         return written
+
+    def _vacuumed(self, what: str) -> ChunkMissing:
+        """The error of a commit whose session lost ``what`` (``"... was"``) to a vacuum."""
+        return ChunkMissing(
+            f"session: {self.session_id!r}: {what} removed by a vacuum before the commit (a "
+            "vacuum whose grace is shorter than the session's age); nothing was committed: "
+            "upload again"
+        )
+
+    def _check_not_vacuumed(self) -> None:
+        """Refuse with :class:`ChunkMissing` a commit of a session whose staging files a
+        vacuum removed (its ``session.json`` is gone, and with it pieces: the commit would
+        otherwise say pieces are missing, as if the client had not sent them)."""
+        try:
+            self.store.blobs.get(self.prefix + "session.json")
+        except BlobNotFound:
+            raise self._vacuumed("its staging files (its pieces' records) were") from None
 
     def _same_rows_as_earlier(self) -> None:
         """For a session opened with a key the frame committed: refuse pieces (if any were

@@ -3,6 +3,8 @@ pandas string dtypes, a delete whose cleanup fails, extreme values and races."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 import polars as pl
@@ -10,7 +12,7 @@ import pytest
 
 import pandasdb_core as pdb
 from pandasdb_core.conversion import to_pandas
-from pandasdb_core.errors import InvalidArgument
+from pandasdb_core.errors import ChunkMissing, InvalidArgument
 
 
 @pytest.fixture(params=["memory", "local"])
@@ -185,3 +187,43 @@ def test_a_committed_key_delete_succeeds_when_its_last_key_cannot_be_removed(sto
         store.delete("f", external_key="run-1")
     assert store.get("f")["a"].tolist() == [2]
     assert store.get("f", external_key="run-1").empty
+
+
+# ------------------------------------------------------------------------------ races
+
+
+def _frame(rows: int, start: int = 0) -> pd.DataFrame:
+    ts = pd.date_range("2024-01-01", periods=rows, freq="h")
+    return pd.DataFrame({"ts": ts, "v": np.arange(start, start + rows)})
+
+
+def test_a_vacuum_without_grace_during_a_streamed_upload_refuses_it_as_chunk_missing(store):
+    """A vacuum with ``grace_seconds=0`` removes an open session's files: the streamed
+    upload is refused with ChunkMissing saying so (it said 'piece(s) [0] are missing', as if
+    the caller had sent none), nothing is committed, and the frame's version stands."""
+    store.upload(_frame(10), "f", columns_keys={"ts": "Date"})
+    before = store.get("f")
+
+    def pieces_with_a_vacuum():
+        yield _frame(5, 100)
+        time.sleep(0.01)  # the first piece's files are older than the vacuum's cutoff
+        store.vacuum(grace_seconds=0)
+        yield _frame(5, 200)
+
+    with pytest.raises(ChunkMissing, match="removed by a vacuum before the commit"):
+        store.upload(pieces_with_a_vacuum(), "f")
+    assert store.get("f").equals(before) and len(store.versions("f")) == 1
+    assert store.check().ok
+
+
+def test_a_vacuum_with_grace_during_a_streamed_upload_spares_it(store):
+    store.upload(_frame(10), "f", columns_keys={"ts": "Date"})
+
+    def pieces_with_a_vacuum():
+        yield _frame(5, 100)
+        store.vacuum(grace_seconds=60)
+        yield _frame(5, 200)
+
+    assert store.upload(pieces_with_a_vacuum(), "f").rows == 10
+    assert sorted(store.get("f")["v"]) == [*range(10), *range(100, 105), *range(200, 205)]
+    assert store.check().ok
