@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from moto import mock_aws
 from pandas.testing import assert_frame_equal
-from test_faults import empty_store
+from test_faults import Seeded, empty_store
 
 from pandasdb_core.store import Store
 from pandasdb_core.testing.faults import (
@@ -74,9 +74,18 @@ def check_outcome(scenario: str, db: Store, before: dict[int, pd.DataFrame]) -> 
         assert_frame_equal(db.get("e"), before[3])
 
 
-def run_case(kind: str, tmp_path, scenario: str, fail_at: int, mode: str) -> int:
-    db = seeded(kind, tmp_path)
-    before = {v: db.get("e", as_of=v) for v in (1, 2, 3)}
+def versions_read(db: Store) -> dict[int, pd.DataFrame]:
+    return {v: db.get("e", as_of=v) for v in (1, 2, 3)}
+
+
+def seeded_once(kind: str, tmp_path) -> Seeded:
+    """The seeded store, made once per test; each case runs on its own copy of it."""
+    return Seeded(kind, tmp_path, seed=seeded, read=versions_read)
+
+
+def run_case(seed: Seeded, scenario: str, fail_at: int, mode: str) -> int:
+    db = seed.copy()
+    before = seed.before
     plan = FaultPlan(fail_at=fail_at, mode=mode)  # type: ignore[arg-type]
     blobs, meta = faulty(db.blobs, db.meta, plan)
     with contextlib.suppress(InjectedFault, TimeoutError):
@@ -94,21 +103,23 @@ def run_case(kind: str, tmp_path, scenario: str, fail_at: int, mode: str) -> int
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_every_fault_along_an_edit_on_local(tmp_path, scenario):
-    total = run_case("local", tmp_path, scenario, 0, "error")
+    seed = seeded_once("local", tmp_path)
+    total = run_case(seed, scenario, 0, "error")
     assert total >= 5
     for k in range(1, total + 1):
         for mode in MODES:
-            run_case("local", tmp_path, scenario, k, mode)
+            run_case(seed, scenario, k, mode)
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_every_fault_along_an_edit_on_s3_and_dynamodb(tmp_path, scenario):
     with mock_aws():
-        total = run_case("aws", tmp_path, scenario, 0, "error")
+        seed = seeded_once("aws", tmp_path)
+        total = run_case(seed, scenario, 0, "error")
         assert total >= 5  # each edit has several steps to fail at
         for k in range(1, total + 1):
             # every step, its failure mode in turn (all modes at every step: local, above)
-            run_case("aws", tmp_path, scenario, k, MODES[k % len(MODES)])
+            run_case(seed, scenario, k, MODES[k % len(MODES)])
 
 
 @pytest.mark.parametrize("kind", ["local", "aws"])
