@@ -19,6 +19,10 @@ from .base import Operation
 from .fields import IN_PATH, Count, _whole
 
 PieceNumber = Annotated[int, BeforeValidator(_whole("a piece number")), Field(ge=0)]
+#: the most pieces one session takes (``pandasdb_core.sessions.MAX_PIECES``, which a test
+#: keeps equal): a commit's ``pieces`` beyond it names pieces no session can hold, and its
+#: check would build a list of that many numbers (``pieces=2147483648`` took 16 GB)
+MAX_PIECES = 1_000_000
 
 #: an upload session id (32 hex digits)
 SESSION_ID = r"^[0-9a-f]{32}$"
@@ -54,7 +58,7 @@ class CommitRequest(Operation):
     session: str = Field(
         pattern=SESSION_ID, description="The upload session.", json_schema_extra=IN_PATH
     )
-    pieces: Count | None = Field(
+    pieces: Annotated[Count, Field(le=MAX_PIECES)] | None = Field(
         None,
         description=(
             "How many pieces were sent (0 .. pieces-1): the commit is refused if one is "

@@ -1,0 +1,72 @@
+"""Hostile values in the query parameters and JSON fields of the API's routes, through
+``pandasdb serve``: each gets a 4xx naming the field and the reason, never a 5xx, a timeout
+or another user's data. Real servers, real sockets."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+from serving import is_error, serving
+
+from pandasdb_core import sessions
+from pandasdb_core.operations import session as session_requests
+
+USERS = {"alice": "token-alice-1", "bob": "token-bob-22"}
+ALICE = {"Authorization": "Bearer token-alice-1"}
+BOB = {"Authorization": "Bearer token-bob-22"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with serving(tmp_path_factory.mktemp("attack") / "data", users=USERS) as url:
+        yield url
+
+
+def open_session(url: str, name: str) -> str:
+    answer = requests.post(
+        f"{url}/dataframes/sessions", headers=ALICE, params={"dataframe_name": name}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()["session"]
+
+
+@pytest.mark.parametrize("pieces", ["1000001", "2147483648", "9223372036854775807", str(2**64)])
+def test_a_session_commit_announcing_more_pieces_than_a_session_holds_is_a_400(server, pieces):
+    # pieces=2147483648 made the function build a list of 2**31 numbers (16 GB): a 500
+    # (MemoryError) or a worker held past the gateway's 504; a larger one an OverflowError
+    session = open_session(server, "announced")
+    started = time.monotonic()
+    answer = requests.post(
+        f"{server}/dataframes/sessions/{session}/commit",
+        headers=ALICE,
+        params={"pieces": pieces},
+        timeout=60,
+    )
+    assert time.monotonic() - started < 10
+    assert answer.status_code == 400
+    assert is_error(answer.json(), "invalid_argument")
+    message = answer.json()["error"]
+    assert message.startswith("pieces")
+    assert "1000000" in message or "must be a positive integer" in message
+    # the session is untouched: its pieces still commit
+    piece = requests.post(
+        f"{server}/dataframes/sessions/{session}/pieces",
+        headers={**ALICE, "Content-Type": "text/csv"},
+        params={"piece": 0},
+        data="a\n1\n",
+        timeout=30,
+    )
+    assert piece.status_code == 200, piece.text
+    done = requests.post(
+        f"{server}/dataframes/sessions/{session}/commit",
+        headers=ALICE,
+        params={"pieces": 1},
+        timeout=30,
+    )
+    assert done.status_code == 200 and done.json()["rows"] == 1
+
+
+def test_the_http_bound_on_pieces_is_the_sessions_own():
+    assert session_requests.MAX_PIECES == sessions.MAX_PIECES
