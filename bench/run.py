@@ -2,7 +2,7 @@
 and the requests each operation sends to S3 and DynamoDB.
 
 Run (after the README's setup): ``.venv/bin/pip install -e '.[dev,bench]' && .venv/bin/pip
-install --no-deps arcticdb && .venv/bin/python bench/run.py``. Options: ``--quick`` (200,000
+install --no-deps arcticdb && .venv/bin/python bench/run.py``. Options: ``--quick`` (500,000
 rows, the methods the goals compare, one round: under a minute), ``--frame bench|issue|both``
 (``bench``: 1,000,000 rows with a UTC timestamp and a nullable string; ``issue``: issue 16's
 500,000 rows with a naive timestamp), ``--rounds N`` (repeat every measurement N times and
@@ -519,7 +519,7 @@ def main() -> None:
     parser.add_argument("--frame", choices=["bench", "issue", "both"], default="both")
     parser.add_argument("--only", help="comma-separated methods")
     parser.add_argument("--rounds", type=int, default=1, help="repeat and report medians")
-    parser.add_argument("--quick", action="store_true", help="200,000 rows, goal methods")
+    parser.add_argument("--quick", action="store_true", help="500,000 rows, goal methods")
     parser.add_argument(
         "--scale", action="store_true", help="also sweep days (30, 365, 3650) and rows"
     )
