@@ -70,3 +70,31 @@ def test_a_session_commit_announcing_more_pieces_than_a_session_holds_is_a_400(s
 
 def test_the_http_bound_on_pieces_is_the_sessions_own():
     assert session_requests.MAX_PIECES == sessions.MAX_PIECES
+
+
+def test_an_upload_naming_a_field_in_the_query_and_the_body_with_two_values_is_a_400(server):
+    # the body's dataframe_name used to win silently: the frame landed under one of two names
+    answer = requests.post(
+        f"{server}/dataframes/upload",
+        headers=ALICE,
+        params={"dataframe_name": "other"},
+        json={"dataframe": "a\n1\n", "dataframe_name": "both"},
+        timeout=30,
+    )
+    assert answer.status_code == 400
+    assert is_error(answer.json(), "invalid_argument")
+    message = answer.json()["error"]
+    assert message.startswith("dataframe_name") and "'other'" in message and "'both'" in message
+    listed = requests.get(f"{server}/dataframes", headers=ALICE, timeout=30).json()
+    assert not {"other", "both"} & {frame["name"] for frame in listed}
+
+
+def test_an_upload_giving_a_field_in_the_query_and_the_body_with_one_meaning_is_taken(server):
+    answer = requests.post(
+        f"{server}/dataframes/upload",
+        headers=ALICE,
+        params={"dataframe_name": "same", "keep_last": "true", "chunk_rows": "10"},
+        json={"dataframe": "a\n1\n", "dataframe_name": "same", "keep_last": True, "chunk_rows": 10},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text

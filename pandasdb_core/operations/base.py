@@ -188,8 +188,21 @@ class Operation(BaseModel):
         body: Mapping[str, Any] | None,
         **fixed: Any,
     ) -> Self:
-        """Build from query parameters and a parsed JSON object together (a body field wins
-        over a query parameter; a null field means the default)."""
+        """Build from query parameters and a parsed JSON object together (a null field means
+        the default). A field given in both must mean the same in both (``keep_last=true``
+        and ``"keep_last": true``); with two meanings it is refused, as a query parameter
+        given twice with two values is: which one was meant is not for the server to guess.
+
+        Example
+        -------
+        >>> from pandasdb_core.operations import UploadOptions as Options
+        >>> Options.from_sources({"keep_last": "true"}, {"keep_last": True}, name="f").keep_last
+        True
+        >>> Options.from_sources({"dataframe_name": "a"}, {"dataframe_name": "b"})
+        Traceback (most recent call last):
+        ...
+        pandasdb_core.errors.InvalidArgument: dataframe_name is given as query parameter 'a' ...
+        """
         fields = cls.query_fields()
         values: dict[str, Any] = {}
         unknown = []
@@ -217,8 +230,31 @@ class Operation(BaseModel):
         unknown = [k for k in body if k not in fields]
         if unknown:
             raise UnknownParameter(cls._unknown(unknown, fields, "field"))
-        values.update({k: v for k, v in body.items() if v is not None})
+        given = {k: v for k, v in body.items() if v is not None}
+        both = [k for k in given if k in values]
+        if both:
+            cls._same_in_both(both, values, given, fixed)
+        values.update(given)
         return cls.validate_values({**values, **fixed})
+
+    @classmethod
+    def _same_in_both(
+        cls, keys: list[str], query: dict[str, Any], body: dict[str, Any], fixed: dict[str, Any]
+    ) -> None:
+        """Refuse fields the query and the body both give, with meanings that differ once
+        each is parsed (``"1"`` and ``1`` are one value). Values that do not parse are left
+        to the validation that follows, whose message names them."""
+        for key in keys:
+            try:
+                from_query = cls.validate_values({**query, **fixed})
+                from_body = cls.validate_values({**query, key: body[key], **fixed})
+            except PandasDBError:
+                continue
+            if from_query != from_body:
+                raise InvalidArgument(
+                    f"{key} is given as query parameter {query[key]!r} and as body field "
+                    f"{body[key]!r}, which differ; give it once"
+                )
 
     def to_query(self) -> dict[str, QueryValue]:
         """The query parameters that rebuild this request with :meth:`from_query` (fields at
