@@ -175,6 +175,12 @@ class RemoteStore(FrameStore):
         self.user = auth.user if auth is not None else token_user(token) if token else None
         self._has_token = bool(token) or auth is not None
         #: where the Authorization header comes from: a given token, or a Cognito sign-in
+        if token is not None and (not isinstance(token, str) or not token.isprintable()):
+            # a line break would end the Authorization header (requests refuses it with its
+            # own error); the token itself is never shown
+            raise errors.InvalidArgument(
+                "token: must be text without line breaks or control characters"
+            )
         self._auth: TokenSource = auth if auth is not None else StaticToken(token)
         # POST too: an upload, replace or delete_rows names itself by its idempotency key, so
         # the server commits a repeat once; staging and compact are safe to repeat as they are
@@ -678,15 +684,34 @@ def _gist(response: requests.Response) -> str:
 
 
 def _compact(params: dict[str, Any]) -> dict[str, Any]:
-    """``params`` with a list of ids as one comma-separated value (``partition_value=1,2``,
-    which the API reads as the repeated form): some 14 bytes fewer per id, so a longer list
-    fits API Gateway's 10,240-byte URL. Ids are integers, never holding a comma.
+    """``params`` as the API reads them: a list of ids as one comma-separated value
+    (``partition_value=1,2``, which the API reads as the repeated form; some 14 bytes fewer
+    per id, so a longer list fits API Gateway's 10,240-byte URL; ids are integers, never
+    holding a comma).
+
+    Raises
+    ------
+    InvalidArgument
+        A column name holding a comma: the API splits ``columns`` at commas (``?columns=a,b``
+        is two columns), so it would read other columns than the one named.
 
     Example
     -------
     >>> _compact({"partition_value": ["1", "2"], "columns": ["a", "b"]})
     {'partition_value': '1,2', 'columns': ['a', 'b']}
+    >>> _compact({"columns": ["v,id"]})
+    Traceback (most recent call last):
+    ...
+    pandasdb_core.errors.InvalidArgument: columns: 'v,id' holds a comma, ...
     """
+    columns = params.get("columns")
+    for column in [columns] if isinstance(columns, str) else columns or ():
+        if "," in column:
+            raise errors.InvalidArgument(
+                f"columns: {column!r} holds a comma, which the HTTP API reads as a separator "
+                "between column names, so it cannot select that column; read all columns "
+                "(leave columns out) and select it here"
+            )
     ids = params.get("partition_value")
     if isinstance(ids, list | tuple):
         return {**params, "partition_value": ",".join(str(i) for i in ids)}

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import time
 
+import pandas as pd
 import pytest
 import requests
 from serving import is_error, serving
 
-from pandasdb_core import sessions
+import pandasdb_core as pdb
+from pandasdb_core import errors, sessions
 from pandasdb_core.operations import session as session_requests
 
 USERS = {"alice": "token-alice-1", "bob": "token-bob-22"}
@@ -98,3 +100,19 @@ def test_an_upload_giving_a_field_in_the_query_and_the_body_with_one_meaning_is_
         timeout=30,
     )
     assert answer.status_code == 200, answer.text
+
+
+def test_the_sdk_refuses_a_column_name_with_a_comma_rather_than_read_other_columns(server):
+    # the API splits columns at commas: columns=["v,id"] came back as the columns v and id
+    db = pdb.connect(server, token="token-alice-1")
+    db.upload(pd.DataFrame({"v,id": [1], "v": [2], "id": [3]}), "commas")
+    with pytest.raises(errors.InvalidArgument, match=r"columns: 'v,id' holds a comma"):
+        db.get("commas", columns=["v,id"])
+    assert db.get("commas")["v,id"].tolist() == [1]  # whole, then selected in pandas
+
+
+@pytest.mark.parametrize("token", ["token-alice-1\r\nX-Injected: 1", "tok\nen-alice-1", "\x00" * 9])
+def test_the_sdk_refuses_a_token_with_line_breaks_without_showing_it(server, token):
+    with pytest.raises(errors.InvalidArgument) as raised:
+        pdb.connect(server, token=token)
+    assert str(raised.value).startswith("token:") and "alice" not in str(raised.value)
