@@ -86,7 +86,8 @@ def read_csv(
         # polars reads the rows under a header of our own: it keeps the doubled quotes of a
         # quoted name ("a""b") and swallows every row after a name with a stray quote (a"b)
         ours = ",".join(f"c{i}" for i in range(len(header)))
-        frame = pl.read_csv(io.BytesIO(f"{ours}\n{body}".encode()), infer_schema=False)
+        rows = without_blank_lines(f"{ours}\n{body}".encode(), len(header))
+        frame = pl.read_csv(io.BytesIO(rows), infer_schema=False)
         frame.columns = header
     except (Exception, PanicException) as exc:
         raise InvalidArgument(f"{field}: the CSV could not be parsed: {first_line(exc)}") from None
@@ -96,6 +97,34 @@ def read_csv(
         raise
     except (Exception, PanicException) as exc:
         raise InvalidArgument(f"{field}: the CSV could not be parsed: {first_line(exc)}") from None
+
+
+def without_blank_lines(data: bytes, width: int) -> bytes:
+    """CSV rows without the blank lines between them, for a CSV of ``width`` columns.
+
+    Polars reads a blank line as a row of nulls (an integer column then turns nullable).
+    No CSV writer writes a row of several columns as a blank line (polars writes ``,``), so
+    such lines are not rows (as pandas reads them); in a CSV of one column, a blank line is
+    how polars writes a null, and stays one. Blank lines inside quoted values are kept.
+
+    Example
+    -------
+    >>> without_blank_lines(b'a,b\\n1,2\\n\\n3,"x\\n\\ny"\\r\\n\\r\\n', 2)
+    b'a,b\\n1,2\\n3,"x\\n\\ny"\\r\\n'
+    """
+    if width <= 1 or not (
+        b"\n\n" in data or b"\n\r\n" in data or data.startswith((b"\n", b"\r\n"))
+    ):
+        return data
+    lines = data.split(b"\n")
+    kept = []
+    quoted = False
+    for line in lines[:-1]:  # the last is what follows the last LF: not a line
+        if quoted or line not in (b"", b"\r"):
+            kept.append(line)
+        quoted ^= line.count(b'"') % 2 == 1
+    kept.append(lines[-1])
+    return b"\n".join(kept)
 
 
 def _split_header(text: str, field: str) -> tuple[list[str], str]:

@@ -38,6 +38,7 @@ import gzip
 import io
 import os
 import sys
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -47,7 +48,14 @@ import polars as pl
 from .conversion import to_polars
 from .errors import InvalidArgument, SchemaMismatch
 from .idempotency import RowDigest, earlier_commit
-from .ingest import _NS_RANGE, PanicException, first_line, infer_column, text_as
+from .ingest import (
+    _NS_RANGE,
+    PanicException,
+    first_line,
+    infer_column,
+    text_as,
+    without_blank_lines,
+)
 from .operations import UploadOptions
 from .records import Commit, FrameHead
 from .schema import polars_schema
@@ -266,10 +274,73 @@ def csv_pieces(
     >>> [p["a"].to_list() for p in csv_pieces(data, block_bytes=8)]
     [[1, 2], [3]]
     """
-    header = _csv_header(stream, source)
-    typer = _BlockTyper(header, recorded or {}, source)
-    for data in _blocks(stream, block_bytes):
-        yield typer.typed(data)
+    typer: _BlockTyper | None = None
+    try:
+        stream = _lf_lines(stream)
+        header = _csv_header(stream, source)
+        typer = _BlockTyper(header, recorded or {}, source)
+        for data in _blocks(stream, block_bytes):
+            yield typer.typed(data)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        # a gzip file cut short (an interrupted download) or damaged: the rows read so far
+        # are not the file, so nothing is committed
+        read = typer.first_row - 1 if typer is not None else 0
+        after = f" after row {read:,}" if read else ""
+        raise InvalidArgument(
+            f"dataframe: {source} could not be read as gzip{after}: {first_line(exc)}; "
+            "nothing was written"
+        ) from None
+
+
+#: the bytes read first to tell a CSV's line ends (as :func:`pandasdb_core.ingest.read_csv`
+#: tells them in a whole body: a CR alone ends rows when no LF comes)
+_HEAD_BYTES = 64 * 1024
+
+
+def _lf_lines(stream: IO[bytes]) -> IO[bytes]:
+    """``stream`` with rows ending in LF: a CSV whose rows end in a CR alone (old Mac
+    exports; no LF in its first bytes) has each CR outside quotes read as an LF, as a whole
+    CSV body is read. Other streams are returned as they are, their first bytes put back.
+
+    Example
+    -------
+    >>> _lf_lines(io.BytesIO(b'a,b\\r1,"x\\ry"\\r')).read()
+    b'a,b\\n1,"x\\ry"\\n'
+    """
+    head = stream.read(_HEAD_BYTES)
+    lone_cr = b"\r" in head and b"\n" not in head
+    return io.BufferedReader(_Replayed(head, stream, lone_cr), buffer_size=1024 * 1024)
+
+
+class _Replayed(io.RawIOBase):
+    """The bytes ``head`` already read from ``rest``, then the rest; with ``lone_cr``, CRs
+    outside quotes become LFs (the quote state carried from one read to the next)."""
+
+    def __init__(self, head: bytes, rest: IO[bytes], lone_cr: bool):
+        self.rest, self.lone_cr = rest, lone_cr
+        self.quoted = False
+        self.head = self._translated(head)
+
+    def readable(self) -> bool:
+        return True
+
+    def _translated(self, data: bytes) -> bytes:
+        if not self.lone_cr or not data:
+            return data
+        parts = data.split(b'"')
+        # parts alternate outside and inside quotes, starting as the last read ended
+        for i in range(1 if self.quoted else 0, len(parts), 2):
+            parts[i] = parts[i].replace(b"\r", b"\n")
+        self.quoted ^= len(parts) % 2 == 0
+        return b'"'.join(parts)
+
+    def readinto(self, buffer: Any) -> int:
+        if self.head:
+            data, self.head = self.head[: len(buffer)], self.head[len(buffer) :]
+        else:  # a CR becomes an LF: the same length as read
+            data = self._translated(self.rest.read(len(buffer)))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def _blocks(stream: IO[bytes], block_bytes: int) -> Iterator[bytes]:
@@ -313,9 +384,10 @@ class _BlockTyper:
         # polars parses the known types itself, several times faster than typing text; a
         # block it refuses is parsed as text and typed column by column, for the rule and a
         # clear message
+        data = without_blank_lines(data, len(self.header))
         text = _parse_as(data, self.header, fast)
         if text is None:
-            text = _parse(data, self.header, self.source)
+            text = _parse(data, self.header, self.source, self.first_row)
         columns = [self._column(text[name]) for name in self.header]
         self.first_row += text.height
         return pl.DataFrame(columns)
@@ -395,7 +467,9 @@ def _last_row_end(data: bytes) -> int:
     return end
 
 
-def _parse(data: bytes, header: list[str], source: str) -> pl.DataFrame:
+def _parse(data: bytes, header: list[str], source: str, first_row: int = 1) -> pl.DataFrame:
+    """Rows as text columns, or :class:`InvalidArgument` naming what does not parse (a row
+    of more fields than the header: its number, counted from ``first_row``)."""
     try:
         frame = pl.read_csv(
             data,
@@ -404,6 +478,13 @@ def _parse(data: bytes, header: list[str], source: str) -> pl.DataFrame:
             infer_schema=False,
         )
     except (pl.exceptions.PolarsError, PanicException) as exc:
+        long = _long_row(data, len(header))
+        if long is not None:
+            row, fields = long
+            raise InvalidArgument(
+                f"dataframe: {source}, row {first_row + row:,} has {fields} fields where its "
+                f"header has {len(header)}; nothing was written"
+            ) from None
         raise InvalidArgument(
             f"dataframe: {source} could not be parsed: {first_line(exc)}"
         ) from None
@@ -413,6 +494,16 @@ def _parse(data: bytes, header: list[str], source: str) -> pl.DataFrame:
         )
     frame.columns = header
     return frame
+
+
+def _long_row(data: bytes, width: int) -> tuple[int, int] | None:
+    """The index and field count of the first row of ``data`` with more than ``width``
+    fields, if one has (polars refuses it and names no row)."""
+    rows = csv.reader(io.StringIO(data.decode("utf-8", errors="replace"), newline=""))
+    for i, fields in enumerate(rows):
+        if len(fields) > width:
+            return i, len(fields)
+    return None
 
 
 def _parse_as(
