@@ -51,6 +51,13 @@ def chunk_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.name.endswith((".parquet", ".csv.gz")))
 
 
+def assert_nothing_stays(root: Path) -> None:
+    """No frame, no chunk file and no session record is left in the local store at ``root``."""
+    assert len(pdb.open(root).list()) == 0
+    assert chunk_files(root) == []
+    assert not list((root / SESSIONS_PREFIX).rglob("*.json"))
+
+
 def test_iterator_upload_is_one_version_equal_to_the_whole_upload(db):
     df = frame(5000)
     commit = db.upload(pieces_of(df, 700), "s", columns_keys={"ts": "Date", "uid": "ID"})
@@ -117,9 +124,7 @@ def test_a_later_block_that_does_not_fit_is_refused_and_nothing_stays(tmp_path):
             gathered(csv_pieces(stream, block_bytes=1024), piece_bytes=1),
             UploadOptions.build(name="f"),
         )
-    assert len(db.list()) == 0
-    assert chunk_files(tmp_path / "store") == []
-    assert not list((tmp_path / "store" / SESSIONS_PREFIX).rglob("*.json"))
+    assert_nothing_stays(tmp_path / "store")
 
 
 def test_a_piece_of_another_type_or_bad_partition_is_refused(db):

@@ -14,19 +14,15 @@ from pathlib import Path
 import pandas as pd
 import polars as pl
 import pytest
+from test_streaming import assert_nothing_stays, chunk_files
 
 import pandasdb_core as pdb
 from pandasdb_core.errors import InvalidArgument
 from pandasdb_core.ingest import read_csv
 from pandasdb_core.operations import UploadOptions
-from pandasdb_core.sessions import SESSIONS_PREFIX
 from pandasdb_core.streaming import csv_pieces, gathered
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def chunk_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.name.endswith((".parquet", ".csv.gz")))
 
 
 def csv_text(rows: int) -> bytes:
@@ -55,9 +51,7 @@ def test_a_damaged_gzip_file_is_refused_naming_it_and_nothing_stays(tmp_path, da
             gathered(csv_pieces(stream, block_bytes=4096), piece_bytes=1),
             UploadOptions.build(name="f"),
         )
-    assert len(db.list()) == 0
-    assert chunk_files(tmp_path / "store") == []
-    assert not list((tmp_path / "store" / SESSIONS_PREFIX).rglob("*.json"))
+    assert_nothing_stays(tmp_path / "store")
 
 
 def test_the_cli_says_a_truncated_gzip_file_is_damaged_in_one_line(tmp_path):
