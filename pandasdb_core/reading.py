@@ -23,6 +23,7 @@ Example
 from __future__ import annotations
 
 import contextlib
+import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -551,61 +552,62 @@ def iter_batches(open_read: Callable[[], ReadFiles], output: OutputOptions) -> I
     ``get``'s order and with its dtypes: ``output.batch_rows`` rows each (None: one per chunk
     file), in ``output.engine``. Files are fetched a batch ahead of the caller.
 
-    A batch is built from its files' parts as :func:`collect` builds ``get``'s frame, each
-    part let go once copied: making a batch holds its parts and the batch, not the parts, a
-    joined copy and a pandas copy of it."""
+    A batch is built as its files are decoded, as :func:`collect` builds ``get``'s frame: each
+    file's rows are copied into the batch and let go before the next file is decoded, so
+    making a batch holds the batch and about one file, not every file of the batch beside it."""
     read = open_read()
     # the pandas dtypes of the whole read, as get gives them, for every batch
     schema = read.pandas_schema() if output.engine == "pandas" else read.plan.head.schema
     sink: Sink = "pandas" if output.engine == "pandas" else "polars"
-    columns = read.plan.columns
-    for group in rebatch(read.batches(per_file=True, label=None), output.batch_rows):
-        rows = sum(part.height for part in group)
-        out = collect(_handed_over(group), schema, columns, rows, sink)
+    columns, left = read.plan.columns, read.rows
+    pieces = cut(read.batches(per_file=True, label=None), output.batch_rows)
+    for first, ends in pieces:
+        capacity = first.height if output.batch_rows is None else min(left, output.batch_rows)
+        group = itertools.chain([first], () if ends else _through_batch_end(pieces))
+        del first  # the group is its only holder: collect lets it go once copied
+        out = collect(group, schema, columns, capacity, sink)
+        left -= len(out)
         yield out
         del out  # a generator's locals live while it waits at yield
 
 
-def _handed_over(parts: list[pl.DataFrame]) -> Iterator[pl.DataFrame]:
-    """``parts`` one by one, each taken out of the list as it is given (so the list, which
-    others may hold, keeps none that was used)."""
-    parts.reverse()
-    while parts:
-        yield parts.pop()
+def _through_batch_end(pieces: Iterator[tuple[pl.DataFrame, bool]]) -> Iterator[pl.DataFrame]:
+    """The pieces of :func:`cut` up to and with the next one that ends a batch (or the
+    last)."""
+    for piece, ends in pieces:
+        yield piece
+        if ends:
+            return
 
 
-def rebatch(parts: Iterable[pl.DataFrame], batch_rows: int | None) -> Iterator[list[pl.DataFrame]]:
-    """``parts`` regrouped into lists of exactly ``batch_rows`` rows (the last may hold
-    fewer), a part cut where a batch ends; with None, each non-empty part alone. A part left
-    after a cut is a view of that one part, never of a joined batch.
+def cut(
+    parts: Iterable[pl.DataFrame], batch_rows: int | None
+) -> Iterator[tuple[pl.DataFrame, bool]]:
+    """``parts`` cut where batches of exactly ``batch_rows`` rows end, each piece with whether
+    a batch ends after it (the last batch, which may hold fewer rows, ends with the pieces);
+    with None, each non-empty part is a batch. Parts are taken one at a time, as pieces are
+    asked for; empty ones are skipped.
 
     Example
     -------
     >>> parts = [pl.DataFrame({"a": [1, 2, 3]}), pl.DataFrame({"a": [4]})]
-    >>> [[p["a"].to_list() for p in group] for group in rebatch(parts, 2)]
-    [[[1, 2]], [[3], [4]]]
+    >>> [(p["a"].to_list(), ends) for p, ends in cut(parts, 2)]
+    [([1, 2], True), ([3], False), ([4], True)]
     """
-    held: list[pl.DataFrame] = []
     rows = 0
     for part in parts:
         if part.height == 0:
             continue
         if batch_rows is None:
-            alone = [part]
-            del part  # the list is the part's only holder: its consumer empties it
-            yield alone
+            yield part, True
             continue
         while rows + part.height >= batch_rows:
             take = batch_rows - rows
-            held.append(part.slice(0, take))
-            part = part.slice(take)
-            yield held
-            held, rows = [], 0
+            piece, part, rows = part.slice(0, take), part.slice(take), 0
+            yield piece, True
         if part.height:
-            held.append(part)
             rows += part.height
-    if held:
-        yield held
+            yield part, False
 
 
 def _null_dependent(col: dict[str, Any], dtype: pl.DataType) -> bool:

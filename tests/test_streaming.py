@@ -226,6 +226,35 @@ def test_iter_batches_yields_what_get_returns_in_order_with_its_dtypes(db):
     assert db.get("f")["extra"].dtype == "Int64"
 
 
+def test_a_batch_of_many_files_holds_about_one_decoded_file_at_a_time(db, monkeypatch):
+    """A batch is filled as its files are decoded: when a file's rows are copied into it, no
+    more than the file after it has been decoded (the batch used to wait for all its files,
+    holding every one of them beside itself)."""
+    from pandasdb_core import pandas_assembly, reading
+
+    db.upload(frame(3000), "f", columns_keys={"ts": "Date"})
+    days = len(db.dates("f"))
+    decoded, ahead = [0], []
+    batches = reading.ReadFiles.batches
+
+    def counted(self, **kwargs):
+        for part in batches(self, **kwargs):
+            decoded[0] += 1
+            yield part
+
+    add = pandas_assembly.PandasAssembly.add
+
+    def copied(self, batch):
+        ahead.append(decoded[0] - len(ahead) - 1)  # files decoded beyond those copied
+        add(self, batch)
+
+    monkeypatch.setattr(reading.ReadFiles, "batches", counted)
+    monkeypatch.setattr(pandas_assembly.PandasAssembly, "add", copied)
+    batches_got = list(db.iter_batches("f", batch_rows=10**6))
+    assert len(batches_got) == 1 and len(batches_got[0]) == 3000 and days > 5
+    assert max(ahead) <= 1, ahead
+
+
 def test_cli_uploads_a_file_larger_than_its_memory_limit(tmp_path):
     """``pandasdb upload`` of a ~210 MB CSV under an address-space limit (RLIMIT_AS) of
     600 MB, one polars thread: reading the file whole needs ~800 MB of address space under
