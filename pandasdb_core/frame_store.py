@@ -280,7 +280,9 @@ class FrameStore(ABC):
     ) -> Iterator[Any]:
         """Read frame ``name`` batch by batch: the rows ``get`` returns, in its order and
         with its dtypes, holding about one batch in memory (the next chunk files are fetched
-        while the caller works on the current batch).
+        while the caller works on the current batch). A loop's variable keeps its batch
+        alive while the next is built: ``del batch`` at the end of the loop's body lets it
+        go first, halving the peak.
 
         Parameters
         ----------
