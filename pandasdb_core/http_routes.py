@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from .names import validate_addressable
 from .operations import (
@@ -78,11 +78,17 @@ class Route:
         return _PARAM.split(self.path)[-1] if "{" in self.path else ""
 
     def path_params(self, path: str) -> dict[str, str] | None:
-        """The parameters of ``path`` (raw, percent-decoded) if it matches, else None."""
+        """The parameters of ``path`` if it matches, else None. ``path`` is the request's
+        path decoded once, as API Gateway decodes it before routing; its values are taken
+        as they are: decoding them again would make ``sec%252Fd`` the frame ``sec/d``.
+
+        Example
+        -------
+        >>> ROUTES_BY_NAME["read"].path_params("/dataframes/sec%2Fd")
+        {'name': 'sec%2Fd'}
+        """
         found = _pattern(self.path).match(path)
-        if found is None:
-            return None
-        return {k: unquote(v) for k, v in found.groupdict().items()}
+        return None if found is None else found.groupdict()
 
     def url(self, **params: str) -> str:
         """The path for these parameters, each percent-encoded (``/`` too)."""

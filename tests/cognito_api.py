@@ -124,7 +124,9 @@ def _event(method: str, target: str, headers: dict[str, str], body: bytes, claim
     text = (base64.b64encode(body).decode() if binary else body.decode()) if body else None
     return {
         "resource": "/{proxy+}",
-        "path": unquote(parts.path),
+        # as a REST API sends them: the path as received, its proxy part decoded once
+        "path": parts.path,
+        "pathParameters": {"proxy": unquote(parts.path).lstrip("/")},
         "httpMethod": method,
         "headers": headers,
         "multiValueHeaders": {k: [v] for k, v in headers.items()},

@@ -675,6 +675,30 @@ def powertools_path(route: Route) -> str:
     return route.path.replace("{", "<").replace("}", ">")
 
 
+def request_path(event: dict[str, Any]) -> str:
+    """The request's path decoded once, as API Gateway decodes it: its resource with the
+    ``{proxy+}`` part replaced by ``pathParameters.proxy``, which API Gateway passes
+    percent-decoded ("Set up a proxy integration with a proxy resource", API Gateway
+    developer guide), whatever form ``path`` has. An event without them (a hand-built one)
+    has its ``path`` decoded once, as a REST API sends it percent-encoded. No value is
+    decoded again, so ``/dataframes/sec%252Fd`` names the frame ``sec%2Fd`` (an invalid
+    name), never ``sec/d``.
+
+    Example
+    -------
+    >>> request_path({"resource": "/dataframes/{proxy+}", "path": "/dataframes/sec%252Fd",
+    ...               "pathParameters": {"proxy": "sec%2Fd"}})
+    '/dataframes/sec%2Fd'
+    >>> request_path({"path": "/dataframes/sales%2Fdaily"})
+    '/dataframes/sales/daily'
+    """
+    resource = event.get("resource") or ""
+    proxy = (event.get("pathParameters") or {}).get("proxy")
+    if resource.endswith("{proxy+}") and isinstance(proxy, str):
+        return resource.replace("{proxy+}", proxy)
+    return unquote(event.get("path") or "")
+
+
 def _endpoint(app: APIGatewayRestResolver, route: Route, resolve: StoreResolver) -> Callable:
     handle = HANDLERS[route.name]
 
@@ -683,6 +707,8 @@ def _endpoint(app: APIGatewayRestResolver, route: Route, resolve: StoreResolver)
         ctx = None
         if route.auth:
             ctx = resolve(caller_from_claims(event.request_context.authorizer.claims))
+        # the handler gave Powertools each parameter encoded by Route.url, one path
+        # segment: this undoes that encoding only (the gateway's decode came before it)
         fixed = {key: unquote(value) for key, value in path.items()}
         if "name" in fixed:
             # a path that names a frame no route can address unambiguously means something

@@ -24,11 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote
 
 from pandasdb_core.http_routes import find
 
-from .api import build_app
+from .api import build_app, request_path
 from .context import DeadlineResolver, StoreResolver, request_deadline
 from .observability import logger, metrics
 
@@ -37,18 +36,18 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 def route_path(path: str, method: str) -> tuple[str, str]:
     """The path Powertools matches (a frame name's ``/`` percent-encoded, so that the name is
-    one path segment) and the route's metric label.
+    one path segment) and the route's metric label, for the request's path decoded once
+    (:func:`pandasdb_lambdas.api.request_path`).
 
     Example
     -------
     >>> route_path("/dataframes/sales/daily/versions", "GET")
     ('/dataframes/sales%2Fdaily/versions', 'GET /dataframes/{name}/versions')
     """
-    plain = unquote(path)
-    route = find(method, plain)
+    route = find(method, path)
     if route is None:
         return path, f"{method} unknown"
-    params = route.path_params(plain) or {}
+    params = route.path_params(path) or {}
     return route.url(**params), f"{method} {route.path}"
 
 
@@ -66,7 +65,7 @@ def make_handler(resolve: StoreResolver) -> Handler:
         request_context = event.get("requestContext") or {}
         logger.set_correlation_id(request_context.get("requestId"))
         method = event.get("httpMethod", "")
-        path, label = route_path(event.get("path", ""), method)
+        path, label = route_path(request_path(event), method)
         event = {**event, "path": path}
         metrics.add_dimension(name="route", value=label)
         with bounded.request(deadline):

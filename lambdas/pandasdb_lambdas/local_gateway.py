@@ -315,12 +315,19 @@ def proxy_event(
     counts the gateway's 29 s (:func:`pandasdb_lambdas.context.request_deadline`); None leaves it
     out (no gateway: ``--no-gateway-rules``).
 
+    The path is decoded once, as API Gateway decodes it: ``path`` keeps the request's
+    percent-encoding (a REST API passes it so) and ``pathParameters.proxy`` holds it
+    decoded, which is where the function reads it (:func:`pandasdb_lambdas.api.request_path`).
+
     Example
     -------
     >>> event = proxy_event("GET", "/dataframes?prefix=a", [("Accept", "*/*")], b"",
     ...                     {"sub": "alice"}, "127.0.0.1", strict=True)
     >>> event["path"], event["queryStringParameters"], event["requestContext"]["authorizer"]
     ('/dataframes', {'prefix': 'a'}, {'claims': {'sub': 'alice'}})
+    >>> event = proxy_event("GET", "/dataframes/sec%252Fd", [], b"", None, "", strict=True)
+    >>> event["path"], event["pathParameters"]
+    ('/dataframes/sec%252Fd', {'proxy': 'dataframes/sec%2Fd'})
     >>> proxy_event("GET", "/", [], b"", None, "", strict=True, received_at=1.5)[
     ...     "requestContext"]["requestTimeEpoch"]
     1500
@@ -349,7 +356,7 @@ def proxy_event(
         context["authorizer"] = {"claims": claims}
     return {
         "resource": "/{proxy+}",
-        "path": path,
+        "path": parts.path,
         "httpMethod": method,
         "headers": header_map,
         "multiValueHeaders": multi_headers,
