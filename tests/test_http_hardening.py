@@ -237,3 +237,50 @@ def test_an_idle_connection_is_closed(tmp_path):
     with serving(tmp_path / "data", idle_timeout=1) as url, connect(url, timeout=30) as sock:
         sock.sendall(b"GET /dataframes HTTP/1.1\r\nHost: x\r\n")  # and then nothing
         assert sock.recv(65536) == b"", "the server closed the stalled connection"
+
+
+def test_presigned_chunk_gets_are_answered_on_the_event_loop(tmp_path, monkeypatch):
+    """A chunk file's presigned GET is served by the event loop itself, with no hand-off to a
+    thread (what costs most in a read of hundreds of files on 2 cores); a blob over
+    INLINE_BLOB_BYTES and API requests still go to worker threads, and GETs pipelined on one
+    connection are answered in order, each once."""
+    from pandasdb_lambdas import local_server
+
+    served: list[tuple[str, str]] = []
+    real_blob, real_api = local_server.LocalAPI.blob, local_server.LocalAPI.api
+
+    def blob(self, method, target, environ):
+        served.append((urlsplit(target).path.rsplit("/", 2)[-2], threading.current_thread().name))
+        return real_blob(self, method, target, environ)
+
+    def api(self, method, target, environ):
+        served.append(("api", threading.current_thread().name))
+        return real_api(self, method, target, environ)
+
+    monkeypatch.setattr(local_server.LocalAPI, "blob", blob)
+    monkeypatch.setattr(local_server.LocalAPI, "api", api)
+    monkeypatch.setattr(local_server, "INLINE_BLOB_BYTES", 5_000)
+    rows = [f"2024-01-01,{i}" for i in range(3)] + [f"2024-01-02,{i}" for i in range(5_000)]
+    with serving(tmp_path / "data") as url:
+        up = requests.post(
+            f"{url}/dataframes/upload?dataframe_name=f&columns_keys=ts:Date",
+            data="ts,v\n" + "\n".join(rows) + "\n",
+            headers={"Content-Type": "text/csv"},
+            timeout=60,
+        )
+        assert up.status_code == 200, up.text
+        files = requests.get(f"{url}/dataframes/f/files", timeout=60).json()["files"]
+        small, large = (f["uri"] for f in files)
+        body = requests.get(small, timeout=60).content
+        assert len(body) < 5_000 < len(requests.get(large, timeout=60).content)
+        target = small.split("/", 3)[3]
+        raw = f"GET /{target} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        received = exchange(url, raw * 3 + raw.replace(b"HTTP/1.1", b"HTTP/1.0"))
+    # waitress's worker threads are named waitress-N; the event loop runs in the helper's
+    on_worker = {
+        name: {t.startswith("waitress") for n, t in served if n == name} for name, _ in served
+    }
+    assert on_worker == {"api": {True}, "2024-01-01": {False}, "2024-01-02": {True}}, served
+    assert statuses(received) == [200] * 4
+    assert received.count(f"Content-Length: {len(body)}\r\n".encode()) == 4
+    assert received.count(body) == 4

@@ -75,6 +75,9 @@ from .local_stores import Presigner, StoreCache
 
 #: the largest body a presigned blob URL takes (S3 takes 5 GB in one PUT)
 MAX_BLOB_BODY = 4 * 1024**3
+#: presigned GETs of blobs up to this size are answered on the server's event loop (see
+#: :meth:`LocalAPI.serves_inline`): reading one takes about a millisecond at most
+INLINE_BLOB_BYTES = 4 * 1024**2
 #: the most a compressed API body may decode to (without the gateway rules; with them the
 #: gateway's 10 MB): what one request of the function reads whole
 MAX_INFLATED = MAX_STAGED_BYTES
@@ -211,6 +214,31 @@ class LocalAPI:
     def cors(self, origin: str | None) -> Headers:
         """The CORS headers of answers the gateway (or the bucket) gives by itself."""
         return cors_headers(origin, self.options.cors_origins)
+
+    def serves_inline(self, method: str, target: str) -> bool:
+        """Whether the server answers a request on its event loop rather than a worker
+        thread: a GET or HEAD of a presigned blob URL (a large read's chunk files) whose
+        blob holds at most :data:`INLINE_BLOB_BYTES`, or that is refused (unsigned,
+        expired, absent). Serving it at once costs less than the hand-off to a thread, and
+        it never waits on a worker process, as S3 is no Lambda function."""
+        if method not in ("GET", "HEAD"):
+            return False
+        parts = urlsplit(target)
+        if not parts.path.startswith("/_blobs/"):
+            return False
+        segments = parts.path.split("/", 3)
+        if len(segments) < 4:
+            return True  # no key: a 404
+        user, key = unquote(segments[2]), unquote(segments[3])
+        if self.presigner.check(method, user, key, parse_qs(parts.query)):
+            return True  # a 403
+        root = getattr(self.resolve(Caller(user, user)).store.blobs, "root", None)
+        if root is None:
+            return False
+        try:  # the file's size only, at its place in a local store's folder
+            return os.stat(os.path.join(root, *key.split("/"))).st_size <= INLINE_BLOB_BYTES
+        except (OSError, ValueError):
+            return True  # no such blob: a 404
 
     def authenticate(self, authorization: str | None) -> str | None:
         """The user an ``Authorization`` header names, or None.
@@ -438,6 +466,7 @@ def make_server(
         max_body=MAX_BLOB_BODY,
         body_limit=api.body_limit,
         error_headers=api.cors,
+        inline=api.serves_inline,
     )
     server.api = api
     bound_host, bound_port = server.server_address[:2]

@@ -43,7 +43,8 @@ class Presigner:
 
     def _signature(self, method: str, user: str, key: str, expires: int) -> str:
         message = f"{method}\n{user}\n{key}\n{expires}".encode()
-        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
+        # the one-shot form: a tenth of hmac.new's cost, paid twice by each chunk file's GET
+        return hmac.digest(self.secret, message, hashlib.sha256).hex()
 
     def sign(self, method: str, user: str, key: str, seconds: int | None = None) -> str:
         """A URL allowing ``method`` on ``key`` of ``user`` for ``seconds`` (default: the
