@@ -87,7 +87,7 @@ from .idempotency import (
 )
 from .layouts import DEFAULT_KEY, KINDS, PlannedChunk
 from .layouts.ids import integer_ids
-from .operations import UploadOptions
+from .operations import CommitRequest, UploadOptions
 from .ports import CLOCK_MARGIN_S, writes_begin_after
 from .records import Commit, FrameHead, Layout
 from .schema import (
@@ -415,7 +415,18 @@ class UploadSession:
 
         The pieces are listed again once the commit has claimed the session: a piece
         written between the first listing and the claim (and answered as written) is in the
-        version; one written after the claim is refused (:meth:`write_piece`)."""
+        version; one written after the claim is refused (:meth:`write_piece`).
+
+        Raises
+        ------
+        InvalidArgument
+            ``pieces`` is not a whole number from 1 to ``MAX_PIECES`` (as over HTTP: a
+            larger count names pieces no session holds, and checking it would build a list
+            of that many numbers), or a piece is missing.
+        """
+        if pieces is not None:
+            # the HTTP route's own request type, so Python and HTTP refuse the same counts
+            pieces = CommitRequest.build(session=self.session_id, pieces=pieces).pieces
         done = self._answer()
         if done is not None:
             return done

@@ -26,7 +26,9 @@ from serving import serving
 from test_handlers_aws import call, deployed, event  # noqa: F401 - deployed is a fixture
 
 import pandasdb_core as pdb
+from pandasdb_core import sessions
 from pandasdb_core.errors import InvalidArgument, SchemaMismatch
+from pandasdb_core.operations import UploadOptions
 from pandasdb_core.wire import LAMBDA_PAYLOAD
 
 #: the data a worker of the budgeted server may use (RLIMIT_DATA: heap and anonymous
@@ -254,3 +256,17 @@ def test_session_routes_overwrite_and_replace_partitions(remote):
     session("overwrite", [other])
     assert db.get("f")["v"].tolist() == [30]
     assert [v.operation for v in db.versions("f")] == ["append", "replace_partitions", "overwrite"]
+
+
+@pytest.mark.parametrize("pieces", [sessions.MAX_PIECES + 1, 2**63, 10**30, 0, -1])
+def test_a_python_commit_of_more_pieces_than_a_session_holds_is_refused(pieces):
+    """``commit(pieces=2**63)`` called from Python raised OverflowError (2**31 built a list
+    of 2**31 numbers): the core now caps ``pieces`` as the HTTP route does."""
+    db = pdb.open("memory://")
+    session = sessions.UploadSession.open(db, UploadOptions.build(name="f"))
+    session.write_piece(0, pd.DataFrame({"a": [1]}))
+    with pytest.raises(InvalidArgument, match=r"^pieces: input should be") as refused:
+        session.commit(pieces=pieces)
+    assert str(pieces) in str(refused.value)
+    assert db.list() == [], "nothing committed"
+    assert session.commit(pieces=1).rows == 1, "the session still commits its pieces"
