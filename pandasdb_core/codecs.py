@@ -86,21 +86,56 @@ def encode(frame: pl.DataFrame, fmt: Format) -> bytes:
     >>> encode(pl.DataFrame({"a": [1]}), "parquet")[:4]
     b'PAR1'
     """
-    buf = io.BytesIO()
+    return encode_many([frame], fmt)[0]
+
+
+def encode_many(frames: Sequence[pl.DataFrame], fmt: Format) -> list[bytes]:
+    """Serialise several chunks in one polars call, each exactly as :func:`encode` does alone.
+
+    Each polars write costs ~0.35 ms besides the rows (a query planned in Python and run by
+    polars' streaming engine): more than the rows of a day of a typical frame. One call for
+    many chunks pays it once and lets polars spread the files over its threads.
+
+    Example
+    -------
+    >>> files = encode_many([pl.DataFrame({"a": [i]}) for i in range(3)], "csv.gz")
+    >>> [decode(f, "csv.gz", {"a": pl.Int64()})["a"][0] for f in files]
+    [0, 1, 2]
+    """
+    buffers = [io.BytesIO() for _ in frames]
+    # parquet: min/max statistics per column chunk let engines (DuckDB, Spark, Athena, polars)
+    # skip data their filters exclude. CSV: streamed through the compressor (a chunk's text
+    # is never held whole); mtime=0 makes the same rows the same bytes
+    targets: list[io.BytesIO | igzip.IGzipFile] = (
+        buffers
+        if fmt == "parquet"
+        else [
+            igzip.IGzipFile(fileobj=b, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
+            for b in buffers
+        ]
+    )
     try:
-        if fmt == "parquet":
-            # min/max statistics per column chunk let engines (DuckDB, Spark, Athena, polars)
-            # skip data their filters exclude
-            frame.write_parquet(buf, compression="zstd", compression_level=1, statistics=True)
-        else:
-            # streamed through the compressor: a chunk's text is never held whole; mtime=0
-            # makes the same rows the same bytes
-            with igzip.IGzipFile(fileobj=buf, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as out:
-                as_text(frame).write_csv(out)
+        pl.collect_all(
+            [_sink(frame, target, fmt) for frame, target in zip(frames, targets, strict=True)]
+        )
     except (pl.exceptions.PolarsError, PanicException) as exc:
-        check_encodable(frame, fmt)  # the known reason, named, if it is one
+        if len(frames) > 1:  # one of them: encoded alone, it is found and named
+            return [encode(frame, fmt) for frame in frames]
+        check_encodable(frames[0], fmt)  # the known reason, named, if it is one
         raise InvalidArgument(f"the data cannot be written as {fmt}: {_reason(exc)}") from None
-    return buf.getvalue()
+    if fmt != "parquet":
+        for target in targets:
+            target.close()  # ends the gzip stream; the BytesIO under it stays open
+    return [b.getvalue() for b in buffers]
+
+
+def _sink(frame: pl.DataFrame, target: io.BytesIO | igzip.IGzipFile, fmt: Format) -> pl.LazyFrame:
+    """The lazy write of one chunk into ``target``, for :func:`pl.collect_all`."""
+    if fmt == "parquet":
+        return frame.lazy().sink_parquet(
+            target, compression="zstd", compression_level=1, statistics=True, lazy=True
+        )
+    return as_text(frame).lazy().sink_csv(target, lazy=True)
 
 
 def _reason(exc: BaseException) -> str:

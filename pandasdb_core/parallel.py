@@ -9,12 +9,14 @@ Example
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
+from typing import Any, TypeVar
 
 from . import progress as progress_policy
 
 T = TypeVar("T")
+U = TypeVar("U")
 R = TypeVar("R")
 #: fewer items than this never show a bar: the work is over before a person could read it
 PROGRESS_MIN_ITEMS = 8
@@ -48,3 +50,55 @@ def map_parallel(
                 done.append(result)
                 bar.update(1)
             return done
+
+
+def map_prepared(
+    prepare: Callable[[Sequence[T]], Sequence[U]],
+    fn: Callable[[T, U], R],
+    batches: Sequence[Sequence[T]],
+    *,
+    workers: int,
+    label: str,
+    progress: bool | None = None,
+) -> list[R]:
+    """``fn(item, made)`` for every item of every batch, where ``made`` is what
+    ``prepare(batch)`` gave for it; results in order. ``prepare`` runs on the calling thread,
+    one batch at a time (work that spreads over threads of its own, as a polars call does),
+    and ``fn`` on up to ``workers`` threads while the next batch is prepared. At most two
+    batches' prepared values are held at once: a batch is prepared only once the one before
+    the last is done.
+
+    Example
+    -------
+    >>> double = lambda batch: [x * 2 for x in batch]
+    >>> map_prepared(double, lambda x, y: x + y, [[1, 2], [3]], workers=2, label="", progress=False)
+    [3, 6, 9]
+    """
+    total = sum(len(batch) for batch in batches)
+    if total <= 1:
+        return [fn(*pair) for batch in batches for pair in zip(batch, prepare(batch), strict=True)]
+    bar = None
+    if total >= PROGRESS_MIN_ITEMS:
+        bar = progress_policy.bar(total=total, desc=label, unit="chunk", progress=progress)
+    done: list[R] = []
+    shown = nullcontext() if bar is None else bar
+    with ThreadPoolExecutor(max_workers=min(workers, total)) as pool, shown:
+        running: list[Future[R]] = []
+        for batch in batches:
+            made = prepare(batch)
+            started = [pool.submit(fn, *pair) for pair in zip(batch, made, strict=True)]
+            del made  # held by the tasks alone: each value is let go once it is used
+            done.extend(_results(running, bar))
+            running = started
+        done.extend(_results(running, bar))
+    return done
+
+
+def _results(futures: list[Future[R]], bar: Any) -> list[R]:
+    """The results of ``futures`` in order, counted on ``bar`` (None: no bar)."""
+    out = []
+    for future in futures:
+        out.append(future.result())
+        if bar is not None:
+            bar.update(1)
+    return out

@@ -34,6 +34,7 @@ from .idempotency import commit_order, earlier_commit, with_request
 from .layouts import PlannedChunk, WriteContext, batch_key, describe, keyed, kind_of
 from .layouts.batch import last_key_frame  # noqa: F401 - maintenance.py imports it from here
 from .operations import UploadOptions
+from .parallel import map_prepared
 from .ports import same_head, writes_begin, writes_begin_after
 from .records import (
     ChunkRecord,
@@ -253,6 +254,14 @@ def write_chunks(
     return put_chunks(store, planned, settings.format, flush=flush)
 
 
+#: at most this many rows and files are encoded in one polars call (see
+#: :func:`codecs.encode_many`). Measured on 365 day files of 1,370 rows: 8 files a call take
+#: a fifth less CPU than one; more save little, and polars holds buffers for every file a call
+#: writes (48 files a call: 15 MB more at peak than 8)
+ENCODE_ROWS = 16_384
+ENCODE_FILES = 8
+
+
 def put_chunks(
     store: Store,
     planned: Sequence[PlannedChunk],
@@ -261,21 +270,54 @@ def put_chunks(
     *,
     flush: bool = True,
 ) -> list[WrittenChunk]:
-    """Encode and write planned chunks in parallel (each under a fresh key), then make them
-    durable; ``places`` gives each its place in row order (see :class:`WrittenChunk`)."""
+    """Encode planned chunks, many per polars call, and write them on the store's threads
+    (each under a fresh key) while the next ones are encoded; then make them durable.
+    ``places`` gives each its place in row order (see :class:`WrittenChunk`)."""
 
-    def write(item: tuple[PlannedChunk, tuple[int, int] | None]) -> WrittenChunk:
+    def encode(batch: Sequence[tuple[PlannedChunk, Any]]) -> list[bytes]:
+        return codecs.encode_many([chunk.frame for chunk, _ in batch], fmt)
+
+    def write(item: tuple[PlannedChunk, tuple[int, int] | None], data: bytes) -> WrittenChunk:
         chunk, place = item
-        data = codecs.encode(chunk.frame, fmt)
         store.blobs.put(chunk.key, data, if_absent=True)
         digest = hashlib.sha256(data).hexdigest()
         return WrittenChunk(chunk, digest, len(data), chunk.frame.height, place)
 
     items = list(zip(planned, places or [None] * len(planned), strict=True))
-    written = store.map(write, items, "writing chunks")
+    written = map_prepared(
+        encode,
+        write,
+        encode_batches(items, [chunk.frame.height for chunk in planned]),
+        workers=store.workers,
+        label="writing chunks",
+        progress=store.progress,
+    )
     if written and flush:
         store.blobs.flush()  # chunks are durable before any commit can reference them
     return written
+
+
+def encode_batches(items: Sequence[T], rows: Sequence[int]) -> list[Sequence[T]]:
+    """``items`` in runs of at most :data:`ENCODE_ROWS` rows (``rows`` gives each item's)
+    and :data:`ENCODE_FILES` items; an item of more rows is a run of its own.
+
+    Example
+    -------
+    >>> encode_batches("abcd", [16_000, 1_000, 20_000, 1])
+    ['a', 'b', 'c', 'd']
+    >>> encode_batches("abc", [1, 2, 3])
+    ['abc']
+    """
+    batches: list[Sequence[T]] = []
+    start, held = 0, 0
+    for i, count in enumerate(rows):
+        if i > start and (held + count > ENCODE_ROWS or i - start >= ENCODE_FILES):
+            batches.append(items[start:i])
+            start, held = i, 0
+        held += count
+    if start < len(items):
+        batches.append(items[start:])
+    return batches
 
 
 def record(store: Store, draft: Draft) -> Commit:

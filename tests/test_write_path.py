@@ -1,0 +1,91 @@
+"""The write path of an upload: chunk files are encoded many per polars call, exactly as one
+at a time, and written while the next ones are encoded."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+import pandasdb_core as pdb
+from pandasdb_core import codecs, parallel, writing
+
+
+def _days(days: int, per_day: int = 5) -> pd.DataFrame:
+    ts = pd.date_range("2024-01-01", periods=days * per_day, freq=f"{24 * 60 // per_day}min")
+    rows = len(ts)
+    return pd.DataFrame(
+        {"ts": ts, "v": np.arange(rows), "s": [f"s{i % 7}" for i in range(rows)], "f": 0.5}
+    )
+
+
+@pytest.mark.parametrize("fmt", codecs.FORMATS)
+def test_many_chunks_encoded_in_one_call_are_the_bytes_of_each_alone(fmt):
+    frames = [pl.DataFrame({"a": list(range(i + 1)), "b": ["x" * i] * (i + 1)}) for i in range(5)]
+    assert codecs.encode_many(frames, fmt) == [codecs.encode(f, fmt) for f in frames]
+
+
+def test_a_chunk_polars_cannot_write_is_named_among_many(monkeypatch):
+    frames = [pl.DataFrame({"a": [1]}), pl.DataFrame({"a": [2]})]
+    sink = codecs._sink
+
+    def failing(frame, target, fmt):
+        if frame["a"][0] == 2:
+            raise pl.exceptions.ComputeError("cannot write this one")
+        return sink(frame, target, fmt)
+
+    monkeypatch.setattr(codecs, "_sink", failing)
+    with pytest.raises(pdb.InvalidArgument, match="cannot be written as parquet: cannot write"):
+        codecs.encode_many(frames, "parquet")
+
+
+@pytest.mark.parametrize("fmt", codecs.FORMATS)
+def test_an_upload_encodes_its_day_files_a_batch_per_polars_call(tmp_path, monkeypatch, fmt):
+    calls = []
+    collect_all = pl.collect_all
+
+    def counted(plans, *args, **kwargs):
+        calls.append(len(plans))
+        return collect_all(plans, *args, **kwargs)
+
+    monkeypatch.setattr(pl, "collect_all", counted)
+    db = pdb.open(tmp_path)
+    df = _days(40)
+    commit = db.upload(df, "f", columns_keys={"ts": "Date"}, format=fmt)
+    assert commit.chunks == 40
+    assert calls == [writing.ENCODE_FILES] * (40 // writing.ENCODE_FILES)
+    pd.testing.assert_frame_equal(db.get("f"), df)
+
+
+def test_encode_batches_hold_bounded_rows_and_files():
+    rows = [writing.ENCODE_ROWS // 2, writing.ENCODE_ROWS // 2, 1, writing.ENCODE_ROWS * 3]
+    assert writing.encode_batches("abcd", rows) == ["ab", "c", "d"]
+    many = "x" * (writing.ENCODE_FILES + 1)
+    assert [len(b) for b in writing.encode_batches(many, [1] * len(many))] == [
+        writing.ENCODE_FILES,
+        1,
+    ]
+
+
+def test_map_prepared_prepares_a_batch_only_once_the_one_before_the_last_is_done():
+    done: list[int] = []
+    lock = threading.Lock()
+
+    def prepare(batch):
+        # batch k is prepared once every item of batch k - 2 is done (at most two held)
+        first = batch[0]
+        if first >= 4:
+            assert set(range(first - 4, first - 2)) <= set(done)
+        return [x * 10 for x in batch]
+
+    def work(item, made):
+        with lock:
+            done.append(item)
+        return item + made
+
+    batches = [[0, 1], [2, 3], [4, 5], [6, 7]]
+    out = parallel.map_prepared(prepare, work, batches, workers=3, label="", progress=False)
+    assert out == [11 * x for x in range(8)]
