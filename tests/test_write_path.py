@@ -3,6 +3,7 @@ at a time, and written while the next ones are encoded."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 
 import pandasdb_core as pdb
 from pandasdb_core import codecs, parallel, writing
+from pandasdb_core.layouts import date as date_layout
 
 
 def _days(days: int, per_day: int = 5) -> pd.DataFrame:
@@ -89,3 +91,44 @@ def test_map_prepared_prepares_a_batch_only_once_the_one_before_the_last_is_done
     batches = [[0, 1], [2, 3], [4, 5], [6, 7]]
     out = parallel.map_prepared(prepare, work, batches, workers=3, label="", progress=False)
     assert out == [11 * x for x in range(8)]
+
+
+DAY_EDGES = [
+    ("ns", dt.datetime(1677, 9, 22, 0, 13)),  # the first day ns hold
+    ("ns", dt.datetime(2262, 4, 9, 1)),  # to the last: its next midnight is past int64
+    ("us", dt.datetime(1, 1, 1)),
+    ("us", dt.datetime(9999, 12, 29)),
+    ("ms", dt.datetime(1969, 12, 31, 23)),  # days before the epoch (negative counts)
+]
+
+
+@pytest.mark.parametrize(("unit", "start"), DAY_EDGES, ids=str)
+def test_day_runs_of_sorted_datetimes_are_the_runs_of_their_dates(unit, start):
+    seconds = sorted({(i * 7_919) % 190_000 for i in range(60)})
+    moments = pl.Series("t", [start + dt.timedelta(seconds=s) for s in seconds])
+    moments = moments.cast(pl.Datetime(unit))
+    days = moments.dt.date().to_list()
+    expected = [
+        (day, days.index(day), days.count(day)) for day in sorted(set(days), key=days.index)
+    ]
+    assert date_layout.day_runs(moments) == expected
+
+
+def test_a_sorted_frame_is_cut_into_days_without_a_date_per_row(tmp_path, monkeypatch):
+    def refused(self):
+        raise AssertionError("a date per row was computed")
+
+    df = _days(30)
+    db = pdb.open(tmp_path)
+    monkeypatch.setattr(pl.series.datetime.DateTimeNameSpace, "date", refused)
+    assert db.upload(df, "f", columns_keys={"ts": "Date"}).chunks == 30
+    monkeypatch.undo()
+    pd.testing.assert_frame_equal(db.get("f"), df)
+
+
+def test_a_frame_in_day_order_but_not_in_time_order_within_days_keeps_its_row_order(db):
+    df = _days(6, per_day=4)
+    df = df.iloc[[i ^ 1 for i in range(len(df))]]  # two rows of a day swapped
+    df = df.reset_index(drop=True)
+    db.upload(df, "f", columns_keys={"ts": "Date"})
+    pd.testing.assert_frame_equal(db.get("f"), df)

@@ -90,6 +90,44 @@ def _check_calendar(series: pl.Series) -> None:
         )
 
 
+def day_runs(moments: pl.Series) -> list[tuple[dt.date, int, int]] | None:
+    """The calendar days of naive UTC datetimes in ascending order (see
+    :func:`utc_datetimes`), each with the offset and count of its rows; None when the days
+    they span outnumber the rows (then grouping the rows costs less).
+
+    Each day's first row is found by a binary search of its midnight, on the stored counts:
+    no per-row day column (4 bytes a row, plus polars' temporaries) is made.
+
+    Example
+    -------
+    >>> stamps = [dt.datetime(2024, 1, 1, 5), dt.datetime(2024, 1, 1, 6), dt.datetime(2024, 1, 3)]
+    >>> day_runs(pl.Series(stamps))
+    [(datetime.date(2024, 1, 1), 0, 2), (datetime.date(2024, 1, 3), 2, 1)]
+    """
+    counts = moments.to_physical()
+    per_day = _NS_PER_DAY // _NS_PER[moments.dtype.time_unit]  # type: ignore[attr-defined]
+    first, last = counts[0] // per_day, counts[-1] // per_day
+    if last - first + 1 > len(counts):
+        return None
+    # the midnights after the first day's, up to the last day's: all within the counts'
+    # range (the midnight after the last day may be past what int64 holds)
+    midnights = list(range((first + 1) * per_day, (last + 1) * per_day, per_day))
+    found = counts.search_sorted(pl.Series(midnights, dtype=pl.Int64), side="left").to_list()
+    starts = [0, *found, len(counts)]
+    return [
+        (_EPOCH_DAY + dt.timedelta(days=first + i), start, end - start)
+        for i, (start, end) in enumerate(itertools.pairwise(starts))
+        if end > start
+    ]
+
+
+def _runs(days: pl.Series) -> list[tuple[dt.date, int, int]]:
+    """The runs of equal days of a sorted Date column: each day, its offset and row count."""
+    lengths = days.rle().struct.unnest().rows()  # (rows, day) in day order
+    ends = itertools.accumulate(n for n, _ in lengths)
+    return [(day, end - n, n) for (n, day), end in zip(lengths, ends, strict=True)]
+
+
 def _parse_text(series: pl.Series) -> pl.Series:
     try:
         out = series.str.to_datetime(strict=False)
@@ -176,20 +214,22 @@ class DateKind(LayoutKind):
         utc_datetimes(frame[layout.column])
 
     def plan(self, frame: pl.DataFrame, layout: Layout, where: WriteContext) -> list[PlannedChunk]:
-        # group on the date itself and format only the distinct days: formatting every row as
-        # text costs more than the grouping
-        day_col = spare_name(frame, "__day__")
-        days = utc_datetimes(frame[layout.column]).dt.date().alias(day_col)
-        if days.is_sorted():
+        moments = utc_datetimes(frame[layout.column])
+        runs = day_runs(moments) if moments.is_sorted() else None
+        days = None
+        if runs is None:
+            # group on the date itself and format only the distinct days: formatting every
+            # row as text costs more than the grouping
+            days = moments.dt.date()
+            if days.is_sorted():  # in day order, not in time order within a day
+                runs = _runs(days)
+        if runs is not None:
             # rows already in day order (a time series): each day is a slice of the frame,
             # not a copy, so an upload holds the frame once
-            runs = days.rle().struct.unnest().rows()  # (rows, day) in day order
-            ends = itertools.accumulate(n for n, _ in runs)
-            groups = {
-                (date,): frame.slice(end - n, n) for (n, date), end in zip(runs, ends, strict=True)
-            }
+            groups = {(day,): frame.slice(start, rows) for day, start, rows in runs}
         else:
-            groups = frame.with_columns(days).partition_by(
+            day_col = spare_name(frame, "__day__")
+            groups = frame.with_columns(days.alias(day_col)).partition_by(
                 day_col, as_dict=True, maintain_order=True, include_key=False
             )
         planned = []
