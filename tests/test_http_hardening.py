@@ -284,3 +284,28 @@ def test_presigned_chunk_gets_are_answered_on_the_event_loop(tmp_path, monkeypat
     assert statuses(received) == [200] * 4
     assert received.count(f"Content-Length: {len(body)}\r\n".encode()) == 4
     assert received.count(body) == 4
+
+
+def dying_listings(resolve):
+    """The real handler, whose process exits in the middle of a listing with ``prefix=die``
+    (a Lambda runtime that crashes)."""
+    real = make_handler(resolve)
+
+    def handler(event, context):
+        if event["queryStringParameters"] == {"prefix": "die"}:
+            os._exit(1)
+        return real(event, context)
+
+    return handler
+
+
+def test_a_worker_that_dies_mid_call_is_a_502_and_is_replaced(tmp_path):
+    """Lambda reports a runtime that exits mid-invocation as a failed call, which API Gateway
+    answers 502; the next request runs in a new worker (here the only one)."""
+    with serving(tmp_path / "data", handler_factory=dying_listings, workers=1) as url:
+        assert requests.get(f"{url}/dataframes", timeout=60).json() == []
+        died = requests.get(f"{url}/dataframes?prefix=die", timeout=60)
+        assert died.status_code == 502 and died.json() == {"message": "Internal server error"}
+        assert [requests.get(f"{url}/dataframes", timeout=60).status_code for _ in range(3)] == [
+            200
+        ] * 3
