@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from .dtypes import STORABLE
 from .errors import InvalidArgument
 from .schema import INDEX_PREFIX, Schema, capture, polars_schema
 
@@ -157,6 +158,8 @@ def to_polars(df: Any) -> tuple[pl.DataFrame, Schema]:
         df = df.copy(deep=False)
         df.index = df.index.set_names(levels)
         df = df.reset_index()
+    for name, dtype in df.dtypes.items():
+        _refuse_unstorable(name, dtype)
     pandas_dtypes: dict[str, dict[str, Any]] = {}
     replaced: dict[str, Any] = {}
     null_objects: list[str] = []
@@ -198,6 +201,48 @@ def to_polars(df: Any) -> tuple[pl.DataFrame, Schema]:
     for name, arrow_type in arrows.items():
         _verify_arrow(name, arrow_type, df[name], frame.get_column(name))
     return frame, capture(frame, pandas_dtypes, index_names)
+
+
+def _unstorable_hint(dtype: Any) -> str | None:
+    """How to convert a column of a pandas or numpy ``dtype`` that has no stored type, or
+    None for a dtype pandasdb stores (or checks further, value by value)."""
+    import pandas as pd
+
+    if isinstance(dtype, pd.SparseDtype):
+        return "convert it to a dense column first (.sparse.to_dense())"
+    if isinstance(dtype, pd.PeriodDtype):
+        return "convert it to timestamps (.dt.to_timestamp()) or to strings first"
+    if isinstance(dtype, pd.IntervalDtype):
+        return "store its bounds as two columns (.array.left, .array.right) first"
+    if isinstance(dtype, pd.api.extensions.ExtensionDtype):
+        return None  # pandas' other dtypes (nullable, categorical, arrow...) are checked later
+    kind, size = dtype.kind, dtype.itemsize
+    if kind == "c":
+        return "store its .real and .imag parts as two float columns first"
+    if kind == "V":
+        return "store each of its fields as a column, or convert it (e.g. .astype(str)) first"
+    if kind == "f" and size > 8:
+        return "convert it to float64 first (.astype('float64'))"
+    return None
+
+
+def _refuse_unstorable(name: str, dtype: Any) -> None:
+    """Refuse a column whose dtype has no stored type (complex, structured or void, long
+    double, sparse, period, interval) before polars meets it: its own error says only
+    ``Unsupported numpy type 15``."""
+    hint = _unstorable_hint(dtype)
+    if hint is not None:
+        raise InvalidArgument(
+            f"{_column_label(name)} has dtype {dtype}, which pandasdb cannot store: {hint}; "
+            f"{STORABLE}"
+        )
+
+
+def _column_label(name: str) -> str:
+    """``column 'c'``, or ``index level 0`` for the columns an index becomes."""
+    if isinstance(name, str) and name.startswith(INDEX_PREFIX) and name.endswith("__"):
+        return f"index level {name[len(INDEX_PREFIX) : -2]}"
+    return f"column {name!r}"
 
 
 #: the name pandasdb records for ``StringDtype("python", na_value=nan)``: pandas names it

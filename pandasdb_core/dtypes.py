@@ -15,6 +15,13 @@ import polars as pl
 
 from .errors import SchemaMismatch
 
+#: what a column may hold, said where another dtype is refused
+STORABLE = (
+    "pandasdb stores integers (up to 64 bits), floats (float16 to float64), booleans, "
+    "strings, bytes, dates, times, datetimes (naive or with a time zone), durations, "
+    "decimals and categoricals, and object columns of one of those kinds"
+)
+
 #: dtypes stored by name alone; Float16 only where polars has it (releases after 1.33)
 _SIMPLE: dict[str, type[pl.DataType]] = {
     name: getattr(pl, name)
@@ -57,9 +64,12 @@ def dtype_to_json(dtype: pl.DataType, column: str = "?") -> dict[str, Any]:
         return {"type": name}
     if name in ("Int128", "UInt128"):
         raise SchemaMismatch(
-            f"column {column!r} holds integers beyond the int64 range, which pandasdb cannot store"
+            f"column {column!r} holds integers beyond the int64 range, which pandasdb cannot "
+            f"store; {STORABLE}"
         )
-    raise SchemaMismatch(f"column {column!r} has dtype {dtype}, which pandasdb cannot store")
+    raise SchemaMismatch(
+        f"column {column!r} has dtype {dtype}, which pandasdb cannot store; {STORABLE}"
+    )
 
 
 def dtype_from_json(data: dict[str, Any]) -> pl.DataType:

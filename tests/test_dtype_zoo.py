@@ -11,10 +11,12 @@ booleans with nulls, text with unicode, newlines and quotes, and CSV-hostile col
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import numpy as np
 import pandas as pd
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
@@ -271,3 +273,69 @@ def test_polars_zoo_round_trips_exactly(df, fmt):
     assert_pl_equal(db.get("zoo", engine="polars"), df, check_exact=True)
     db.get("zoo")  # and pandas can take it
     assert db.check().ok
+
+
+#: pandas columns no stored type holds, with words of what to do instead
+UNSTORABLE = {
+    "complex128": (pd.Series([1 + 2j]), ".real and .imag"),
+    "complex64": (pd.Series(np.array([1 + 2j], dtype="complex64")), ".real and .imag"),
+    "|V2": (pd.Series(np.array([b"ab"], dtype="V2")), "fields"),
+    "float128": (pd.Series(np.array([1.5], dtype="longdouble")), "float64"),
+    "Sparse[int64, 0]": (pd.Series(pd.arrays.SparseArray([0, 1])), "dense"),
+    "period[M]": (pd.Series(pd.period_range("2024-01", periods=2, freq="M")), "to_timestamp"),
+    "interval[int64, right]": (pd.Series(pd.interval_range(0, 2)), "bounds"),
+}
+
+
+@pytest.mark.parametrize(
+    "dtype, where",
+    [(d, w) for d in sorted(UNSTORABLE) for w in ("column", "index") if (d, w) != ("|V2", "index")],
+)
+@pytest.mark.parametrize("fmt", ["csv.gz", "parquet"])
+def test_an_unstorable_dtype_is_refused_naming_the_column_and_what_is_stored(dtype, where, fmt):
+    """A complex column said only 'Unsupported numpy type 15' (void 20, long double 13,
+    sparse 'Did not pass numpy.dtype object'); each now names the column, its dtype, what to
+    do and what pandasdb stores, and nothing is written."""
+    values, advice = UNSTORABLE[dtype]
+    if where == "column":
+        df, label = pd.DataFrame({"c": values, "ok": 1}), "column 'c'"
+    else:
+        df, label = pd.DataFrame({"ok": [1] * len(values)}, index=values), "index level 0"
+    db = pdb.open("memory://", format=fmt)
+    with pytest.raises(pdb.errors.InvalidArgument) as refused:
+        db.upload(df, "f")
+    message = str(refused.value)
+    assert message.startswith(f"{label} has dtype {dtype}, which pandasdb cannot store")
+    assert advice in message and "pandasdb stores integers" in message
+    assert db.list() == []
+
+
+@pytest.mark.parametrize("dtype", ["complex128", "float128", "period[M]"])
+def test_the_sdk_refuses_an_unstorable_dtype_as_the_library_does(open_server, dtype):
+    values, _ = UNSTORABLE[dtype]
+    db = pdb.connect(open_server.url, progress=False)
+    with pytest.raises(
+        pdb.errors.InvalidArgument, match=re.escape(f"column 'c' has dtype {dtype}")
+    ):
+        db.upload(pd.DataFrame({"c": values}), "unstorable/f")
+    assert db.list(prefix="unstorable/") == []
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array(["2024-01-01"], dtype="datetime64[D]"),
+        np.array(["2024"], dtype="datetime64[Y]"),
+        np.array([3], dtype="timedelta64[D]"),
+        np.array([3], dtype="timedelta64[M]"),
+        np.array([1.5, np.nan], dtype="float16"),
+    ],
+    ids=str,
+)
+def test_unusual_numpy_units_and_float16_round_trip(values):
+    """pandas turns datetime64[D]/[Y] and timedelta64[D]/[M] into seconds when it builds
+    the frame: what it holds comes back."""
+    df = pd.DataFrame({"c": values})
+    db = pdb.open("memory://")
+    db.upload(df, "f")
+    assert_frame_equal(db.get("f"), df)
