@@ -687,31 +687,20 @@ def _compact(params: dict[str, Any]) -> dict[str, Any]:
     """``params`` as the API reads them: a list of ids as one comma-separated value
     (``partition_value=1,2``, which the API reads as the repeated form; some 14 bytes fewer
     per id, so a longer list fits API Gateway's 10,240-byte URL; ids are integers, never
-    holding a comma).
-
-    Raises
-    ------
-    InvalidArgument
-        A column name holding a comma: the API splits ``columns`` at commas (``?columns=a,b``
-        is two columns), so it would read other columns than the one named.
+    holding a comma), and columns as a JSON array when a name holds a comma (the API splits
+    other ``columns`` values at commas).
 
     Example
     -------
     >>> _compact({"partition_value": ["1", "2"], "columns": ["a", "b"]})
     {'partition_value': '1,2', 'columns': ['a', 'b']}
-    >>> _compact({"columns": ["v,id"]})
-    Traceback (most recent call last):
-    ...
-    pandasdb_core.errors.InvalidArgument: columns: 'v,id' holds a comma, ...
+    >>> _compact({"columns": ["v,id", "x"]})
+    {'columns': '["v,id", "x"]'}
     """
     columns = params.get("columns")
-    for column in [columns] if isinstance(columns, str) else columns or ():
-        if "," in column:
-            raise errors.InvalidArgument(
-                f"columns: {column!r} holds a comma, which the HTTP API reads as a separator "
-                "between column names, so it cannot select that column; read all columns "
-                "(leave columns out) and select it here"
-            )
+    names = [columns] if isinstance(columns, str) else list(columns or ())
+    if any("," in name for name in names):
+        params = {**params, "columns": json.dumps(names)}
     ids = params.get("partition_value")
     if isinstance(ids, list | tuple):
         return {**params, "partition_value": ",".join(str(i) for i in ids)}

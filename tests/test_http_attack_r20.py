@@ -102,13 +102,37 @@ def test_an_upload_giving_a_field_in_the_query_and_the_body_with_one_meaning_is_
     assert answer.status_code == 200, answer.text
 
 
-def test_the_sdk_refuses_a_column_name_with_a_comma_rather_than_read_other_columns(server):
-    # the API splits columns at commas: columns=["v,id"] came back as the columns v and id
+def test_the_sdk_selects_a_column_whose_name_holds_a_comma(server):
+    # the API splits columns at commas: columns=["v,id"] came back as the columns v and id,
+    # then the SDK refused it; it now sends a JSON array, which the API takes whole
     db = pdb.connect(server, token="token-alice-1")
-    db.upload(pd.DataFrame({"v,id": [1], "v": [2], "id": [3]}), "commas")
-    with pytest.raises(errors.InvalidArgument, match=r"columns: 'v,id' holds a comma"):
-        db.get("commas", columns=["v,id"])
-    assert db.get("commas")["v,id"].tolist() == [1]  # whole, then selected in pandas
+    db.upload(pd.DataFrame({"v,id": [1], "v": [2], "id": [3]}), "commas", keep_last=True)
+    assert db.get("commas", columns=["v,id"]).to_dict("list") == {"v,id": [1]}
+    assert list(db.get("commas", columns=["id", "v,id"]).columns) == ["id", "v,id"]
+    assert db.get("commas", columns=["v", "id"]).to_dict("list") == {"v": [2], "id": [3]}
+
+
+@pytest.mark.parametrize(
+    "columns, expected",
+    [
+        ('["v,id"]', {"v,id": 1}),
+        ('["id","v,id"]', {"id": 3, "v,id": 1}),
+        ("v,id", {"v": 2, "id": 3}),  # the comma-separated form is unchanged
+        (["v", "id"], {"v": 2, "id": 3}),  # and the repeated one
+        ("[v]", None),  # not a JSON array of strings: a name, which the frame lacks
+    ],
+)
+def test_columns_take_a_json_array_whose_names_may_hold_commas(server, columns, expected):
+    db = pdb.connect(server, token="token-alice-1")
+    db.upload(pd.DataFrame({"v,id": [1], "v": [2], "id": [3]}), "commas", keep_last=True)
+    answer = requests.get(
+        f"{server}/dataframes/commas", headers=ALICE, params={"columns": columns}, timeout=30
+    )
+    if expected is None:
+        assert answer.status_code == 400 and "'[v]'" in answer.json()["message"]
+    else:
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == [expected]
 
 
 @pytest.mark.parametrize("token", ["token-alice-1\r\nX-Injected: 1", "tok\nen-alice-1", "\x00" * 9])

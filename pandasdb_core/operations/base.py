@@ -5,7 +5,8 @@ command-line flags.
 A request type is a frozen pydantic model. Field metadata (``json_schema_extra``) says how a
 field travels where its Python type does not say it all:
 
-- ``"many": True``: several values (repeated query parameters, or comma-separated text);
+- ``"many": True``: several values (repeated query parameters, comma-separated text, or
+  a JSON array of strings, whose values may hold commas);
 - ``"in": "path"``: part of the URL path (a frame name), never a query parameter;
 - ``"cli": False``: not a command-line flag (e.g. the CLI takes the name positionally).
 
@@ -213,7 +214,7 @@ class Operation(BaseModel):
                 continue
             texts = [raw] if isinstance(raw, str) else list(raw)
             if _meta(info).get("many"):
-                values[key] = [Text(p) for text in texts for p in text.split(",") if p != ""]
+                values[key] = [Text(p) for text in texts for p in _many(text)]
             elif len(set(texts)) > 1:
                 # which one was meant (?as_of=1&as_of=2, two external_key of a delete) is
                 # not for the server to guess
@@ -344,6 +345,26 @@ def _type_name(annotation: Any) -> str:
     if get_origin(annotation) is not None:  # Literal[...], dict[str, str]
         return str(annotation).replace("typing.", "")
     return getattr(annotation, "__name__", str(annotation))
+
+
+def _many(text: str) -> list[str]:
+    """The values of one text of a several-valued parameter: a JSON array of strings
+    (``["v,id","x"]``) gives its strings whole, so a column whose name holds a comma can be
+    named; any other text is split at commas (``a,b``), empty parts dropped.
+
+    Example
+    -------
+    >>> _many('["v,id","x"]'), _many("a,b,"), _many("[1]")
+    (['v,id', 'x'], ['a', 'b'], ['[1]'])
+    """
+    if text.startswith("["):
+        try:
+            parsed = json.loads(text)
+        except (ValueError, RecursionError):
+            parsed = None
+        if isinstance(parsed, list) and all(isinstance(v, str) for v in parsed):
+            return [v for v in parsed if v != ""]
+    return [p for p in text.split(",") if p != ""]
 
 
 def _plain(value: Any) -> Any:
