@@ -90,11 +90,7 @@ def encode(frame: pl.DataFrame, fmt: Format) -> bytes:
 
 
 def encode_many(frames: Sequence[pl.DataFrame], fmt: Format) -> list[bytes]:
-    """Serialise several chunks in one polars call, each exactly as :func:`encode` does alone.
-
-    Each polars write costs ~0.35 ms besides the rows (a query planned in Python and run by
-    polars' streaming engine): more than the rows of a day of a typical frame. One call for
-    many chunks pays it once and lets polars spread the files over its threads.
+    """Serialise several chunks in one polars call (see :func:`render_many`).
 
     Example
     -------
@@ -102,36 +98,81 @@ def encode_many(frames: Sequence[pl.DataFrame], fmt: Format) -> list[bytes]:
     >>> [decode(f, "csv.gz", {"a": pl.Int64()})["a"][0] for f in files]
     [0, 1, 2]
     """
+    return [finish(part) for part in render_many(frames, fmt)]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A chunk file as :func:`render_many` leaves it: the file, or the CSV text that
+    :func:`finish` compresses into it."""
+
+    data: bytes
+    compress: bool = False
+
+
+#: a CSV chunk of at most this many rows is written as text whole, then compressed in one call
+#: (a fifth less CPU than streaming it through the compressor, a Python call per block, and
+#: :func:`finish` can run on another thread); a longer one streams, its text never held whole
+TEXT_ROWS = 16_384
+
+
+def render_many(frames: Sequence[pl.DataFrame], fmt: Format) -> list[Rendered]:
+    """Write several chunks in one polars call; :func:`finish` makes each one's file.
+
+    Each polars write costs ~0.35 ms besides the rows (a query planned in Python and run by
+    polars' streaming engine): more than the rows of a day of a typical frame. One call for
+    many chunks pays it once and lets polars spread the files over its threads.
+
+    Example
+    -------
+    >>> [r.compress for r in render_many([pl.DataFrame({"a": [1]})], "csv.gz")]
+    [True]
+    """
     buffers = [io.BytesIO() for _ in frames]
-    # parquet: min/max statistics per column chunk let engines (DuckDB, Spark, Athena, polars)
-    # skip data their filters exclude. CSV: streamed through the compressor (a chunk's text
-    # is never held whole); mtime=0 makes the same rows the same bytes
-    targets: list[io.BytesIO | igzip.IGzipFile] = (
-        buffers
-        if fmt == "parquet"
-        else [
-            igzip.IGzipFile(fileobj=b, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
-            for b in buffers
-        ]
-    )
+    streamed = [fmt != "parquet" and frame.height > TEXT_ROWS for frame in frames]
+    # mtime=0 makes the same rows the same bytes
+    targets: list[io.BytesIO | igzip.IGzipFile] = [
+        igzip.IGzipFile(fileobj=b, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) if gz else b
+        for b, gz in zip(buffers, streamed, strict=True)
+    ]
     try:
         pl.collect_all(
             [_sink(frame, target, fmt) for frame, target in zip(frames, targets, strict=True)]
         )
     except (pl.exceptions.PolarsError, PanicException) as exc:
-        if len(frames) > 1:  # one of them: encoded alone, it is found and named
-            return [encode(frame, fmt) for frame in frames]
+        if len(frames) > 1:  # one of them: rendered alone, it is found and named
+            return [part for frame in frames for part in render_many([frame], fmt)]
         check_encodable(frames[0], fmt)  # the known reason, named, if it is one
         raise InvalidArgument(f"the data cannot be written as {fmt}: {_reason(exc)}") from None
-    if fmt != "parquet":
-        for target in targets:
+    for target, gz in zip(targets, streamed, strict=True):
+        if gz:
             target.close()  # ends the gzip stream; the BytesIO under it stays open
-    return [b.getvalue() for b in buffers]
+    text = fmt != "parquet"
+    return [
+        Rendered(b.getvalue(), compress=text and not gz)
+        for b, gz in zip(buffers, streamed, strict=True)
+    ]
+
+
+def finish(rendered: Rendered) -> bytes:
+    """The chunk file of a :class:`Rendered` chunk: its CSV text compressed, if it is text
+    (ISA-L releases the GIL: several threads compress at once).
+
+    Example
+    -------
+    >>> finish(Rendered(b"a,b", compress=True))[:2]
+    b'\\x1f\\x8b'
+    """
+    if not rendered.compress:
+        return rendered.data
+    return igzip.compress(rendered.data, GZIP_LEVEL, mtime=0)
 
 
 def _sink(frame: pl.DataFrame, target: io.BytesIO | igzip.IGzipFile, fmt: Format) -> pl.LazyFrame:
     """The lazy write of one chunk into ``target``, for :func:`pl.collect_all`."""
     if fmt == "parquet":
+        # min/max statistics per column chunk let engines (DuckDB, Spark, Athena, polars)
+        # skip data their filters exclude
         return frame.lazy().sink_parquet(
             target, compression="zstd", compression_level=1, statistics=True, lazy=True
         )

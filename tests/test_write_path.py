@@ -30,6 +30,17 @@ def test_many_chunks_encoded_in_one_call_are_the_bytes_of_each_alone(fmt):
     assert codecs.encode_many(frames, fmt) == [codecs.encode(f, fmt) for f in frames]
 
 
+def test_csv_text_of_a_long_chunk_streams_through_the_compressor_and_a_short_one_does_not():
+    short = pl.DataFrame({"a": range(codecs.TEXT_ROWS)})
+    long = pl.DataFrame({"a": range(codecs.TEXT_ROWS + 1)})
+    rendered = codecs.render_many([short, long], "csv.gz")
+    assert [r.compress for r in rendered] == [True, False]  # the long one is compressed
+    assert rendered[1].data[:2] == b"\x1f\x8b"
+    for frame, part in zip([short, long], rendered, strict=True):
+        back = codecs.decode(codecs.finish(part), "csv.gz", dict(frame.schema))
+        assert back.equals(frame)
+
+
 def test_a_chunk_polars_cannot_write_is_named_among_many(monkeypatch):
     frames = [pl.DataFrame({"a": [1]}), pl.DataFrame({"a": [2]})]
     sink = codecs._sink
