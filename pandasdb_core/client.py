@@ -22,6 +22,7 @@ import contextlib
 import datetime as dt
 import io
 import json
+import os
 import threading
 import uuid
 from collections.abc import Sequence
@@ -33,10 +34,11 @@ from urllib.parse import urlsplit
 import polars as pl
 import requests
 from requests.adapters import HTTPAdapter
+from requests.sessions import merge_setting
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
-from . import errors, reading, snapshot, streaming
+from . import errors, reading, snapshot, streaming, url_fetch
 from . import progress as progress_policy
 from .conversion import PreparedFrame, to_polars
 from .frame_store import Edit, FrameStore
@@ -113,10 +115,37 @@ class _ProgressReader(io.BytesIO):
         return len(self.getbuffer())
 
 
+class _Session(requests.Session):
+    """A ``requests`` session that looks up the environment's proxies (``HTTPS_PROXY``,
+    ``NO_PROXY``...) once per host, not for each request: ``requests`` walks the whole
+    environment twice per request, half a millisecond, a tenth of a one-day read."""
+
+    def merge_environment_settings(
+        self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> dict[str, Any]:
+        if not self.trust_env:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        parts = urlsplit(url)
+        merged = dict(proxies or {})
+        found = url_fetch.environ_proxies(parts.scheme, parts.netloc, merged.get("no_proxy"))
+        for key, value in found.items():
+            merged.setdefault(key, value)
+        if verify is True or verify is None:  # as requests does, and curl
+            verify = (
+                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
+            )
+        return {
+            "proxies": merge_setting(merged, self.proxies),
+            "stream": merge_setting(stream, self.stream),
+            "verify": merge_setting(verify, self.verify),
+            "cert": merge_setting(cert, self.cert),
+        }
+
+
 def _session(methods: frozenset[str], statuses: Sequence[int], retries: int) -> requests.Session:
     """A session retrying ``statuses`` and connection failures with backoff, also a request
     that was sent but got no answer (every write carries an idempotency key)."""
-    session = requests.Session()
+    session = _Session()
     retry = Retry(
         total=retries,
         # a refused or failed connection is retried once, at once: nothing listening is not
@@ -210,15 +239,14 @@ class RemoteStore(FrameStore):
         extra = kwargs.pop("headers", {})
         if kwargs.get("params"):
             kwargs["params"] = _compact(kwargs["params"])
-        self._check_head(method, path, {**self._auth.headers(), **extra}, kwargs.get("params"))
-        response = self._send(
-            method, self.url + path, headers={**self._auth.headers(), **extra}, **kwargs
-        )
+        url = self.url + path
+        prepared = self._prepare(method, url, {**self._auth.headers(), **extra}, kwargs)
+        self._check_head(prepared)
+        response = self._send(prepared, **kwargs)
         if response.status_code == 401 and self._auth.refresh():
             # a refused token is renewed once (a request refused with 401 did not run)
-            response = self._send(
-                method, self.url + path, headers={**self._auth.headers(), **extra}, **kwargs
-            )
+            prepared = self._prepare(method, url, {**self._auth.headers(), **extra}, kwargs)
+            response = self._send(prepared, **kwargs)
         if response.status_code == 504 and method == "POST":
             # API Gateway stopped waiting at 29 s; the function may have gone on and committed
             key = (kwargs.get("params") or {}).get("idempotency_key")
@@ -239,26 +267,39 @@ class RemoteStore(FrameStore):
             raise self._error(response, name, api=self.url)
         return response
 
-    def _check_head(self, method: str, path: str, headers: dict[str, str], params: Any) -> None:
+    def _prepare(
+        self, method: str, url: str, headers: dict[str, str], kwargs: dict[str, Any]
+    ) -> requests.PreparedRequest:
+        """The request as this session sends it (``kwargs``: its ``params`` and ``data``),
+        prepared once: for its measure (:meth:`_check_head`) and for sending."""
+        request = requests.Request(
+            method, url, headers=headers, params=kwargs.get("params"), data=kwargs.get("data")
+        )
+        return self._session.prepare_request(request)
+
+    def _check_head(self, prepared: requests.PreparedRequest) -> None:
         """Refuse, before sending it, a request whose URL or head API Gateway would refuse
         (414/431 over its 10,240 bytes; see :func:`pandasdb_core.wire.head_too_large`):
-        measured as this session would send it, keeping ``HEAD_ALLOWANCE`` for what is added
+        measured as this session sends it, keeping ``HEAD_ALLOWANCE`` for what is added
         on the way. The API takes a read's filters only in its query, so there is no other
         form to send them in: the error names the parameter and the limit."""
-        prepared = self._session.prepare_request(
-            requests.Request(method, self.url + path, headers=headers, params=params)
-        )
         sent = [("Host", urlsplit(self.url).netloc), *prepared.headers.items()]
+        method = prepared.method or "GET"
         refused = head_too_large(method, prepared.path_url, sent, allowance=HEAD_ALLOWANCE)
         if refused is not None:
             raise errors.InvalidArgument(refused.message)
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        """One request with the retry policy of its method; connection failures become
-        :class:`StoreUnavailable`."""
+    def _send(
+        self, prepared: requests.PreparedRequest, stream: bool = False, **kwargs: Any
+    ) -> requests.Response:
+        """One prepared request with the retry policy of its method (``kwargs``: the
+        ``params`` it was prepared with, for the hint of an error); connection failures
+        become :class:`StoreUnavailable`."""
+        method, url = prepared.method or "GET", prepared.url or ""
         try:
             timeouts = (min(CONNECT_TIMEOUT, self.timeout), self.timeout)
-            return self._session.request(method, url, timeout=timeouts, **kwargs)
+            settings = self._session.merge_environment_settings(url, {}, stream, None, None)
+            return self._session.send(prepared, timeout=timeouts, allow_redirects=True, **settings)
         except (requests.ConnectionError, requests.Timeout) as exc:
             key = (kwargs.get("params") or {}).get("idempotency_key")
             hint = (
@@ -274,6 +315,11 @@ class RemoteStore(FrameStore):
             raise errors.StoreUnavailable(
                 f"cannot reach {where} ({method}): {reason}{hint}"
             ) from exc
+
+    def _send_to(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """:meth:`_send` of a request to a presigned URL (no Authorization header: the URL
+        is the grant), ``kwargs`` its ``data`` or ``stream``."""
+        return self._send(self._prepare(method, url, {}, kwargs), **kwargs)
 
     @staticmethod
     def _error(response: requests.Response, name: str | None, api: str | None = None) -> Exception:
@@ -402,7 +448,7 @@ class RemoteStore(FrameStore):
     def _stage(self, data: bytes) -> str:
         """PUT ``data`` to a presigned staging URL; its upload id."""
         staged = _json_of(self._call("POST", ROUTES_BY_NAME["staging"].url()))
-        put = self._send("PUT", staged["url"], data=self._body(data, "uploading"))
+        put = self._send_to("PUT", staged["url"], data=self._body(data, "uploading"))
         if put.status_code >= 400:
             raise self._error(put, None)
         return str(staged["upload_id"])
@@ -521,7 +567,7 @@ class RemoteStore(FrameStore):
 
     def _fetched(self, url: str) -> bytes:
         """The bytes at a presigned URL (no Authorization header: the URL is the grant)."""
-        response = self._send("GET", url, stream=True)
+        response = self._send_to("GET", url, stream=True)
         if response.status_code >= 400:
             raise self._error(response, None)
         return self._download(response)

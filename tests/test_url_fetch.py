@@ -75,14 +75,14 @@ def test_a_proxy_or_a_callers_adapter_gets_the_request(flaky_server, monkeypatch
     assert not url_fetch.plain_url(f"{url}/ok", session)
     assert url_fetch.get(f"{url}/ok", session) == b"chunk bytes" and Counting.sent == 1
 
-    url_fetch._proxied.cache_clear()
+    url_fetch.environ_proxies.cache_clear()
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     try:
         assert not url_fetch.plain_url("http://bucket.example/k", None)
     finally:
-        url_fetch._proxied.cache_clear()
+        url_fetch.environ_proxies.cache_clear()
 
 
 def test_retries_are_logged_without_the_urls_query(caplog):
@@ -95,3 +95,38 @@ def test_retries_are_logged_without_the_urls_query(caplog):
         url_fetch.get("http://127.0.0.1:9/k?X-Amz-Security-Token=secret-token")
     assert caplog.records, "the retry was logged"
     assert all("secret-token" not in r.getMessage() for r in caplog.records)
+
+
+def test_the_sdk_reads_the_environments_proxies_once_per_host(open_server, monkeypatch):
+    """requests reads the proxies of the environment for each request (half a millisecond,
+    a tenth of a one-day read); the SDK's session reads them once per host, and still uses
+    them: a proxy set for a host, and NO_PROXY, apply as requests applies them."""
+    import pandasdb_core as pdb
+
+    calls: list[str] = []
+    real = requests.utils.get_environ_proxies
+
+    def counted(url: str, no_proxy: str | None = None) -> dict[str, str]:
+        calls.append(url)
+        return real(url, no_proxy)
+
+    monkeypatch.setattr(requests.utils, "get_environ_proxies", counted)
+    url_fetch.environ_proxies.cache_clear()
+    try:
+        db = pdb.connect(open_server.url)
+        for _ in range(3):
+            db.list()
+        assert len(calls) == 1, calls
+        monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+        monkeypatch.setenv("NO_PROXY", "skipped.example")
+        plain = requests.Session()
+        proxied = {}
+        for host in ("api.example", "skipped.example"):
+            ours = db._session.merge_environment_settings(f"http://{host}/", {}, False, None, None)
+            assert ours == plain.merge_environment_settings(
+                f"http://{host}/", {}, False, None, None
+            )
+            proxied[host] = ours["proxies"].get("http")
+        assert proxied == {"api.example": "http://proxy.invalid:3128", "skipped.example": None}
+    finally:
+        url_fetch.environ_proxies.cache_clear()
