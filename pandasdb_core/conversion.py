@@ -30,6 +30,7 @@ import datetime as dt
 import functools
 import math
 import operator
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -214,8 +215,10 @@ def _unstorable_hint(dtype: Any) -> str | None:
         return "convert it to timestamps (.dt.to_timestamp()) or to strings first"
     if isinstance(dtype, pd.IntervalDtype):
         return "store its bounds as two columns (.array.left, .array.right) first"
+    if isinstance(dtype, pd.ArrowDtype):
+        return _arrow_hint(dtype.pyarrow_dtype)
     if isinstance(dtype, pd.api.extensions.ExtensionDtype):
-        return None  # pandas' other dtypes (nullable, categorical, arrow...) are checked later
+        return None  # pandas' other dtypes (nullable, categorical...) are checked later
     kind, size = dtype.kind, dtype.itemsize
     if kind == "c":
         return "store its .real and .imag parts as two float columns first"
@@ -224,6 +227,29 @@ def _unstorable_hint(dtype: Any) -> str | None:
     if kind == "f" and size > 8:
         return "convert it to float64 first (.astype('float64'))"
     return None
+
+
+def _arrow_hint(arrow_type: Any) -> str | None:
+    """How to convert a pyarrow-backed column polars cannot take (its own errors say
+    ``operator does not support primitive Int256`` or ``unable to parse time zone``), or
+    None."""
+    import pyarrow as pa
+
+    if pa.types.is_interval(arrow_type):
+        return "store its months, days and nanoseconds as three integer columns first"
+    if pa.types.is_decimal256(arrow_type):
+        return "cast it to a decimal128 (precision at most 38) first"
+    zone = getattr(arrow_type, "tz", None) if pa.types.is_timestamp(arrow_type) else None
+    if zone is not None and _FIXED_OFFSET.fullmatch(zone):
+        return (
+            f"convert it to pandas' own dtype first (.astype('datetime64[ns, {zone}]')), "
+            "whose fixed offset pandasdb stores"
+        )
+    return None
+
+
+#: a time zone written as a fixed offset (``+05:30``), which polars does not parse
+_FIXED_OFFSET = re.compile(r"[+-]\d{2}:?\d{2}")
 
 
 def _refuse_unstorable(name: str, dtype: Any) -> None:

@@ -339,3 +339,33 @@ def test_unusual_numpy_units_and_float16_round_trip(values):
     db = pdb.open("memory://")
     db.upload(df, "f")
     assert_frame_equal(db.get("f"), df)
+
+
+@pytest.mark.parametrize(
+    "arrow_type, values, advice",
+    [
+        ("decimal256(50, 2)", [1], "decimal128"),
+        ("month_day_nano_interval", [(1, 2, 3)], "three integer columns"),
+        ("timestamp[s, tz=+05:30]", [1], ".astype('datetime64[ns, +05:30]')"),
+    ],
+)
+def test_an_arrow_dtype_polars_cannot_take_is_refused_naming_it(arrow_type, values, advice):
+    """These said 'operator does not support primitive Int256', 'could not import from
+    month_day_nano_interval' (with a hint about a polars setting) and 'unable to parse time
+    zone: +05:30'."""
+    import pyarrow as pa
+
+    types = {
+        "decimal256(50, 2)": pa.decimal256(50, 2),
+        "month_day_nano_interval": pa.month_day_nano_interval(),
+        "timestamp[s, tz=+05:30]": pa.timestamp("s", tz="+05:30"),
+    }
+    array = pa.array(values, type=types[arrow_type])
+    df = pd.DataFrame({"c": pd.array(array, dtype=pd.ArrowDtype(array.type))})
+    db = pdb.open("memory://")
+    with pytest.raises(pdb.errors.InvalidArgument) as refused:
+        db.upload(df, "f")
+    message = str(refused.value)
+    assert message.startswith(f"column 'c' has dtype {arrow_type}[pyarrow], which pandasdb")
+    assert advice in message
+    assert db.list() == []

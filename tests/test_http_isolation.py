@@ -90,6 +90,13 @@ def test_the_token_works_with_or_without_bearer(users_server, alices_frame, head
         "alice/private/ledger",
         "/private/ledger",
         "private%2Fledger",
+        "private%252Fledger",
+        "%252e%252e%252Falice%252Fprivate%252Fledger",
+        "..%252Falice%252Fprivate%252Fledger",
+        "private%00%2Fledger",
+        "private%2Fledger%00",
+        "%EF%BC%B0rivate/ledger",
+        "private/ledger%2F..%2F..%2Falice%2Fprivate%2Fledger",
     ],
 )
 def test_bob_cannot_read_alices_frame_by_any_name(users_server, alices_frame, name):
