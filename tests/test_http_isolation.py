@@ -7,7 +7,7 @@ import time
 import pandas as pd
 import pytest
 import requests
-from pandasdb_lambdas.local_server import Presigner, make_server
+from pandasdb_lambdas.local_server import Presigner, load_users, make_server
 from serving import is_error
 
 import pandasdb_core as pdb
@@ -184,3 +184,12 @@ def test_concurrent_users_never_see_each_others_data(users_server):
         results = {user: [v for f in fs for v in f.result()] for user, fs in futures.items()}
     assert set(results["alice"]) == {1}
     assert set(results["bob"]) == {2}
+
+
+def test_two_users_whose_names_differ_only_by_case_are_refused(tmp_path):
+    """Each user's folder is named by the user: on macOS or Windows "Alice" and "alice"
+    would share one folder, so each could read the other's frames."""
+    users = tmp_path / "users.json"
+    users.write_text('{"alice": "token-alice-1", "Alice": "token-alice-2"}')
+    with pytest.raises(SystemExit, match="'alice' and 'Alice' differ only by case"):
+        load_users(users)

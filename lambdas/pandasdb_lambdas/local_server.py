@@ -110,6 +110,16 @@ def load_users(path: str | os.PathLike[str]) -> dict[str, str]:
         if token in tokens:
             raise SystemExit("error: two users share a token")
         tokens[token] = user
+    folded: dict[str, str] = {}
+    for user in data:
+        # each user's folder is named by the user: on a case-insensitive file system
+        # (macOS, Windows) "Alice" and "alice" would share one, and each other's frames
+        other = folded.setdefault(user.casefold(), user)
+        if other != user:
+            raise SystemExit(
+                f"error: users {other!r} and {user!r} differ only by case; their folders "
+                "would be one on a case-insensitive file system: rename one"
+            )
     return tokens
 
 
