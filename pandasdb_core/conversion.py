@@ -254,8 +254,8 @@ _FIXED_OFFSET = re.compile(r"[+-]\d{2}:?\d{2}")
 
 def _refuse_unstorable(name: str, dtype: Any) -> None:
     """Refuse a column whose dtype has no stored type (complex, structured or void, long
-    double, sparse, period, interval) before polars meets it: its own error says only
-    ``Unsupported numpy type 15``."""
+    double, sparse, period, interval, and the pyarrow types of :func:`_arrow_hint`) before
+    polars meets it: its own error says only ``Unsupported numpy type 15``."""
     hint = _unstorable_hint(dtype)
     if hint is not None:
         raise InvalidArgument(
