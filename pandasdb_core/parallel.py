@@ -8,6 +8,7 @@ Example
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
@@ -58,15 +59,16 @@ def map_prepared(
     batches: Sequence[Sequence[T]],
     *,
     workers: int,
+    preparers: int = 1,
     label: str,
     progress: bool | None = None,
 ) -> list[R]:
     """``fn(item, made)`` for every item of every batch, where ``made`` is what
-    ``prepare(batch)`` gave for it; results in order. ``prepare`` runs on the calling thread,
-    one batch at a time (work that spreads over threads of its own, as a polars call does),
-    and ``fn`` on up to ``workers`` threads while the next batch is prepared. At most two
-    batches' prepared values are held at once: a batch is prepared only once the one before
-    the last is done.
+    ``prepare(batch)`` gave for it; results in order. ``prepare`` runs on up to ``preparers``
+    threads, a batch each (work that spreads over threads of its own, as a polars call does,
+    but not over all of them), and ``fn`` on up to ``workers`` threads meanwhile. At most
+    ``preparers + 1`` batches' prepared values are held at once: a batch is prepared only once
+    the one before the last handed to ``fn`` is done.
 
     Example
     -------
@@ -82,14 +84,29 @@ def map_prepared(
         bar = progress_policy.bar(total=total, desc=label, unit="chunk", progress=progress)
     done: list[R] = []
     shown = nullcontext() if bar is None else bar
-    with ThreadPoolExecutor(max_workers=min(workers, total)) as pool, shown:
+    waiting = iter(batches)
+    making: deque[tuple[Sequence[T], Future[Sequence[U]]]] = deque()
+    with (
+        ThreadPoolExecutor(max_workers=min(workers, total)) as pool,
+        ThreadPoolExecutor(max_workers=max(1, min(preparers, len(batches)))) as makers,
+        shown,
+    ):
+
+        def start_next() -> None:
+            batch = next(waiting, None)
+            if batch is not None:
+                making.append((batch, makers.submit(prepare, batch)))
+
+        for _ in range(preparers):
+            start_next()
         running: list[Future[R]] = []
-        for batch in batches:
-            made = prepare(batch)
-            started = [pool.submit(fn, *pair) for pair in zip(batch, made, strict=True)]
+        while making:
+            batch, made = making.popleft()
+            started = [pool.submit(fn, *pair) for pair in zip(batch, made.result(), strict=True)]
             del made  # held by the tasks alone: each value is let go once it is used
             done.extend(_results(running, bar))
             running = started
+            start_next()
         done.extend(_results(running, bar))
     return done
 

@@ -143,3 +143,28 @@ def test_a_frame_in_day_order_but_not_in_time_order_within_days_keeps_its_row_or
     df = df.reset_index(drop=True)
     db.upload(df, "f", columns_keys={"ts": "Date"})
     pd.testing.assert_frame_equal(db.get("f"), df)
+
+
+def test_map_prepared_prepares_batches_on_several_threads_and_holds_a_bounded_number():
+    both_started = threading.Barrier(2, timeout=10)  # broken unless two prepare at once
+    done: list[int] = []
+    lock = threading.Lock()
+
+    def prepare(batch):
+        first = batch[0]
+        if first < 4:  # the first two batches
+            both_started.wait()
+        if first >= 6:  # batch k waits for batch k - 3: three batches held at most
+            assert {first - 6, first - 5} <= set(done)
+        return batch
+
+    def work(item, made):
+        with lock:
+            done.append(item)
+        return item
+
+    batches = [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
+    out = parallel.map_prepared(
+        prepare, work, batches, workers=2, preparers=2, label="", progress=False
+    )
+    assert out == list(range(10))
