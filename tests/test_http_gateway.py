@@ -333,3 +333,37 @@ def test_the_serve_command_takes_the_gateway_options(tmp_path):
         text=True,
     )
     assert bad.returncode != 0 and "must be positive" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "UEFSMQ==" * 1000,
+        "a,b\n1,2\n",
+        'say "hi"',
+        "back\\slash",
+        "caf\u00e9",
+        "tab\there",
+        "\x7f",
+        "",
+        None,
+    ],
+)
+def test_lambdas_6_mb_are_measured_exactly_without_encoding_base64(body):
+    """The event's and the response's sizes are their JSON's bytes (escapes included), as
+    before; a body that needs no escape (base64) is measured by its length, not encoded."""
+    from pandasdb_lambdas.local_gateway import event_size, json_size, proxy_event
+
+    document = {
+        "statusCode": 200,
+        "headers": {"X": "\u00e9"},
+        "body": body,
+        "isBase64Encoded": True,
+    }
+    assert json_size(document) == len(json.dumps(document).encode())
+    raw = (body or "").encode()
+    for kind in ("application/vnd.apache.parquet", "text/csv"):
+        event = proxy_event(
+            "POST", "/x?a=%C3%A9", [("Content-Type", kind)], raw, None, "", strict=False
+        )
+        assert event_size(event) == len(json.dumps(event).encode())

@@ -370,15 +370,41 @@ def proxy_event(
     }
 
 
+def json_size(document: dict[str, Any], *, base64_body: bool = False) -> int:
+    """``len(json.dumps(document).encode())``, without encoding the document's ``body`` when
+    it needs no escape (printable ASCII without quotes or backslashes), or when
+    ``base64_body`` says it is base64 (a body :func:`request_body` encoded): it then takes
+    its length. Encoding an upload piece's megabytes of base64 just to measure them was half
+    of the server's time in an SDK upload.
+
+    Example
+    -------
+    >>> json_size({"body": "QUJD", "isBase64Encoded": True}) == len(json.dumps(
+    ...     {"body": "QUJD", "isBase64Encoded": True}))
+    True
+    """
+    body = document.get("body")
+    if isinstance(body, str) and (base64_body or _unescaped(body)):
+        # json.dumps escapes what is not ASCII: its text is as long as its bytes
+        return len(json.dumps({**document, "body": ""})) + len(body)
+    return len(json.dumps(document).encode())
+
+
+def _unescaped(text: str) -> bool:
+    """Whether JSON carries ``text`` as it is (printable ASCII, no quote, no backslash)."""
+    return text.isascii() and '"' not in text and "\\" not in text and text.isprintable()
+
+
 def event_size(event: dict[str, Any]) -> int:
-    """Bytes of the event as Lambda receives it (JSON; base64 and escapes included).
+    """Bytes of an event of :func:`proxy_event` as Lambda receives it (JSON; base64 and
+    escapes included).
 
     Example
     -------
     >>> event_size({"body": 'say "hi"'})
     22
     """
-    return len(json.dumps(event).encode())
+    return json_size(event, base64_body=bool(event.get("isBase64Encoded")))
 
 
 def http_answer(
@@ -410,7 +436,7 @@ def http_answer(
     body = response.get("body") or ""
     if not isinstance(status, int) or not 100 <= status <= 599 or not isinstance(body, str):
         return failed
-    if strict and len(json.dumps(response).encode()) > LAMBDA_MAX_RESPONSE:
+    if strict and json_size(response) > LAMBDA_MAX_RESPONSE:
         return failed
     if response.get("isBase64Encoded") and (not strict or is_binary_media(accept)):
         try:
