@@ -10,7 +10,10 @@ session's does): vacuum records its cutoff before it reads anything, and such a 
 commit is then refused and writes its files again (see
 :class:`pandasdb_core.ports.MetadataStore`). Vacuum removes its own store's files only: the
 keys under another store's root (a folder holding ``.pandasdb/``: a store at a prefix of the
-same bucket, or in a sub-folder) are never its garbage.
+same bucket, or in a sub-folder) are never its garbage. On a local store whose file system
+folds names (ignores case: ``Sales/`` and ``sales/`` are one folder), keys are compared by
+their fold: the listing names frame ``sales``'s files as the folder was first spelt
+(``Sales/...``), and an exact comparison would take them for garbage.
 
 Example
 -------
@@ -24,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import io
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -31,6 +35,7 @@ import polars as pl
 
 from . import codecs, manifest, sessions
 from .errors import BlobNotFound, CommitConflict
+from .names import fold
 from .operations import VacuumOptions
 from .ports import other_stores
 from .records import (
@@ -75,6 +80,19 @@ def _retire(store: Store, head: FrameHead, opts: VacuumOptions, now: float) -> F
     return raised
 
 
+def _file_of(store: Store) -> Callable[[str], str]:
+    """What tells two keys' files apart: their fold on a store whose file system folds
+    names (:attr:`~pandasdb_core.adapters.local.LocalBlobStore.folds_names`), else the key.
+
+    Example
+    -------
+    >>> import pandasdb_core as pdb
+    >>> _file_of(pdb.open("memory://"))("Sales/x.csv.gz")
+    'Sales/x.csv.gz'
+    """
+    return fold if getattr(store.blobs, "folds_names", False) else str
+
+
 def vacuum(store: Store, opts: VacuumOptions) -> VacuumReport:
     """Remove chunk files no retained version references (see :meth:`Store.vacuum`)."""
     now = time.time()
@@ -86,11 +104,12 @@ def vacuum(store: Store, opts: VacuumOptions) -> VacuumReport:
         # writes them again), so no file removed here is one its acknowledged commit names
         store.meta.begin_vacuum(cutoff)
     # before the frames: a session that commits meanwhile is then protected or referenced
-    referenced: set[str] = sessions.protected_keys(store, cutoff)
+    file_of = _file_of(store)
+    referenced = {file_of(key) for key in sessions.protected_keys(store, cutoff)}
     live_frames: set[str] = set()
     forgotten = 0
     for head in store.meta.frames():
-        live_frames.add(head.name)
+        live_frames.add(file_of(head.name))
         head = _retire(store, head, opts, now)
         floor = head.freeable_floor(cutoff)
         versions = store.meta.versions(head.frame_id)
@@ -100,7 +119,7 @@ def vacuum(store: Store, opts: VacuumOptions) -> VacuumReport:
             dead = garbage(records, versions, floor, head.version, drops)
             dead_ids = {c.chunk_id for c in dead}
             kept = [c for c in records if c.chunk_id not in dead_ids]
-            referenced.update(c.key for c in kept)
+            referenced.update(file_of(c.key) for c in kept)
             dead_drops = garbage_drops(drops, kept, versions, head.version)
             forgotten += len(dead) + len(dead_drops)
             if not opts.dry_run:
@@ -117,13 +136,13 @@ def vacuum(store: Store, opts: VacuumOptions) -> VacuumReport:
         b
         for b in listed
         if b.modified < cutoff
-        and b.key not in referenced
+        and file_of(b.key) not in referenced
         and not b.key.startswith(others)
         and (
             b.key.endswith(codecs.FORMATS)
             or b.key.startswith(STAGING_PREFIX)
-            or _orphan(last_key_frame(b.key), live_frames)
-            or _orphan(_manifest_frame(b.key), live_frames)
+            or _orphan(last_key_frame(b.key), live_frames, file_of)
+            or _orphan(_manifest_frame(b.key), live_frames, file_of)
         )
     ]
     if not opts.dry_run:
@@ -146,9 +165,10 @@ def _drops(
     return store.meta.drops(head.frame_id, layout)
 
 
-def _orphan(frame: str | None, live_frames: set[str]) -> bool:
-    """Whether a frame's own file (a last_key.txt, a manifest) belongs to no live frame."""
-    return frame is not None and frame not in live_frames
+def _orphan(frame: str | None, live_frames: set[str], file_of: Callable[[str], str]) -> bool:
+    """Whether a frame's own file (a last_key.txt, a manifest) belongs to no live frame
+    (``live_frames`` holds their names through ``file_of``)."""
+    return frame is not None and file_of(frame) not in live_frames
 
 
 def _manifest_frame(key: str) -> str | None:

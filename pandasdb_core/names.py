@@ -260,6 +260,22 @@ def validate_blob_key(key: str) -> str:
     return key
 
 
+def fold(key: str) -> str:
+    """The file that ``key`` names on a file system that folds names: one that ignores case
+    (macOS's APFS and Windows' NTFS by default) or drops a segment's trailing dots (Windows):
+    two keys with one fold are one file there. Folding more than a file system does is safe
+    for the callers (they then keep more files, or refuse more names), folding less is not.
+
+    Example
+    -------
+    >>> fold("Sales./daily/A.csv.gz")
+    'sales/daily/a.csv.gz'
+    >>> fold("sales/daily/a.csv.gz") == fold("SALES/Daily./a.CSV.gz")
+    True
+    """
+    return "/".join(segment.casefold().rstrip(". ") for segment in key.split("/"))
+
+
 def _short(text: str) -> str:
     """``text`` quoted, cut to a readable length for an error message."""
     return repr(text) if len(text) <= 80 else f"{text[:60]!r}... ({len(text):,} characters)"

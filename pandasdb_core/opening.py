@@ -99,7 +99,7 @@ def open(  # noqa: A001 - the public name of the contract
     if root.exists() and not root.is_dir():
         raise InvalidArgument(f"url {text!r} is a file, not a folder")
     blobs = LocalBlobStore(root)
-    meta = SQLiteMetadataStore(root / META_FILE)
+    meta = SQLiteMetadataStore(root / META_FILE, fold_names=blobs.folds_names)
     return Store(blobs, meta, location=f"{folder} (local)", **settings)  # type: ignore[arg-type]
 
 

@@ -20,6 +20,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,6 +51,45 @@ def _syncfs(path: Path) -> None:
         os.close(fd)
 
 
+#: per resolved root, whether its file system folds names (probing costs a file's creation)
+_FOLDS: dict[Path, bool] = {}
+_FOLDS_LOCK = threading.Lock()
+
+
+def folds_names(root: Path) -> bool:
+    """Whether the file system holding ``root`` folds file names (ignores case, or drops
+    trailing dots as Windows does; see :func:`pandasdb_core.names.fold`), probed once per
+    root: there, frames ``Sales`` and ``sales`` would share one folder.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folds_names(Path(tempfile.mkdtemp()))  # False on Linux, True on macOS by default
+    False
+    """
+    resolved = root.resolve()
+    with _FOLDS_LOCK:
+        if resolved not in _FOLDS:
+            _FOLDS[resolved] = _probe_folding(resolved)
+        return _FOLDS[resolved]
+
+
+def _probe_folding(root: Path) -> bool:
+    """Create a probe file in ``root`` and look for its upper-case and dotted twins."""
+    # a temporary file's name: listing ignores it, and vacuum removes one a crash left
+    probe = root / f"{TMP_PREFIX}case-probe-{uuid.uuid4().hex}"
+    try:
+        probe.touch(exist_ok=False)
+    except OSError:
+        return True  # cannot tell (a read-only folder): folding is the safe assumption
+    try:
+        twins = (probe.with_name(probe.name.upper()), probe.with_name(f"{probe.name}."))
+        return any(twin.exists() for twin in twins)
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+
+
 def _file_in_the_way(key: str) -> InvalidName:
     """A key whose path a file holds as a folder, or a folder as a file: on a file system
     one frame's fixed file (``a/external_key/default/last_key.txt``) and another frame named
@@ -63,12 +103,15 @@ def _file_in_the_way(key: str) -> InvalidName:
 
 
 class LocalBlobStore(BlobStore):
-    """Blobs stored as files under ``root``, one file per key."""
+    """Blobs stored as files under ``root``, one file per key. ``folds_names`` says whether
+    its file system folds names: then two keys of one :func:`~pandasdb_core.names.fold` are
+    one file, and listing names it as its folders were first spelt."""
 
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._fsync = fsync
+        self.folds_names = folds_names(self.root)
 
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*key.split("/"))

@@ -27,6 +27,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..errors import InvalidName
+from ..names import fold
 from ..ports import MetadataStore, conflict, vacuum_passed, vacuum_raced
 from ..record_codec import head_from_json, head_to_json, version_from_json, version_to_json
 from ..records import ChunkRecord, DropRecord, FrameHead, PartitionValue, VersionRecord
@@ -68,10 +70,15 @@ _version = functools.lru_cache(maxsize=65_536)(version_from_json)
 
 
 class SQLiteMetadataStore(MetadataStore):
-    """The metadata port on a SQLite file; safe across threads and processes."""
+    """The metadata port on a SQLite file; safe across threads and processes.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    With ``fold_names`` (its blobs are on a file system that folds names), a new frame whose
+    name folds like an existing frame's is refused in the transaction of its first commit.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, fold_names: bool = False) -> None:
         self.path = Path(path)
+        self.fold_names = fold_names
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         db = self._conn()
@@ -89,6 +96,8 @@ class SQLiteMetadataStore(MetadataStore):
             conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
+            # for the check of a new frame's name against its case twins (_refuse_twin)
+            conn.create_function("pandasdb_fold", 1, fold, deterministic=True)
             self._local.conn = conn
         return conn
 
@@ -133,6 +142,8 @@ class SQLiteMetadataStore(MetadataStore):
                 if vacuum_passed(cutoff, written_since):
                     raise vacuum_raced(head.name, cutoff, written_since)
             self._check(db, head.name, expected)
+            if expected is None and self.fold_names:
+                self._refuse_twin(db, head.name)
             db.execute(
                 "INSERT OR REPLACE INTO heads (name, frame_id, version, body, revision) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -170,6 +181,23 @@ class SQLiteMetadataStore(MetadataStore):
                     (head.frame_id, d.chunk_id, d.layout, d.lo, d.hi, d.version, d.txn)
                     for d in drops
                 ],
+            )
+
+    @staticmethod
+    def _refuse_twin(db: sqlite3.Connection, name: str) -> None:
+        """Refuse a new frame ``name`` that folds like an existing frame's name: on a file
+        system that folds names, the two would share folders and files (``last_key.txt``,
+        manifests), and each would overwrite or delete the other's. Run inside the commit's
+        transaction, so of two racing creations (``A`` and ``a``) the second sees the first."""
+        row = db.execute(
+            "SELECT name FROM heads WHERE pandasdb_fold(name) = ? AND name <> ? LIMIT 1",
+            (fold(name), name),
+        ).fetchone()
+        if row is not None:
+            raise InvalidName(
+                f"frame name {name!r} cannot be created: this store's file system ignores case "
+                f"(and trailing dots) in file names, so it would share its folder and files "
+                f"with existing frame {row[0]!r}; choose another name, or use {row[0]!r}"
             )
 
     @staticmethod
