@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from pandasdb_core.adapters.aws import open_s3
@@ -54,22 +56,31 @@ def test_local_discard_stale_removes_only_old_temp_files(tmp_path):
     assert blobs.get("a/keep.csv.gz") == b"k"
 
 
+@pytest.fixture
+def served(moto_server, monkeypatch) -> str:
+    """A fresh bucket and table name on moto's HTTP server, one request at a time: the
+    contract's races (if_absent puts, concurrent commits) need each call atomic, as S3 and
+    DynamoDB are and in-process moto is not (two racing conditional puts can both win)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    return f"c-{uuid.uuid4().hex[:12]}"
+
+
 class TestS3Blobs(BlobStoreTests):
     @pytest.fixture
-    def blobs(self, aws):
-        blobs, _ = open_s3("s3://contract-bucket?table=t", create=True)
+    def blobs(self, served):
+        blobs, _ = open_s3(f"s3://{served}?table={served}", create=True)
         return blobs
 
 
 class TestS3BlobsUnderPrefix(BlobStoreTests):
     @pytest.fixture
-    def blobs(self, aws):
-        blobs, _ = open_s3("s3://contract-bucket/user/alice?table=t", create=True)
+    def blobs(self, served):
+        blobs, _ = open_s3(f"s3://{served}/user/alice?table={served}", create=True)
         return blobs
 
 
 class TestDynamoDBMeta(MetadataStoreTests):
     @pytest.fixture
-    def meta(self, aws):
-        _, meta = open_s3("s3://contract-bucket?table=t", create=True, owner="alice")
+    def meta(self, served):
+        _, meta = open_s3(f"s3://{served}?table={served}", create=True, owner="alice")
         return meta
