@@ -299,7 +299,7 @@ class RemoteStore(FrameStore):
         try:
             timeouts = (min(CONNECT_TIMEOUT, self.timeout), self.timeout)
             settings = self._session.merge_environment_settings(url, {}, stream, None, None)
-            return self._session.send(prepared, timeout=timeouts, allow_redirects=True, **settings)
+            return self._session.send(prepared, timeout=timeouts, **settings)
         except (requests.ConnectionError, requests.Timeout) as exc:
             key = (kwargs.get("params") or {}).get("idempotency_key")
             hint = (

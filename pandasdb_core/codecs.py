@@ -129,7 +129,8 @@ def render_many(frames: Sequence[pl.DataFrame], fmt: Format) -> list[Rendered]:
     [True]
     """
     buffers = [io.BytesIO() for _ in frames]
-    streamed = [fmt != "parquet" and frame.height > TEXT_ROWS for frame in frames]
+    text = fmt != "parquet"
+    streamed = [text and frame.height > TEXT_ROWS for frame in frames]
     # mtime=0 makes the same rows the same bytes
     targets: list[io.BytesIO | igzip.IGzipFile] = [
         igzip.IGzipFile(fileobj=b, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) if gz else b
@@ -147,7 +148,6 @@ def render_many(frames: Sequence[pl.DataFrame], fmt: Format) -> list[Rendered]:
     for target, gz in zip(targets, streamed, strict=True):
         if gz:
             target.close()  # ends the gzip stream; the BytesIO under it stays open
-    text = fmt != "parquet"
     return [
         Rendered(b.getvalue(), compress=text and not gz)
         for b, gz in zip(buffers, streamed, strict=True)

@@ -39,7 +39,7 @@ import polars as pl
 
 from .dtypes import STORABLE
 from .errors import InvalidArgument
-from .schema import INDEX_PREFIX, Schema, capture, polars_schema
+from .schema import INDEX_PREFIX, Schema, capture, polars_schema, shown
 
 #: pandas' nullable counterpart of each numpy integer/bool dtype
 _NULLABLE = {
@@ -259,16 +259,8 @@ def _refuse_unstorable(name: str, dtype: Any) -> None:
     hint = _unstorable_hint(dtype)
     if hint is not None:
         raise InvalidArgument(
-            f"{_column_label(name)} has dtype {dtype}, which pandasdb cannot store: {hint}; "
-            f"{STORABLE}"
+            f"{shown(name)} has dtype {dtype}, which pandasdb cannot store: {hint}; {STORABLE}"
         )
-
-
-def _column_label(name: str) -> str:
-    """``column 'c'``, or ``index level 0`` for the columns an index becomes."""
-    if isinstance(name, str) and name.startswith(INDEX_PREFIX) and name.endswith("__"):
-        return f"index level {name[len(INDEX_PREFIX) : -2]}"
-    return f"column {name!r}"
 
 
 #: the name pandasdb records for ``StringDtype("python", na_value=nan)``: pandas names it

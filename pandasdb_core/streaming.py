@@ -467,7 +467,7 @@ def _last_row_end(data: bytes) -> int:
     return end
 
 
-def _parse(data: bytes, header: list[str], source: str, first_row: int = 1) -> pl.DataFrame:
+def _parse(data: bytes, header: list[str], source: str, first_row: int) -> pl.DataFrame:
     """Rows as text columns, or :class:`InvalidArgument` naming what does not parse (a row
     of more fields than the header: its number, counted from ``first_row``)."""
     try:

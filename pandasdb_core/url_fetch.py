@@ -89,16 +89,12 @@ def environ_proxies(scheme: str, host: str, no_proxy: str | None = None) -> dict
     return found
 
 
-def _proxied(scheme: str, host: str) -> bool:
-    return bool(environ_proxies(scheme, host))
-
-
 def plain_url(url: str, session: Any) -> bool:
     """Whether ``url`` may go through the shared pool: no proxy for its host in the
     environment, ``requests`` is not patched, and ``session`` (a ``requests.Session``, or
     None) would send it through a plain ``HTTPAdapter``, not one a caller mounted."""
     parts = urlsplit(url)
-    if _proxied(parts.scheme, parts.netloc):
+    if environ_proxies(parts.scheme, parts.netloc):
         return False
     from requests.adapters import HTTPAdapter
 

@@ -47,6 +47,14 @@ def pieces_of(df: pd.DataFrame, size: int):
     return (df.iloc[i : i + size] for i in range(0, len(df), size))
 
 
+def write_csv_stream(db: pdb.Store, stream, block_bytes: int, **options) -> None:
+    """``db.write`` of a CSV stream read in blocks of ``block_bytes``, one piece per block."""
+    db.write(
+        gathered(csv_pieces(stream, block_bytes=block_bytes), piece_bytes=1),
+        UploadOptions.build(name=options.pop("name", "f"), **options),
+    )
+
+
 def chunk_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.name.endswith((".parquet", ".csv.gz")))
 
@@ -120,10 +128,7 @@ def test_a_later_block_that_does_not_fit_is_refused_and_nothing_stays(tmp_path):
         open(path, "rb") as stream,
         pytest.raises(SchemaMismatch, match=r"column 'v' holds 'oops'.*Int64"),
     ):
-        db.write(
-            gathered(csv_pieces(stream, block_bytes=1024), piece_bytes=1),
-            UploadOptions.build(name="f"),
-        )
+        write_csv_stream(db, stream, 1024)
     assert_nothing_stays(tmp_path / "store")
 
 
@@ -326,8 +331,7 @@ def test_nanoseconds_after_the_first_block_are_kept_not_cut(db, tmp_path):
         path.write_text("ts,v\n" + f"{first},0\n" * 3000 + f"{later},1\n")
         name = f"ns{zone}"
         with open(path, "rb") as stream:
-            db.write(gathered(csv_pieces(stream, block_bytes=4096), 1), UploadOptions.build(
-                name=name, columns_keys={"ts": "Date"}))  # fmt: skip
+            write_csv_stream(db, stream, 4096, name=name, columns_keys={"ts": "Date"})
         got = db.get(name, engine="polars")
         assert got.schema["ts"] == pl.Datetime("ns", zone)
         assert got["ts"].cast(pl.Int64)[-1] % 1_000_000_000 == 456789

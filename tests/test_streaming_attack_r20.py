@@ -14,13 +14,12 @@ from pathlib import Path
 import pandas as pd
 import polars as pl
 import pytest
-from test_streaming import assert_nothing_stays, chunk_files
+from test_streaming import assert_nothing_stays, chunk_files, write_csv_stream
 
 import pandasdb_core as pdb
 from pandasdb_core.errors import InvalidArgument
 from pandasdb_core.ingest import read_csv
-from pandasdb_core.operations import UploadOptions
-from pandasdb_core.streaming import csv_pieces, gathered
+from pandasdb_core.streaming import csv_pieces
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,10 +46,7 @@ def test_a_damaged_gzip_file_is_refused_naming_it_and_nothing_stays(tmp_path, da
         gzip.open(path) as stream,
         pytest.raises(InvalidArgument, match=r"could not be read as gzip( after row [\d,]+)?:"),
     ):
-        db.write(
-            gathered(csv_pieces(stream, block_bytes=4096), piece_bytes=1),
-            UploadOptions.build(name="f"),
-        )
+        write_csv_stream(db, stream, 4096)
     assert_nothing_stays(tmp_path / "store")
 
 
@@ -128,8 +124,5 @@ def test_a_row_of_more_fields_than_the_header_is_named(tmp_path):
         open(path, "rb") as stream,
         pytest.raises(InvalidArgument, match=r"the CSV, row 5,001 has 3 fields"),
     ):
-        db.write(
-            gathered(csv_pieces(stream, block_bytes=1024), piece_bytes=1),
-            UploadOptions.build(name="f"),
-        )
+        write_csv_stream(db, stream, 1024)
     assert chunk_files(tmp_path / "store") == []

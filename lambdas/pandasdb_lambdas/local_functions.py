@@ -220,40 +220,22 @@ class FunctionPool:
                 return None
             answer: tuple[bool, Any, str] = worker.conn.recv()
         except (EOFError, OSError):
-            worker.close()
-            worker.process.join(5)
-            self._lost()
-            raise FunctionCrashed("a worker process died during the call") from None
+            raise self._crashed(worker, "during the call") from None
         self._give_back(worker)
         return answer
+
+    def _crashed(self, worker: _Worker, when: str) -> FunctionCrashed:
+        """The error of a worker that died ``when``, which no longer counts."""
+        worker.close()
+        worker.process.join(5)
+        self._lost()
+        return FunctionCrashed(f"a worker process died {when}")
 
     def _outlived(self, worker: _Worker) -> None:
         """Wait for the answer of a call the gateway stopped waiting for (the worker is
         busy until it ends, as a Lambda invocation outlives API Gateway's 504)."""
         with contextlib.suppress(FunctionCrashed):
             self._answer(worker, None)
-
-    def _run(
-        self, function: Callable[..., Any], args: tuple[Any, ...], ends_at: float | None
-    ) -> Any:
-        """``function(*args)`` in a worker; :class:`TimeoutError` at ``ends_at`` (epoch
-        seconds), the call going on in its worker."""
-        worker = self._take(ends_at)
-        try:
-            worker.conn.send((function, args))
-        except OSError:
-            worker.close()
-            self._lost()
-            raise FunctionCrashed("a worker process died before the call") from None
-        wait = None if ends_at is None else max(0.0, ends_at - time.time())
-        answer = self._answer(worker, wait)
-        if answer is None:
-            threading.Thread(target=self._outlived, args=(worker,), daemon=True).start()
-            raise TimeoutError("the function outlived the gateway's timeout")
-        ok, value, trace = answer
-        if not ok:
-            raise value from RemoteTraceback(trace)
-        return value
 
     def invoke(
         self, event: dict[str, Any], timeout: float | None, started: float | None = None
@@ -264,7 +246,20 @@ class FunctionPool:
         waiting for a worker is dropped. The handler's context then says how much of that
         time is left, so its commit retries end before it (:mod:`pandasdb_lambdas.context`)."""
         ends_at = None if timeout is None else (started or time.time()) + timeout
-        response: dict[str, Any] = self._run(_call, (event, ends_at), ends_at)
+        worker = self._take(ends_at)
+        try:
+            worker.conn.send((_call, (event, ends_at)))
+        except OSError:
+            raise self._crashed(worker, "before the call") from None
+        wait = None if ends_at is None else max(0.0, ends_at - time.time())
+        answer = self._answer(worker, wait)
+        if answer is None:
+            threading.Thread(target=self._outlived, args=(worker,), daemon=True).start()
+            raise TimeoutError("the function outlived the gateway's timeout")
+        ok, value, trace = answer
+        if not ok:
+            raise value from RemoteTraceback(trace)
+        response: dict[str, Any] = value
         return response
 
     def warm(self) -> list[int]:
@@ -275,7 +270,7 @@ class FunctionPool:
         for worker in taken:
             worker.conn.send((_pid, ()))
         answers = [self._answer(worker, None) for worker in taken]
-        return sorted(int(answer[1]) for answer in answers if answer is not None)
+        return sorted(answer[1] for answer in answers if answer is not None)
 
     def close(self) -> None:
         """Stop taking calls; calls under way finish (this waits for them), then their

@@ -190,8 +190,7 @@ class SQLiteMetadataStore(MetadataStore):
         manifests), and each would overwrite or delete the other's. Run inside the commit's
         transaction, so of two racing creations (``A`` and ``a``) the second sees the first."""
         row = db.execute(
-            "SELECT name FROM heads WHERE pandasdb_fold(name) = ? AND name <> ? LIMIT 1",
-            (fold(name), name),
+            "SELECT name FROM heads WHERE pandasdb_fold(name) = ? LIMIT 1", (fold(name),)
         ).fetchone()
         if row is not None:
             raise InvalidName(

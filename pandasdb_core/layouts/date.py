@@ -72,12 +72,17 @@ def utc_datetimes(series: pl.Series) -> pl.Series:
     return out
 
 
+def _ticks_per_day(dtype: pl.DataType) -> int:
+    """The stored counts of a day in a Date (1) or Datetime column."""
+    return 1 if dtype == pl.Date else _NS_PER_DAY // _NS_PER[dtype.time_unit]  # type: ignore[attr-defined]
+
+
 def _check_calendar(series: pl.Series) -> None:
     """:class:`InvalidPartition` unless every instant of a Date or (naive or UTC) Datetime
     column lies in the years 1 to 9999, from its counts alone (no calendar arithmetic, which
     costs a tenth of an upload and panics past the years polars' calendar holds)."""
     dtype = series.dtype
-    per_day = 1 if dtype == pl.Date else _NS_PER_DAY // _NS_PER[dtype.time_unit]  # type: ignore[attr-defined]
+    per_day = _ticks_per_day(dtype)
     counts = series.to_physical()
     smallest, largest = counts.min(), counts.max()
     first, last = _CALENDAR_DAYS
@@ -105,7 +110,9 @@ def day_runs(moments: pl.Series) -> list[tuple[dt.date, int, int]] | None:
     [(datetime.date(2024, 1, 1), 0, 2), (datetime.date(2024, 1, 3), 2, 1)]
     """
     counts = moments.to_physical()
-    per_day = _NS_PER_DAY // _NS_PER[moments.dtype.time_unit]  # type: ignore[attr-defined]
+    if counts.is_empty():
+        return []
+    per_day = _ticks_per_day(moments.dtype)
     first, last = counts[0] // per_day, counts[-1] // per_day
     if last - first + 1 > len(counts):
         return None
