@@ -464,11 +464,14 @@ class ReadFiles:
         so each such column is made nullable for every piece when any row of the read holds
         one.
 
-        Which columns hold nulls is known from the index for files older than a column
-        (absent from them: null), when no row filter or step may drop their rows; for the
-        others, the read runs first for those columns only (and the filters' columns).
-        Nothing is read for a frame with no integer or boolean column whose pandas dtype
-        depends on nulls."""
+        Which columns hold nulls is known from the index: each chunk records its integer and
+        boolean columns holding a null (:attr:`~pandasdb_core.records.ChunkRecord.nulls`),
+        and a file older than a column holds only nulls there. When no row filter or step
+        may drop rows, that answers; otherwise only the files that may hold a null in such
+        a column are read first, for those columns only (and the filters' columns), as are
+        files whose chunk did not record its nulls (written by an older pandasdb). Nothing
+        is read for a frame with no integer or boolean column whose pandas dtype depends on
+        nulls."""
         planned = self.plan
         schema = planned.head.schema
         columns = {c["name"]: c for c in schema["columns"]}
@@ -476,14 +479,25 @@ class ReadFiles:
         candidates = [n for n in planned.columns if _null_dependent(columns[n], dtypes[n])]
         if not candidates or not self.files:
             return schema
+        whole = not planned.row_filters and not planned.steps
         nullable: set[str] = set()
-        if not planned.row_filters and not planned.steps:
+        if whole:
             for file in self.files:
                 if file.rows:
                     nullable.update(n for n in candidates if columns[n]["since"] > file.version)
+                    nullable.update(n for n in candidates if n in (file.nulls or ()))
         todo = tuple(n for n in candidates if n not in nullable)
-        if todo:
-            narrow = replace(self, plan=replace(planned, columns=todo))
+
+        def may_hold_null(file: ChunkFile) -> bool:
+            if file.nulls is None:
+                return True  # not recorded: read it
+            return not whole and any(
+                n in file.nulls or columns[n]["since"] > file.version for n in todo
+            )
+
+        unknown = [f for f in self.files if f.rows and may_hold_null(f)] if todo else []
+        if unknown:
+            narrow = replace(self, plan=replace(planned, columns=todo), files=unknown)
             for part in narrow.batches(label="reading types"):
                 nullable.update(n for n in todo if part[n].null_count())
         if not nullable:

@@ -19,6 +19,11 @@ Format history:
   writes compare (a commit racing vacuum's ``min_version`` raise cannot undo it); an older
   head has the revision "" until its next write. Version records are unchanged.
 
+Chunk records carry no format number: a field added to them is optional. ``nulls`` (the
+integer and boolean columns of the chunk's file holding a null) is absent from chunks written
+before pandasdb recorded it, and a reader treats them as not recorded; readers that predate
+it ignore it.
+
 Example
 -------
 >>> from pandasdb_core.records import Layout
@@ -122,7 +127,10 @@ def chunk_from_dict(data: dict[str, Any]) -> ChunkRecord:
     """Inverse of :func:`chunk_to_dict`; ignores extra keys an adapter stores beside (and
     fields it left out take their defaults)."""
     names = {f.name for f in dataclasses.fields(ChunkRecord)}
-    return ChunkRecord(**{k: v for k, v in data.items() if k in names})
+    values = {k: v for k, v in data.items() if k in names}
+    if values.get("nulls") is not None:  # JSON and DynamoDB give a list
+        values["nulls"] = tuple(values["nulls"])
+    return ChunkRecord(**values)
 
 
 def drop_to_dict(drop: DropRecord) -> dict[str, Any]:

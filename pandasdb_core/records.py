@@ -126,6 +126,12 @@ class ChunkRecord:
     #: chunk (deleting some rows, or merging small chunks) keeps the place (``origin``,
     #: ``seq``) of the chunk it replaces, so rows keep their order; None: its own version
     origin: int | None = None
+    #: the integer and boolean columns of its file that hold a null (what decides their
+    #: pandas dtype: ``Int64`` rather than ``int64``), so a read gives every batch ``get``'s
+    #: dtypes without reading those columns first; None: not recorded (a chunk written
+    #: before pandasdb recorded them, or one with more such columns than a record lists:
+    #: see :func:`pandasdb_core.writing.null_columns`)
+    nulls: tuple[str, ...] | None = None
 
     @property
     def rank(self) -> tuple[int, int]:
@@ -155,6 +161,9 @@ class ChunkFile:
     sha256: str = ""
     #: its key inside the store
     key: str = field(default="", repr=False)
+    #: the integer and boolean columns holding a null (see :attr:`ChunkRecord.nulls`);
+    #: None: not recorded
+    nulls: tuple[str, ...] | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, chunk: ChunkRecord, fmt: Format, uri: str = "") -> ChunkFile:
@@ -170,7 +179,25 @@ class ChunkFile:
             version=chunk.version,
             sha256=chunk.sha256,
             key=chunk.key,
+            nulls=chunk.nulls,
         )
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ChunkFile:
+        """Inverse of :meth:`to_json`; keys it does not know (a newer server's) are
+        ignored.
+
+        Example
+        -------
+        >>> file = ChunkFile("f.parquet", "batch", "k", "k", 2, 10, "parquet", 1, nulls=("a",))
+        >>> ChunkFile.from_json(file.to_json()) == file
+        True
+        """
+        known = {f.name for f in dataclasses.fields(cls)} - {"key"}
+        values = {k: v for k, v in data.items() if k in known}
+        if values.get("nulls") is not None:
+            values["nulls"] = tuple(values["nulls"])
+        return cls(**values)
 
     @property
     def name(self) -> str:
@@ -190,6 +217,7 @@ class ChunkFile:
             "format": self.format,
             "version": self.version,
             "sha256": self.sha256,
+            "nulls": None if self.nulls is None else list(self.nulls),
         }
 
 

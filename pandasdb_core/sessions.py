@@ -108,6 +108,7 @@ from .writing import (
     after_commit,
     attempts,
     backoff,
+    null_columns,
     record,
     write_chunks,
 )
@@ -611,6 +612,7 @@ class UploadSession:
                     "key": key,
                     "size": len(data),
                     "sha256": hashlib.sha256(data).hexdigest(),
+                    "nulls": null_columns(frame),
                 }
 
             chunks = self.store.map(rewrite, piece["chunks"], "conforming pieces")
@@ -1050,6 +1052,7 @@ def _chunk_json(w: WrittenChunk) -> dict[str, Any]:
         "rows": w.rows,
         "size": w.size,
         "sha256": w.sha256,
+        "nulls": w.nulls,
     }
 
 
@@ -1068,7 +1071,15 @@ def _written(chunk: dict[str, Any]) -> WrittenChunk:
         pl.DataFrame(),
         chunk["external_key"],
     )
-    return WrittenChunk(planned, chunk["sha256"], chunk["size"], chunk["rows"])
+    # a piece written before chunks recorded their nulls has none: not recorded
+    nulls = chunk.get("nulls")
+    return WrittenChunk(
+        planned,
+        chunk["sha256"],
+        chunk["size"],
+        chunk["rows"],
+        nulls=None if nulls is None else tuple(nulls),
+    )
 
 
 def protected_keys(store: Store, cutoff: float) -> set[str]:

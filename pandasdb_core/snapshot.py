@@ -120,7 +120,7 @@ class Snapshot:
             layout=data["layout"],
             schema=data["schema"],
             columns=tuple(data["columns"]),
-            files=tuple(ChunkFile(**f) for f in data["files"]),
+            files=tuple(ChunkFile.from_json(f) for f in data["files"]),
         )
 
 

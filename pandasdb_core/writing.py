@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import polars as pl
+
 from . import codecs, manifest
 from .conversion import to_polars
 from .errors import CommitConflict, InvalidArgument, InvalidPartition, VacuumRaced
@@ -50,8 +52,6 @@ from .stats import next_stats
 from .visibility import visible
 
 if TYPE_CHECKING:
-    import polars as pl
-
     from .store import Store
 
 T = TypeVar("T")
@@ -111,6 +111,8 @@ class WrittenChunk:
     #: the place in row order it takes (``ChunkRecord.rank`` of the chunk an edit rewrote);
     #: None: a new chunk, placed by its commit
     place: tuple[int, int] | None = None
+    #: its integer and boolean columns holding a null (:func:`null_columns`)
+    nulls: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -288,7 +290,8 @@ def put_chunks(
         data = codecs.finish(rendered)  # CSV text compressed here, on the writing threads
         store.blobs.put(chunk.key, data, if_absent=True)
         digest = hashlib.sha256(data).hexdigest()
-        return WrittenChunk(chunk, digest, len(data), chunk.frame.height, place)
+        nulls = null_columns(chunk.frame)
+        return WrittenChunk(chunk, digest, len(data), chunk.frame.height, place, nulls)
 
     items = list(zip(planned, places or [None] * len(planned), strict=True))
     written = map_prepared(
@@ -303,6 +306,31 @@ def put_chunks(
     if written and flush:
         store.blobs.flush()  # chunks are durable before any commit can reference them
     return written
+
+
+#: a chunk record lists the columns holding nulls only when their names come to at most
+#: this many characters: a chunk item stays far below DynamoDB's 400 KB however wide the
+#: frame (a read finds the nulls of a chunk that lists none by reading its file)
+NULLS_CHARS = 2_048
+
+
+def null_columns(frame: pl.DataFrame) -> tuple[str, ...] | None:
+    """The integer and boolean columns of a chunk's frame that hold a null, as its record
+    keeps them (:attr:`ChunkRecord.nulls`): their nulls decide the pandas dtype a read gives
+    them. None when their names exceed :data:`NULLS_CHARS`. Free: polars knows each column's
+    null count.
+
+    Example
+    -------
+    >>> null_columns(pl.DataFrame({"a": [1, None], "b": [1, 2], "c": [None, 1.5]}))
+    ('a',)
+    """
+    names = tuple(
+        s.name
+        for s in frame.iter_columns()
+        if (s.dtype.is_integer() or s.dtype == pl.Boolean) and s.null_count()
+    )
+    return names if sum(map(len, names)) <= NULLS_CHARS else None
 
 
 def encode_batches(items: Sequence[T], rows: Sequence[int]) -> list[Sequence[T]]:
@@ -350,6 +378,7 @@ def record(store: Store, draft: Draft) -> Commit:
             seq=seq if w.place is None else w.place[1],
             external_key=w.planned.external_key,
             origin=None if w.place is None else w.place[0],
+            nulls=w.nulls,
         )
         for seq, w in enumerate([*draft.written, *removal.rewrites])
     ]

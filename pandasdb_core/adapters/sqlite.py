@@ -3,11 +3,11 @@
 Commits run in ``BEGIN IMMEDIATE`` transactions, so writers in several processes serialise on
 the database lock and a commit is durable when it returns (``synchronous=FULL``). Drop records
 (an edit's tombstones) sit in their own table, indexed like chunks; a database written before
-chunks had an ``origin`` gains the column when opened, and one written before heads had a
-``revision`` (the token every head write changes, compared by every conditional write) gains
-that column, "" for its heads, as their records say. The vacuum marker (the latest cutoff a
-vacuum began with, which a commit that says when its files were written is checked against
-in its transaction) is one row of its own table.
+chunks had an ``origin`` (or ``nulls``) gains the column when opened, and one written before
+heads had a ``revision`` (the token every head write changes, compared by every conditional
+write) gains that column, "" for its heads, as their records say. The vacuum marker (the
+latest cutoff a vacuum began with, which a commit that says when its files were written is
+checked against in its transaction) is one row of its own table.
 
 Example
 -------
@@ -20,6 +20,7 @@ Example
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sqlite3
 import threading
@@ -46,7 +47,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     frame_id TEXT NOT NULL, chunk_id TEXT NOT NULL, layout TEXT NOT NULL,
     lo, hi, key TEXT NOT NULL, rows INTEGER NOT NULL, size INTEGER NOT NULL,
     sha256 TEXT NOT NULL, version INTEGER NOT NULL, txn TEXT NOT NULL, seq INTEGER NOT NULL,
-    external_key TEXT, origin INTEGER,
+    external_key TEXT, origin INTEGER, nulls TEXT,
     PRIMARY KEY (frame_id, chunk_id)
 );
 CREATE INDEX IF NOT EXISTS chunks_by_range ON chunks (frame_id, layout, lo, hi);
@@ -61,7 +62,8 @@ CREATE TABLE IF NOT EXISTS vacuum_marker (
 );
 """
 _CHUNK_COLS = (
-    "chunk_id, layout, lo, hi, key, rows, size, sha256, version, txn, seq, external_key, origin"
+    "chunk_id, layout, lo, hi, key, rows, size, sha256, version, txn, seq, external_key, origin, "
+    "nulls"
 )
 _DROP_COLS = "chunk_id, layout, lo, hi, version, txn"
 #: version records never change once written, and every read decodes all of a frame's: a
@@ -86,6 +88,8 @@ class SQLiteMetadataStore(MetadataStore):
         columns = {row[1] for row in db.execute("PRAGMA table_info(chunks)")}
         if "origin" not in columns:  # a database of pandasdb 0.1
             db.execute("ALTER TABLE chunks ADD COLUMN origin INTEGER")
+        if "nulls" not in columns:  # chunks written before they recorded their nulls
+            db.execute("ALTER TABLE chunks ADD COLUMN nulls TEXT")
         heads = {row[1] for row in db.execute("PRAGMA table_info(heads)")}
         if "revision" not in heads:  # a database of record format 3 or older
             db.execute("ALTER TABLE heads ADD COLUMN revision TEXT NOT NULL DEFAULT ''")
@@ -154,7 +158,7 @@ class SQLiteMetadataStore(MetadataStore):
                 (head.frame_id, version.version, version_to_json(version)),
             )
             db.executemany(
-                f"INSERT INTO chunks (frame_id, {_CHUNK_COLS}) VALUES ({', '.join('?' * 14)})",
+                f"INSERT INTO chunks (frame_id, {_CHUNK_COLS}) VALUES ({', '.join('?' * 15)})",
                 [
                     (
                         head.frame_id,
@@ -171,6 +175,7 @@ class SQLiteMetadataStore(MetadataStore):
                         c.seq,
                         c.external_key,
                         c.origin,
+                        None if c.nulls is None else json.dumps(c.nulls),
                     )
                     for c in chunks
                 ],
@@ -229,7 +234,7 @@ class SQLiteMetadataStore(MetadataStore):
         hi: PartitionValue | None = None,
     ) -> list[ChunkRecord]:
         return [
-            ChunkRecord(*row)
+            ChunkRecord(*row[:-1], nulls=None if row[-1] is None else tuple(json.loads(row[-1])))
             for row in self._ranged("chunks", _CHUNK_COLS, frame_id, layout, lo, hi)
         ]
 

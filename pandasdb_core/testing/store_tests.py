@@ -359,6 +359,17 @@ class MetadataStoreTests:
         assert meta.versions("F") == [version]
         assert meta.chunks("F", "id:uid") == [chunk]
 
+    def test_a_chunks_null_columns_round_trip_exactly(self, meta: MetadataStore) -> None:
+        # None (not recorded) must not come back as () (recorded: none), nor the reverse:
+        # a read trusts () and reads the file for None
+        chunks = [
+            replace(_chunk(1, "t1", lo, lo, layout="id:uid", seq=lo), nulls=nulls)
+            for lo, nulls in enumerate([None, (), ("a",), ("b c", "__index_level_0__", "é")])
+        ]
+        meta.commit(_head("f", 1), _version(1, "t1"), chunks, expected=None)
+        found = sorted(meta.chunks("F", "id:uid"), key=lambda c: c.seq)
+        assert [c.nulls for c in found] == [c.nulls for c in chunks]
+
     # ---------------------------------------------------------------- drop records (edits)
 
     def test_drops_commit_with_the_version_and_hide_their_chunks(self, meta: MetadataStore) -> None:
