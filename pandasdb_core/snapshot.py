@@ -96,6 +96,27 @@ class Snapshot:
         stored = polars_schema(self.schema, as_of=self.version)
         return {c: stored[c] for c in self.columns}
 
+    @property
+    def arrow_schema(self) -> Any:
+        """The returned columns as a ``pyarrow.Schema``, for engines that read the files
+        themselves. Files written before a column was added lack it, and pyarrow and DuckDB
+        take the first file's columns unless told otherwise (dropping later ones without a
+        word): give pyarrow this schema, and DuckDB ``union_by_name=true``.
+
+        Example
+        -------
+        >>> import pandas as pd, pandasdb_core as pdb, pyarrow.parquet as pq, tempfile
+        >>> db = pdb.open(tempfile.mkdtemp(), format="parquet")
+        >>> _ = db.upload(pd.DataFrame({"a": [1]}), "f")
+        >>> _ = db.upload(pd.DataFrame({"a": [2], "b": ["x"]}), "f")  # a column added
+        >>> snap = db.files("f")
+        >>> pq.ParquetDataset(snap.uris, schema=snap.arrow_schema).read()["b"].to_pylist()
+        [None, 'x']
+        """
+        # the oldest compat level: large strings, which every pyarrow and engine reads
+        empty = pl.DataFrame(schema=self.dtypes)
+        return empty.to_arrow(compat_level=pl.CompatLevel.oldest()).schema
+
     def to_json(self) -> dict[str, Any]:
         """The snapshot as a JSON object (the HTTP API's form)."""
         return {

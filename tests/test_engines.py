@@ -129,6 +129,27 @@ def test_duckdb_and_pyarrow_read_exactly_the_snapshot(parquet):
     assert everything.fetchall()[0][0] > len(store.get("trades"))
 
 
+def test_engines_given_the_snapshots_schema_read_columns_added_later(tmp_path):
+    """Files written before a column was added lack it, and pyarrow and DuckDB take the
+    first file's columns by default, dropping the newer one: given the snapshot's
+    ``arrow_schema`` (pyarrow, polars) or ``union_by_name`` (DuckDB) they read it, null in
+    the older rows, as ``get`` does."""
+    db = pdb.open(tmp_path, format="parquet", chunk_rows=300)
+    db.upload(rows(0, 500), "trades", columns_keys=KEYS)
+    db.upload(rows(500, 400).assign(venue=lambda d: d["row"] % 3, note="n"), "trades")
+    for read in ({}, {"as_of": 1}, {"start_id": 0}):
+        expected = by_row(db.get("trades", engine="polars", **read))
+        snap = db.files("trades", **read)
+        assert len(expected.columns) == (5 if read.get("as_of") == 1 else 7)
+        with_arrow = pl.from_arrow(pq.ParquetDataset(snap.uris, schema=snap.arrow_schema).read())
+        assert by_row(with_arrow).equals(expected)
+        sql = f"select * from read_parquet({snap.uris!r}, union_by_name=true)"
+        assert by_row(duckdb.sql(sql).pl().select(expected.columns)).equals(expected)
+        schema = pl.Schema(snap.dtypes)
+        scanned = pl.scan_parquet(snap.uris, schema=schema, missing_columns="insert")
+        assert by_row(scanned.collect()).equals(expected)
+
+
 def test_the_symlink_manifest_lists_the_latest_version_per_layout(parquet):
     """One absolute data-file URI per line in ``_symlink_format_manifest/.../manifest``, the
     form Athena, Presto and Trino read through ``SymlinkTextInputFormat`` ("Presto, Trino,
