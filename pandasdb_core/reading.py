@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -403,9 +404,10 @@ class ReadFiles:
         self, *, per_file: bool = False, label: str | None = "reading chunks"
     ) -> Iterator[pl.DataFrame]:
         """The read's rows, decoded batch by batch in row order, its steps applied; with
-        ``per_file``, one frame per chunk file, each fetched one ahead of the caller (what
-        ``iter_batches`` holds: the file given and the next); ``label``: the progress bar's,
-        None for none."""
+        ``per_file``, one frame per chunk file, decoded as the caller asks for it while the
+        files after it are fetched on the threads (:meth:`_ahead`: fetched one at a time, a
+        read from S3 or presigned URLs would wait a round trip per file); ``label``: the
+        progress bar's, None for none."""
         parts = self._decoded(per_file, label)
         for step in self.plan.steps:
             parts = step.batches(parts)
@@ -413,15 +415,9 @@ class ReadFiles:
 
     def _decoded(self, per_file: bool, label: str | None) -> Iterator[pl.DataFrame]:
         planned, files = self.plan, self.files
-
-        def parsed(unpacked: list[tuple[codecs.Unpacked, int]]) -> list[pl.DataFrame]:
-            if per_file:
-                return [decode_chunks(planned, [one]) for one in unpacked]
-            return [decode_chunks(planned, unpacked)]
-
         if len(files) <= 1:  # a one-day or one-id read: no thread to start
             if files:
-                yield from parsed([self.unpack(files[0])])
+                yield decode_chunks(planned, [self.unpack(files[0])])
             return
         bar = None
         if label is not None:
@@ -432,9 +428,19 @@ class ReadFiles:
 
         # one pool for every batch: starting threads per batch costs more than small batches save
         workers = max(1, min(self.workers, len(files)))
+        limit = BATCH_BYTES[planned.head.format]
         with ThreadPoolExecutor(workers) as pool, contextlib.nullcontext() if bar is None else bar:
+            if per_file:
+
+                def decoded(one: tuple[codecs.Unpacked, int]) -> pl.DataFrame:
+                    if bar is not None:
+                        bar.update(1)
+                    return decode_chunks(planned, [one])
+
+                # map holds neither a file's bytes nor its rows once given
+                yield from map(decoded, self._ahead(pool, limit))
+                return
             pending: list[Future[list[tuple[codecs.Unpacked, int]]]] = []
-            limit = 0 if per_file else BATCH_BYTES[planned.head.format]
             max_rows = max(1, BATCH_VALUES // max(1, len(planned.needed)))
             for batch in [*runs(files, limit, max_rows), []]:
                 # the next batch is fetched and unpacked while this one is parsed, no more; in
@@ -446,10 +452,26 @@ class ReadFiles:
                 ]
                 if pending:
                     unpacked = [file for future in pending for file in future.result()]
-                    yield from parsed(unpacked)
+                    yield decode_chunks(planned, unpacked)
                     if bar is not None:
                         bar.update(len(unpacked))
                 pending = upcoming
+
+    def _ahead(self, pool: ThreadPoolExecutor, limit: int) -> Iterator[tuple[codecs.Unpacked, int]]:
+        """The files unpacked in order, each fetched on ``pool`` while those before it are
+        taken, at most ``limit`` stored bytes ahead of the caller (at least one file): a
+        window that slides a file at a time hides a remote store's round trip per file (S3,
+        presigned URLs) without holding a batch of files twice, as runs fetched whole do."""
+        window: deque[tuple[Future[tuple[codecs.Unpacked, int]], int]] = deque()
+        ahead = 0
+        for file in self.files:
+            while window and ahead + file.bytes > limit:
+                ahead -= window[0][1]
+                yield window.popleft()[0].result()  # no local keeps the file once given
+            window.append((pool.submit(self.unpack, file), file.bytes))
+            ahead += file.bytes
+        while window:
+            yield window.popleft()[0].result()
 
     def collect(self, sink: Sink) -> Any:
         """The whole read in ``sink``'s form (see :func:`collect`)."""
@@ -564,7 +586,7 @@ def collect(
 def iter_batches(open_read: Callable[[], ReadFiles], output: OutputOptions) -> Iterator[Any]:
     """The batches of the read ``open_read()`` makes (when the first is asked for), in
     ``get``'s order and with its dtypes: ``output.batch_rows`` rows each (None: one per chunk
-    file), in ``output.engine``. Files are fetched a batch ahead of the caller.
+    file), in ``output.engine``. Files are fetched ahead of the caller (:meth:`ReadFiles._ahead`).
 
     A batch is built as its files are decoded, as :func:`collect` builds ``get``'s frame: each
     file's rows are copied into the batch and let go before the next file is decoded, so

@@ -23,6 +23,7 @@ from pandasdb_lambdas.handler import make_handler
 from serving import recorded, recording_handler, serving
 
 import pandasdb_core as pdb
+from pandasdb_core import reading
 from pandasdb_core.adapters.memory import MemoryBlobStore, MemoryMetadataStore
 from pandasdb_core.conversion import to_polars
 from pandasdb_core.errors import CommitConflict, SchemaMismatch
@@ -153,6 +154,8 @@ def test_iter_batches_renews_expired_urls_and_goes_on(tmp_path, monkeypatch):
     snapshot once per expiry, for the same version, and goes on from the file it was at."""
     n = 6_000
     df = pd.DataFrame({"a": np.arange(n), "b": np.arange(n) * 0.5})
+    for fmt in reading.BATCH_BYTES:  # one file fetched ahead: the others' URLs expire unused
+        monkeypatch.setitem(reading.BATCH_BYTES, fmt, 1)
     with serving(tmp_path / "data", workers=1, presign_seconds=1) as url:
         db = pdb.connect(url)
         db.upload(df, "f", chunk_rows=1_500)

@@ -260,6 +260,43 @@ def test_a_batch_of_many_files_holds_about_one_decoded_file_at_a_time(db, monkey
     assert max(ahead) <= 1, ahead
 
 
+def test_iter_batches_fetches_files_ahead_on_threads_within_a_byte_budget(db, monkeypatch):
+    """A store that answers each file after a round trip (S3, presigned URLs) is read with
+    several files in flight while earlier ones are decoded, so a read waits about one round
+    trip, not one per file; what is fetched ahead stays within a whole read's batch of
+    stored bytes (one file at a time, a 365-day frame on S3 waited 365 round trips)."""
+    import threading
+
+    from pandasdb_core import reading
+
+    monkeypatch.setitem(reading.BATCH_BYTES, "csv.gz", 4096)
+    db.upload(frame(3000), "f", columns_keys={"ts": "Date"})
+    sizes = {f.key: f.bytes for f in db.files("f").files}
+    assert len(sizes) > 20 and max(sizes.values()) < 4096 // 3
+    lock, in_flight, peak = threading.Lock(), [0, 0], [0, 0]
+    get = db.blobs.get
+
+    def slow(key: str) -> bytes:
+        with lock:
+            in_flight[0] += 1
+            in_flight[1] += sizes[key]
+            peak[0], peak[1] = max(peak[0], in_flight[0]), max(peak[1], in_flight[1])
+        time.sleep(0.01)
+        try:
+            return get(key)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+                in_flight[1] -= sizes[key]
+
+    whole = db.get("f")
+    monkeypatch.setattr(db.blobs, "get", slow)
+    batches = list(db.iter_batches("f", batch_rows=500))
+    pd.testing.assert_frame_equal(pd.concat(batches, ignore_index=True), whole)
+    assert peak[0] >= 3, peak  # fetched together, not one at a time
+    assert peak[1] <= 4096, peak  # never more than the budget ahead
+
+
 def test_cli_uploads_a_file_larger_than_its_memory_limit(tmp_path):
     """``pandasdb upload`` of a ~210 MB CSV under an address-space limit (RLIMIT_AS) of
     600 MB, one polars thread: reading the file whole needs ~800 MB of address space under
