@@ -136,3 +136,17 @@ def test_the_sdk_reads_each_file_once(tmp_path, monkeypatch):
     assert len(fetched) == len(set(fetched)) == 6
     assert all((b.dtypes == whole.dtypes).all() for b in batches)
     pd.testing.assert_frame_equal(pd.concat(batches, ignore_index=True), whole)
+
+
+def test_a_chunk_with_more_null_columns_than_a_record_lists_is_read_for_them(tmp_path):
+    # 40 names of 60 characters: more than a chunk record lists (DynamoDB items stay small)
+    names = [f"{i:02d}" + "n" * 58 for i in range(40)]
+    db = pdb.open(tmp_path)
+    db.upload(pl.DataFrame({n: pl.Series([1, None], dtype=pl.Int16) for n in names}), "f")
+    db.upload(pl.DataFrame({n: pl.Series([3, 4], dtype=pl.Int16) for n in names}), "f")
+    assert [f.nulls for f in db.files("f").files] == [None, ()]
+    gets = counting_gets(db)
+    batches = list(db.iter_batches("f", batch_rows=3))
+    assert len(gets) == 3  # the unlisted chunk read first, then both
+    assert all((b.dtypes == "Int16").all() for b in batches)
+    pd.testing.assert_frame_equal(pd.concat(batches, ignore_index=True), db.get("f"))
