@@ -15,6 +15,7 @@ from pandas.testing import assert_frame_equal
 from serving import is_error
 
 import pandasdb_core as pdb
+from pandasdb_core import reading
 from pandasdb_core.sample_data import sample_frame
 
 
@@ -400,10 +401,12 @@ def test_the_sdk_says_when_a_web_page_answers_200_for_every_path():
         other.server_close()
 
 
-def test_a_chunk_file_gone_under_an_sdk_read_is_chunk_missing(open_server):
+def test_a_chunk_file_gone_under_an_sdk_read_is_chunk_missing(open_server, monkeypatch):
     """A committed chunk file removed while the SDK reads (vacuum, or outside pandasdb): its
     presigned URL answers 404, which is ChunkMissing as in the store's own reads, not a
     StoreUnavailable that says the URL may have expired."""
+    for fmt in reading.BATCH_BYTES:  # one file fetched ahead: the rest are fetched after
+        monkeypatch.setitem(reading.BATCH_BYTES, fmt, 1)
     db = pdb.connect(open_server.url)
     name = unique("gone")
     db.upload(pd.DataFrame({"x": np.arange(200_000)}), name, chunk_rows=20_000)
