@@ -317,18 +317,19 @@ NULLS_CHARS = 2_048
 def null_columns(frame: pl.DataFrame) -> tuple[str, ...] | None:
     """The integer and boolean columns of a chunk's frame that hold a null, as its record
     keeps them (:attr:`ChunkRecord.nulls`): their nulls decide the pandas dtype a read gives
-    them. None when their names exceed :data:`NULLS_CHARS`. Free: polars knows each column's
-    null count.
+    them. A column of nulls only that has no type yet (``Null``) counts too: a later upload
+    may make it an integer or boolean column, null in this chunk's rows. None when their
+    names exceed :data:`NULLS_CHARS`. Free: polars knows each column's null count.
 
     Example
     -------
-    >>> null_columns(pl.DataFrame({"a": [1, None], "b": [1, 2], "c": [None, 1.5]}))
-    ('a',)
+    >>> null_columns(pl.DataFrame({"a": [1, None], "b": [1, 2], "c": [None, 1.5], "d": [None] * 2}))
+    ('a', 'd')
     """
     names = tuple(
         s.name
         for s in frame.iter_columns()
-        if (s.dtype.is_integer() or s.dtype == pl.Boolean) and s.null_count()
+        if (s.dtype.is_integer() or s.dtype in (pl.Boolean, pl.Null)) and s.null_count()
     )
     return names if sum(map(len, names)) <= NULLS_CHARS else None
 
