@@ -24,11 +24,12 @@ import io
 import json
 import os
 import threading
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import polars as pl
@@ -64,6 +65,7 @@ from .wire import (
     HEAD_ALLOWANCE,
     MAX_STAGED_BYTES,
     MEDIA_TYPES,
+    PRESIGN_SECONDS,
     fits_inline,
     frame_to_bytes,
     head_too_large,
@@ -89,6 +91,12 @@ _ERRORS: dict[str, type[errors.PandasDBError]] = {
 PROGRESS_BYTES = 8 * 1024 * 1024
 #: pieces of an upload session in flight at once
 PIECE_WORKERS = 4
+#: the parquet compression of a large frame's pieces (staged by presigned URL): lz4, whose
+#: encoding and decoding take less of the client's and the function's CPU than zstd's
+#: (see :func:`pandasdb_core.wire.frame_to_bytes`)
+WIRE_CODEC_STAGED: Literal["zstd", "lz4"] = "lz4"
+#: staging URLs of an upload session's large pieces asked for ahead
+STAGING_AHEAD = 2 * PIECE_WORKERS
 #: retries of a connection that could not be made (refused, unresolvable, timed out)
 CONNECT_RETRIES = 1
 #: seconds to wait for a connection to be made (the read timeout is ``connect``'s ``timeout``)
@@ -411,43 +419,73 @@ class RemoteStore(FrameStore):
             self._call("DELETE", ROUTES_BY_NAME["session_abort"].url(session=session))
 
     def _send_pieces(self, session: str, frames: Any) -> int:
-        """Every piece of ``frames`` into upload session ``session``; how many there were."""
-        route = ROUTES_BY_NAME["session_piece"].url(session=session)
+        """Every piece of ``frames`` into upload session ``session``; how many there were.
 
-        def send(number: int, part: pl.DataFrame, schema: Schema) -> None:
-            data = frame_to_bytes(part, "parquet", schema)
+        A pipeline: this thread encodes the pieces one after the other (polars encodes each
+        on its own threads) while up to ``PIECE_WORKERS`` encoded ones are sent, so the
+        server writes piece n while piece n + 1 is encoded. Piece 0 must be written alone
+        before any other (it fixes the upload's columns; piece 1 is encoded meanwhile), so
+        it is kept small: the first rows of a frame sent in large pieces go as a piece of
+        their own, and the wait for it is one short request, not the round trip of a staged
+        piece. The staging URLs of large pieces are asked for ahead (:class:`_StagingURLs`):
+        asked for when a piece was ready, the request waited for a function busy writing
+        earlier pieces."""
+        route = ROUTES_BY_NAME["session_piece"].url(session=session)
+        urls = _StagingURLs(self, STAGING_AHEAD)
+
+        def send(number: int, data: bytes) -> None:
             if fits_inline(data, binary=True):
                 headers = {"Content-Type": MEDIA_TYPES["parquet"]}
                 self._call("POST", route, params={"piece": number}, data=data, headers=headers)
-            else:  # rows wider than the first ones: this piece goes by presigned URL
-                staged = self._stage(data)
+            else:  # large pieces, or rows wider than the first ones: by presigned URL
+                staged = self._stage(data, urls.take())
                 self._call("POST", route, params={"piece": number, "staged": staged})
 
         count = 0
-        with ThreadPoolExecutor(PIECE_WORKERS) as pool:
-            pending: list[Future[None]] = []
-            for piece in frames:
-                frame, schema = to_polars(piece)
-                # a large frame goes in larger pieces, staged by presigned URL: fewer requests
-                large = frame.estimated_size() > 4 * streaming.PIECE_MEMORY
-                target = streaming.STAGED_PIECE_BYTES if large else streaming.WIRE_PIECE_BYTES
-                for part in streaming.wire_slices(frame, schema, target):
-                    if count == 0:
-                        send(0, part, schema)  # piece 0 fixes the columns: first, alone
+        try:
+            with ThreadPoolExecutor(PIECE_WORKERS) as pool:
+                first: Future[None] | None = None
+                pending: list[Future[None]] = []
+                for part, schema, staged in _wire_pieces(frames):
+                    if staged:
+                        urls.fill()  # while the first pieces are encoded and written
+                    codec = WIRE_CODEC_STAGED if staged else "zstd"
+                    data = frame_to_bytes(part, "parquet", schema, compression=codec)
+                    del part  # a slice of the frame: only its bytes are held from here
+                    if first is None:
+                        # piece 0 fixes the columns: written alone, while piece 1 is encoded
+                        first = pool.submit(send, 0, data)
                     else:
-                        pending.append(pool.submit(send, count, part, schema))
+                        first.result()  # the others only once it is written
+                        while len(pending) >= PIECE_WORKERS:  # hold at most this many pieces
+                            pending.pop(0).result()
+                        pending.append(pool.submit(send, count, data))
+                    del data
                     count += 1
-                    if len(pending) >= PIECE_WORKERS:  # hold at most this many pieces
-                        pending.pop(0).result()
-            for future in pending:
-                future.result()
+                    # a failed piece stops the upload now, not after every piece is encoded
+                    for future in [f for f in pending if f.done()]:
+                        pending.remove(future)
+                        future.result()
+                if first is not None:  # the only piece
+                    first.result()
+                for future in pending:
+                    future.result()
+        finally:
+            urls.close()
         if count == 0:
             raise errors.InvalidArgument("dataframe has no rows; nothing to upload")
         return count
 
-    def _stage(self, data: bytes) -> str:
-        """PUT ``data`` to a presigned staging URL; its upload id."""
-        staged = _json_of(self._call("POST", ROUTES_BY_NAME["staging"].url()))
+    def _staging_url(self) -> dict[str, Any]:
+        """A presigned URL to stage data at: the API's ``upload_id``, ``url`` and
+        ``expires_in`` (seconds)."""
+        answer: dict[str, Any] = _json_of(self._call("POST", ROUTES_BY_NAME["staging"].url()))
+        return answer
+
+    def _stage(self, data: bytes, staged: dict[str, Any] | None = None) -> str:
+        """PUT ``data`` to a presigned staging URL (``staged``, an answer of
+        :meth:`_staging_url`, or a new one); its upload id."""
+        staged = staged or self._staging_url()
         put = self._send_to("PUT", staged["url"], data=self._body(data, "uploading"))
         if put.status_code >= 400:
             raise self._error(put, None)
@@ -759,6 +797,90 @@ def _keyed(opts: Any) -> Any:
     if opts.idempotency_key is not None:
         return opts
     return opts.model_copy(update={"idempotency_key": uuid.uuid4().hex})
+
+
+def _wire_pieces(frames: Any) -> Iterator[tuple[pl.DataFrame, Schema, bool]]:
+    """The pieces an upload session sends of ``frames`` (frames or pieces of a stream), each
+    with its schema and whether it is one of a large frame's, which are staged by presigned
+    URL: slices that fit one request, or, for a large frame, larger slices (fewer
+    requests). The first of these large slices is cut in two: its first rows, about one
+    request's worth (``WIRE_PIECE_BYTES``), are piece 0, which the server writes before any
+    other, so the others wait only for a short request.
+
+    Example
+    -------
+    >>> frame = pl.DataFrame({"a": range(1_000)})
+    >>> [(len(part), staged) for part, _, staged in _wire_pieces([frame])]
+    [(1000, False)]
+    """
+    first = True
+    for piece in frames:
+        frame, schema = to_polars(piece)
+        large = frame.estimated_size() > 4 * streaming.PIECE_MEMORY
+        target = streaming.STAGED_PIECE_BYTES if large else streaming.WIRE_PIECE_BYTES
+        for part in streaming.wire_slices(frame, schema, target):
+            if first and large:
+                head = max(1, part.height * streaming.WIRE_PIECE_BYTES // target)
+                if head < part.height:
+                    yield part.head(head), schema, large
+                    part = part.slice(head)
+            first = False
+            yield part, schema, large
+
+
+class _StagingURLs:
+    """Presigned staging URLs asked for ahead of the pieces that need them, ``depth`` at
+    most, on a thread of their own: a piece ready to go takes one at once. Asked for when
+    a piece is ready, the request waited for a function (one of ``pandasdb serve``'s few
+    worker processes) busy writing earlier pieces, while the server's other work waited for
+    the piece. A URL is taken only within the first half of its lifetime; one asked for
+    ahead that fails is asked for again when needed (that error is the caller's)."""
+
+    def __init__(self, store: RemoteStore, depth: int) -> None:
+        self._store = store
+        self._depth = depth
+        #: (monotonic time after which it is not taken, the API's answer)
+        self._ready: list[tuple[float, dict[str, Any]]] = []
+        self._asked = 0
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _ask(self) -> None:
+        try:
+            answer = self._store._staging_url()
+        except Exception:  # asked for again, in the caller's thread, when one is needed
+            answer = None
+        with self._lock:
+            self._asked -= 1
+            if answer is not None:
+                seconds = answer.get("expires_in")
+                fresh = float(PRESIGN_SECONDS if seconds is None else seconds) / 2
+                self._ready.append((time.monotonic() + fresh, answer))
+
+    def fill(self) -> None:
+        """Ask for URLs until ``depth`` are ready or asked for."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="pandasdb-staging")
+            wanted = self._depth - len(self._ready) - self._asked
+            self._asked += max(0, wanted)
+        for _ in range(wanted):
+            self._pool.submit(self._ask)
+
+    def take(self) -> dict[str, Any]:
+        """A fresh URL: one asked for ahead, or a new one; another is asked for ahead."""
+        now = time.monotonic()
+        with self._lock:
+            self._ready = [(until, answer) for until, answer in self._ready if until > now]
+            found = self._ready.pop(0)[1] if self._ready else None
+        if self._pool is not None:
+            self.fill()
+        return found if found is not None else self._store._staging_url()
+
+    def close(self) -> None:
+        """No more URLs: those not asked for yet are not (unused ones stage nothing)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _commit(body: dict[str, Any]) -> Commit:

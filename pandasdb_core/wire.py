@@ -186,12 +186,30 @@ def fits_inline(body: bytes, *, binary: bool, limit: int = LAMBDA_PAYLOAD) -> bo
     return carried_size(body, binary=binary) + ENVELOPE <= limit
 
 
-def frame_to_bytes(frame: pl.DataFrame, fmt: WireFormat, schema: Schema | None = None) -> bytes:
-    """Serialise a frame for the wire; parquet carries ``schema`` in its metadata."""
+def frame_to_bytes(
+    frame: pl.DataFrame,
+    fmt: WireFormat,
+    schema: Schema | None = None,
+    *,
+    compression: Literal["zstd", "lz4"] = "zstd",
+) -> bytes:
+    """Serialise a frame for the wire; parquet carries ``schema`` in its metadata and is
+    compressed with ``compression``: zstd (level 1) by default, the denser; lz4 for the
+    staged pieces of a large upload, which encodes in about two thirds of zstd's time and
+    decodes in half, for some 13% more bytes (the issue's frame: 1.19M rows in 26.8 MB
+    against 23.6 MB)."""
     buf = io.BytesIO()
     if fmt == "parquet":
         metadata = {SCHEMA_KEY: json.dumps(schema)} if schema is not None else None
-        frame.write_parquet(buf, compression="zstd", compression_level=1, metadata=metadata)
+        # no statistics: a reader of the wire takes every row (a tenth of the encoding)
+        level = 1 if compression == "zstd" else None
+        frame.write_parquet(
+            buf,
+            compression=compression,
+            compression_level=level,
+            statistics=False,
+            metadata=metadata,
+        )
     elif fmt == "csv":
         as_text(frame).write_csv(buf)
     else:

@@ -65,6 +65,13 @@ _ERROR_CODES = {
 }
 
 
+#: the most one read of a connection takes (waitress's default is 8 KB): a body is appended
+#: to its buffer, a temporary file past 512 KB, one read at a time (a seek, a write and a seek
+#: back), so 8 KB reads of a 24 MB staged piece cost 3,000 of them, most of the event loop's
+#: time in an SDK upload
+RECV_BYTES = 256 * 1024
+
+
 class RequestTimeout(Error):
     """The request did not arrive in full within the deadline."""
 
@@ -269,6 +276,7 @@ class LocalServer:
             cleanup_interval=max(1, min(30, idle_timeout // 2)),
             max_request_body_size=max_body + 1,
             asyncore_use_poll=True,
+            recv_bytes=RECV_BYTES,
             ident="pandasdb",
             expose_tracebacks=False,
         )
