@@ -39,7 +39,15 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import StoreUnavailable
-from .records import ChunkRecord, DropRecord, FrameHead, Layout, LayoutStats, VersionRecord
+from .records import (
+    ChunkRecord,
+    DropRecord,
+    FrameHead,
+    Layout,
+    LayoutStats,
+    VersionRecord,
+    nulls_from,
+)
 
 RECORD_FORMAT = 4
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
@@ -128,9 +136,7 @@ def chunk_from_dict(data: dict[str, Any]) -> ChunkRecord:
     fields it left out take their defaults)."""
     names = {f.name for f in dataclasses.fields(ChunkRecord)}
     values = {k: v for k, v in data.items() if k in names}
-    if values.get("nulls") is not None:  # JSON and DynamoDB give a list
-        values["nulls"] = tuple(values["nulls"])
-    return ChunkRecord(**values)
+    return ChunkRecord(**{**values, "nulls": nulls_from(values.get("nulls"))})
 
 
 def drop_to_dict(drop: DropRecord) -> dict[str, Any]:

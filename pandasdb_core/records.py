@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -106,6 +107,18 @@ class VersionRecord:
     idempotency_key: str | None = None
 
 
+def nulls_from(value: Iterable[str] | None) -> tuple[str, ...] | None:
+    """A chunk's null columns as its records hold them (see :attr:`ChunkRecord.nulls`),
+    from the list JSON, DynamoDB and session pieces give; None stays None (not recorded).
+
+    Example
+    -------
+    >>> nulls_from(["a", "b"]), nulls_from([]), nulls_from(None)
+    (('a', 'b'), (), None)
+    """
+    return None if value is None else tuple(value)
+
+
 @dataclass(frozen=True)
 class ChunkRecord:
     """One immutable chunk file of one layout, as indexed in the metadata store."""
@@ -195,9 +208,7 @@ class ChunkFile:
         """
         known = {f.name for f in dataclasses.fields(cls)} - {"key"}
         values = {k: v for k, v in data.items() if k in known}
-        if values.get("nulls") is not None:
-            values["nulls"] = tuple(values["nulls"])
-        return cls(**values)
+        return cls(**{**values, "nulls": nulls_from(values.get("nulls"))})
 
     @property
     def name(self) -> str:

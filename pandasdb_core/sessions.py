@@ -89,7 +89,7 @@ from .layouts import DEFAULT_KEY, KINDS, PlannedChunk
 from .layouts.ids import integer_ids
 from .operations import CommitRequest, UploadOptions
 from .ports import CLOCK_MARGIN_S, writes_begin_after
-from .records import Commit, FrameHead, Layout
+from .records import Commit, FrameHead, Layout, nulls_from
 from .schema import (
     ALL_NULL,
     Schema,
@@ -1072,14 +1072,8 @@ def _written(chunk: dict[str, Any]) -> WrittenChunk:
         chunk["external_key"],
     )
     # a piece written before chunks recorded their nulls has none: not recorded
-    nulls = chunk.get("nulls")
-    return WrittenChunk(
-        planned,
-        chunk["sha256"],
-        chunk["size"],
-        chunk["rows"],
-        nulls=None if nulls is None else tuple(nulls),
-    )
+    nulls = nulls_from(chunk.get("nulls"))
+    return WrittenChunk(planned, chunk["sha256"], chunk["size"], chunk["rows"], nulls=nulls)
 
 
 def protected_keys(store: Store, cutoff: float) -> set[str]:

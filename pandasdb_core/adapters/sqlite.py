@@ -32,7 +32,14 @@ from ..errors import InvalidName
 from ..names import fold
 from ..ports import MetadataStore, conflict, vacuum_passed, vacuum_raced
 from ..record_codec import head_from_json, head_to_json, version_from_json, version_to_json
-from ..records import ChunkRecord, DropRecord, FrameHead, PartitionValue, VersionRecord
+from ..records import (
+    ChunkRecord,
+    DropRecord,
+    FrameHead,
+    PartitionValue,
+    VersionRecord,
+    nulls_from,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS heads (
@@ -234,7 +241,8 @@ class SQLiteMetadataStore(MetadataStore):
         hi: PartitionValue | None = None,
     ) -> list[ChunkRecord]:
         return [
-            ChunkRecord(*row[:-1], nulls=None if row[-1] is None else tuple(json.loads(row[-1])))
+            # nulls: JSON text, or NULL (a chunk written before they were recorded)
+            ChunkRecord(*row[:-1], nulls=nulls_from(json.loads(row[-1] or "null")))
             for row in self._ranged("chunks", _CHUNK_COLS, frame_id, layout, lo, hi)
         ]
 
